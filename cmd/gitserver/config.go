@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// config is the server's configuration. Each field is a flag, readable also
+// from GITSERVER_<NAME> and from the --config file; precedence is flag, then
+// environment, then file, then the embedded default.
+type config struct {
+	Data               string
+	HTTPAddr           string
+	SSHAddr            string
+	BaseURL            string
+	AnonymousRead      bool
+	BuildWebhook       string
+	BuildWebhookSecret string
+	LogLevel           string
+	LogFormat          string
+	MaxPushMB          int64
+}
+
+func envName(flagName string) string {
+	return "GITSERVER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func serveFlags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&c.Data, "data", "./gitserver-data", "data directory (database, repositories, host key)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
+	fs.StringVar(&c.SSHAddr, "ssh-addr", ":2222", "SSH listen address (empty disables SSH)")
+	fs.StringVar(&c.BaseURL, "base-url", "http://localhost:8080", "external base URL, used in clone URLs")
+	fs.BoolVar(&c.AnonymousRead, "anonymous-read", false, "let anonymous clients read public repositories")
+	fs.StringVar(&c.BuildWebhook, "build-webhook", "", "URL to POST a signed notification to when a build is queued")
+	fs.StringVar(&c.BuildWebhookSecret, "build-webhook-secret", "", "HMAC-SHA256 secret for --build-webhook")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.Int64Var(&c.MaxPushMB, "max-push-mb", 4096, "largest accepted push, in MiB")
+	return fs
+}
+
+// loadConfig parses args, then fills unset flags from the environment and
+// the config file.
+func loadConfig(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := serveFlags(&c)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "optional config file of \"name = value\" lines (names as the flags)")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("serve takes no arguments, got %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *configPath == "" {
+		*configPath = os.Getenv("GITSERVER_CONFIG")
+	}
+	var file map[string]string
+	if *configPath != "" {
+		var err error
+		if file, err = readConfigFile(*configPath, fs); err != nil {
+			return c, err
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %v", envName(f.Name), err))
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %v", *configPath, f.Name, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	if c.Data == "" {
+		return errors.New("--data must not be empty")
+	}
+	if c.HTTPAddr == "" {
+		return errors.New("--http-addr must not be empty")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--base-url %q must be an absolute http(s) URL", c.BaseURL)
+	}
+	if c.BuildWebhook != "" {
+		u, err := url.Parse(c.BuildWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--build-webhook %q must be an absolute http(s) URL", c.BuildWebhook)
+		}
+		if c.BuildWebhookSecret == "" {
+			return errors.New("--build-webhook needs --build-webhook-secret")
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MaxPushMB <= 0 {
+		return errors.New("--max-push-mb must be positive")
+	}
+	return nil
+}
+
+// readConfigFile reads "name = value" lines; # starts a comment; values may
+// be double-quoted. Unknown names are errors.
+func readConfigFile(path string, fs *flag.FlagSet) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s:%d: want \"name = value\"", path, n)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		if fs.Lookup(k) == nil || k == "config" {
+			return nil, fmt.Errorf("%s:%d: unknown setting %q", path, n, k)
+		}
+		out[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	return out, nil
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (as git does) and returns the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	// Re-parse with no arguments so fs.Args() reports the positionals.
+	fs.Parse(append([]string{"--"}, pos...))
+	return pos, nil
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"gitserver/hooks"
+)
+
+// hook runs inside git's hook process. stderr is the pusher's terminal:
+// only deliberate lines go there.
+func hook(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: gitserver hook pre-receive|post-receive")
+		return 2
+	}
+	env, err := hooks.EnvFrom(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gitserver: hook invoked outside a gitserver push; refusing")
+		return 1
+	}
+	ctx := context.Background()
+	switch args[0] {
+	case "pre-receive":
+		return hooks.PreReceive(ctx, env, "git", os.Stdin, os.Stderr)
+	case "post-receive":
+		return hooks.PostReceive(ctx, env, os.Stdin, os.Stderr)
+	}
+	fmt.Fprintf(os.Stderr, "gitserver: unknown hook %q\n", args[0])
+	return 2
+}

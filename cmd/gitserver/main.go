@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `gitserver — a self-hosted git server
+
+Usage:
+  gitserver serve [flags]                       run the server
+  gitserver admin user create NAME [--admin] [--password-stdin]
+  gitserver admin user passwd NAME [--password-stdin]
+  gitserver admin token create NAME [--scope SCOPE]... [--name LABEL]
+  gitserver admin key add NAME --file KEY.pub
+  gitserver version
+
+Admin commands find the data directory from --data DIR or GITSERVER_DATA.
+Run "gitserver serve --help" for the server's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "admin":
+		return admin(args[1:])
+	case "hook":
+		return hook(args[1:])
+	case "version", "--version":
+		fmt.Println("gitserver", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "gitserver: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

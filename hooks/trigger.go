@@ -1,0 +1,137 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"gitserver/store"
+)
+
+// Trigger is the daemon side of post-receive: it turns a push of a
+// repository's default branch into exactly one queued build of its head.
+type Trigger struct {
+	Store   *store.Store
+	GitPath string
+	// RepoDir maps a repository to its directory on disk.
+	RepoDir func(store.Repo) string
+	Log     *slog.Logger
+	// OnQueued, when set, is called for every newly queued build (the
+	// optional build webhook).
+	OnQueued func(store.Build)
+}
+
+// PostReceive handles the updates of one push.
+func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, updates []RefUpdate) ([]string, error) {
+	repo, err := t.Store.RepoByID(ctx, repoID)
+	if err != nil {
+		return nil, err
+	}
+	defaultRef := "refs/heads/" + repo.DefaultBranch
+	for _, u := range updates {
+		if u.Ref != defaultRef || u.Deleted() {
+			continue
+		}
+		old := u.Old
+		if u.Created() {
+			old = ""
+		}
+		b, created, err := t.Owe(ctx, repo, pusher, old)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			return []string{fmt.Sprintf("gitserver: build %d queued for %s (%d commit(s))", b.ID, shortID(b.Commit), b.CommitCount)}, nil
+		}
+		return nil, nil
+	}
+	return nil, nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Owe makes sure the current head of repo's default branch has a build,
+// queuing one if not. oldHead is the branch's value before the push when
+// known. It is idempotent: the post-receive hook, the daemon after each
+// receive-pack and the start-up reconciliation all call it.
+func (t *Trigger) Owe(ctx context.Context, repo store.Repo, pusher, oldHead string) (store.Build, bool, error) {
+	dir := t.RepoDir(repo)
+	head, err := t.git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+repo.DefaultBranch+"^{commit}")
+	if err != nil || head == "" {
+		return store.Build{}, false, nil // no default branch yet: nothing is owed
+	}
+	if ok, err := t.Store.HasBuildFor(ctx, repo.ID, head); err != nil || ok {
+		return store.Build{}, false, err
+	}
+	b, created, err := t.Store.EnqueueBuild(ctx, store.NewBuild{
+		RepoID: repo.ID, Branch: repo.DefaultBranch, Commit: head, PushedBy: pusher, OldHead: oldHead,
+		Count: func(prev string) (int, error) {
+			args := []string{"rev-list", "--count", head}
+			if prev != "" {
+				if _, err := t.git(ctx, dir, "cat-file", "-e", prev+"^{commit}"); err == nil {
+					args = append(args, "^"+prev)
+				}
+			}
+			out, err := t.git(ctx, dir, args...)
+			if err != nil {
+				return 0, err
+			}
+			return strconv.Atoi(out)
+		},
+	})
+	if err != nil {
+		return store.Build{}, false, err
+	}
+	if created {
+		t.Log.Info("build queued", "build", b.ID, "repo", b.Repo, "commit", b.Commit, "commit_count", b.CommitCount, "pushed_by", pusher)
+		if t.OnQueued != nil {
+			t.OnQueued(b)
+		}
+	}
+	return b, created, nil
+}
+
+// ReconcileAll queues every owed build (a default-branch head without a
+// build), e.g. after a crash between a ref update and its enqueue.
+func (t *Trigger) ReconcileAll(ctx context.Context) (int, error) {
+	repos, err := t.Store.Repos(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, r := range repos {
+		_, created, err := t.Owe(ctx, r, "", "")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.FullName(), err))
+			continue
+		}
+		if created {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+func (t *Trigger) git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, t.GitPath, args...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}

@@ -1,0 +1,117 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"gitserver/store"
+)
+
+// SignatureHeader carries the hex HMAC-SHA256 of a webhook body.
+const SignatureHeader = "X-Gitserver-Signature-256"
+
+// Sign returns "sha256=<hex HMAC-SHA256 of body>".
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Webhook tells a build system that a build was queued, for systems that
+// prefer being told to polling. Deliveries are retried with exponential
+// backoff; they never block a push.
+type Webhook struct {
+	URL     string
+	Secret  string
+	Log     *slog.Logger
+	Client  *http.Client
+	Retries int
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{}
+}
+
+// NewWebhook returns a Webhook posting to url.
+func NewWebhook(url, secret string, log *slog.Logger) *Webhook {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Webhook{URL: url, Secret: secret, Log: log, Client: &http.Client{Timeout: 10 * time.Second},
+		Retries: 6, ctx: ctx, cancel: cancel, sem: make(chan struct{}, 16)}
+}
+
+// WebhookEvent is the body of a delivery.
+type WebhookEvent struct {
+	Event string         `json:"event"`
+	Build map[string]any `json:"build"`
+}
+
+// Notify delivers a build.queued event in the background.
+func (w *Webhook) Notify(b store.Build) {
+	body, _ := json.Marshal(WebhookEvent{Event: "build.queued", Build: map[string]any{
+		"id": b.ID, "repo": b.Repo, "branch": b.Branch, "commit": b.Commit, "previous_commit": b.PreviousCommit,
+		"commit_count": b.CommitCount, "pushed_by": b.PushedBy, "queued_at": b.QueuedAt.Format(time.RFC3339Nano),
+	}})
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		select {
+		case w.sem <- struct{}{}:
+			defer func() { <-w.sem }()
+		case <-w.ctx.Done():
+			return
+		}
+		backoff := 500 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			err := w.deliver(body)
+			if err == nil {
+				return
+			}
+			if attempt > w.Retries {
+				w.Log.Error("build webhook failed; giving up", "build", b.ID, "attempts", attempt, "err", err)
+				return
+			}
+			w.Log.Warn("build webhook failed; retrying", "build", b.ID, "attempt", attempt, "in", backoff, "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-w.ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, time.Minute)
+		}
+	}()
+}
+
+func (w *Webhook) deliver(body []byte) error {
+	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "gitserver-webhook")
+	req.Header.Set(SignatureHeader, Sign(w.Secret, body))
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("answered %s", resp.Status)
+	}
+	return nil
+}
+
+// Close stops retrying and waits for deliveries in flight.
+func (w *Webhook) Close() {
+	w.cancel()
+	w.wg.Wait()
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ValidName reports whether s is an acceptable account, organisation or
+// repository name: [A-Za-z0-9][A-Za-z0-9_.-]{0,99}, not ending in ".git"
+// (case-insensitively).
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return !strings.HasSuffix(strings.ToLower(s), ".git")
+}
+
+func checkName(kind, s string) error {
+	if !ValidName(s) {
+		return fmt.Errorf("%w: %s name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git", ErrInvalid, kind, truncate(s, 120))
+	}
+	return nil
+}
+
+// ValidBranchName reports whether b is a plausible branch name for a default
+// branch (a conservative subset of git-check-ref-format).
+func ValidBranchName(b string) bool {
+	if b == "" || len(b) > 200 || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
+		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
+		strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{") || b == "HEAD" {
+		return false
+	}
+	for _, r := range b {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
+			return false
+		}
+	}
+	for _, part := range strings.Split(b, "/") {
+		if strings.HasPrefix(part, ".") {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

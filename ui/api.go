@@ -1,0 +1,551 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"gitserver/store"
+	"gitserver/ui/httpauth"
+)
+
+// RepoFS is what the API needs done on disk.
+type RepoFS interface {
+	Init(ctx context.Context, r store.Repo) error
+	Remove(r store.Repo) error
+	Pin(ctx context.Context, r store.Repo, commit string) error
+}
+
+// API is the JSON API. Fields are set by cmd.
+type API struct {
+	Store         *store.Store
+	Auth          *httpauth.Authenticator
+	Repos         RepoFS
+	Log           *slog.Logger
+	BaseURL       string // e.g. http://localhost:8080
+	SSHURL        string // e.g. ssh://git@localhost:2222, "" when SSH is off
+	AnonymousRead bool
+	// MaxClaimWait bounds a claim's wait_seconds (default 60s).
+	MaxClaimWait time.Duration
+}
+
+// Register adds the /api/v1 routes to r.
+func (a *API) Register(r *mux.Router) {
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	h := func(path string, fn func(w http.ResponseWriter, r *http.Request, p store.Principal), methods ...string) {
+		v1.HandleFunc(path, a.authed(fn)).Methods(methods...)
+	}
+	h("/user", a.getUser, http.MethodGet)
+	h("/user/tokens", a.createToken, http.MethodPost)
+	h("/user/keys", a.addUserKey, http.MethodPost)
+	h("/user/keys", a.listUserKeys, http.MethodGet)
+	h("/user/keys/{id:[0-9]+}", a.deleteUserKey, http.MethodDelete)
+	h("/orgs", a.createOrg, http.MethodPost)
+	h("/orgs/{org}/members/{user}", a.setMember, http.MethodPut)
+	h("/repos", a.createRepo, http.MethodPost)
+	h("/repos/{owner}/{name}", a.getRepo, http.MethodGet)
+	h("/repos/{owner}/{name}", a.deleteRepo, http.MethodDelete)
+	h("/repos/{owner}/{name}/deploy-keys", a.addDeployKey, http.MethodPost)
+	h("/repos/{owner}/{name}/deploy-keys", a.listDeployKeys, http.MethodGet)
+	h("/repos/{owner}/{name}/deploy-keys/{id:[0-9]+}", a.deleteDeployKey, http.MethodDelete)
+	h("/repos/{owner}/{name}/builds", a.listBuilds, http.MethodGet)
+	h("/repos/{owner}/{name}/versions", a.publish, http.MethodPost)
+	h("/repos/{owner}/{name}/versions", a.listVersions, http.MethodGet)
+	h("/builds/claim", a.claim, http.MethodPost)
+	h("/builds/{id:[0-9]+}", a.getBuild, http.MethodGet)
+	h("/builds/{id:[0-9]+}/heartbeat", a.heartbeat, http.MethodPost)
+	h("/builds/{id:[0-9]+}/complete", a.complete, http.MethodPost)
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	v1.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed here")
+	})
+}
+
+// WriteError writes the contract's error object.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// fail maps an error to a status: store sentinels to 4xx with their
+// (safe) text, anything else to 500 with a reference, detail in the log.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	msg := strings.TrimPrefix(err.Error(), "store: ")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		WriteError(w, http.StatusNotFound, "not_found", msg)
+	case errors.Is(err, store.ErrExists):
+		WriteError(w, http.StatusConflict, "already_exists", msg)
+	case errors.Is(err, store.ErrConflict):
+		WriteError(w, http.StatusConflict, "conflict", msg)
+	case errors.Is(err, store.ErrInvalid):
+		WriteError(w, http.StatusBadRequest, "invalid", msg)
+	default:
+		ref := store.RandomHex(6)
+		a.Log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err, "reference", ref)
+		WriteError(w, http.StatusInternalServerError, "internal", "internal error, reference "+ref)
+	}
+}
+
+func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Auth.Authenticate(r)
+		if err != nil {
+			var te *httpauth.ThrottledError
+			if errors.Is(err, httpauth.ErrNoCredentials) || errors.Is(err, httpauth.ErrBadCredentials) || errors.As(err, &te) {
+				httpauth.Challenge(w, err, func(status int, code, msg string) { WriteError(w, status, code, msg) })
+				return
+			}
+			a.fail(w, r, err)
+			return
+		}
+		fn(w, r.WithContext(httpauth.WithPrincipal(r.Context(), p)), p)
+	}
+}
+
+const maxJSONBody = 1 << 20
+
+// decode reads a JSON object into v, refusing unknown fields, trailing data
+// and oversized bodies with a precise 400/413.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	// The body is parsed as JSON whatever Content-Type says (as GitHub's
+	// API does): `curl -d '{...}'` sends a form content type.
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			WriteError(w, http.StatusRequestEntityTooLarge, "too_large", "request body larger than 1 MiB")
+			return false
+		}
+		if errors.Is(err, io.EOF) {
+			err = errors.New("empty body; a JSON object is required")
+		}
+		WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func needScope(w http.ResponseWriter, p store.Principal, scope string) bool {
+	if p.HasScope(scope) || p.IsAdmin() {
+		return true
+	}
+	WriteError(w, http.StatusForbidden, "insufficient_scope", "this credential lacks the "+scope+" scope")
+	return false
+}
+
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// --- users, tokens, keys -------------------------------------------------
+
+func (a *API) getUser(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	if p.User == nil {
+		WriteError(w, http.StatusForbidden, "forbidden", "not a user")
+		return
+	}
+	out := map[string]any{"id": p.User.ID, "name": p.User.Name, "admin": p.User.IsAdmin, "created_at": ts(p.User.CreatedAt)}
+	if p.Token != nil {
+		out["token_scopes"] = p.Token.Scopes
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if p.Token != nil && !p.Token.HasScope(store.ScopeAdmin) {
+		WriteError(w, http.StatusForbidden, "forbidden", "tokens can only be created with a password, or with a token that has the admin scope")
+		return
+	}
+	for _, sc := range in.Scopes {
+		if (sc == store.ScopeAdmin || sc == store.ScopeBuilds) && !p.User.IsAdmin {
+			WriteError(w, http.StatusForbidden, "forbidden", "only admins can create tokens with the "+sc+" scope")
+			return
+		}
+	}
+	secret, tok, err := a.Store.CreateToken(r.Context(), p.User.ID, in.Name, in.Scopes)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "token.create", p.User.Name, tok.Name)
+	writeJSON(w, http.StatusCreated, map[string]any{"id": tok.ID, "name": tok.Name, "scopes": tok.Scopes, "token": secret, "created_at": ts(tok.CreatedAt)})
+}
+
+func keyJSON(k store.Key) map[string]any {
+	out := map[string]any{"id": k.ID, "title": k.Title, "key": k.PublicKey, "fingerprint": k.Fingerprint, "created_at": ts(k.CreatedAt)}
+	if k.RepoID != 0 {
+		out["read_only"] = k.ReadOnly
+	}
+	return out
+}
+
+func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Title string `json:"title"`
+		Key   string `json:"key"`
+	}
+	if !decode(w, r, &in) || !a.userOnly(w, p) {
+		return
+	}
+	pk, err := store.ParseSSHKey(in.Key)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if in.Title == "" {
+		in.Title = pk.Comment
+	}
+	k, err := a.Store.AddKey(r.Context(), store.NewKey{UserID: p.User.ID, Title: in.Title, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "key.add", p.User.Name, k.Fingerprint)
+	writeJSON(w, http.StatusCreated, keyJSON(k))
+}
+
+func (a *API) userOnly(w http.ResponseWriter, p store.Principal) bool {
+	if p.User == nil || !p.HasScope(store.ScopeRepoWrite) {
+		WriteError(w, http.StatusForbidden, "insufficient_scope", "this credential lacks the repo:write scope")
+		return false
+	}
+	return true
+}
+
+func (a *API) listUserKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	keys, err := a.Store.UserKeys(r.Context(), p.User.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, k := range keys {
+		out = append(out, keyJSON(k))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func pathID(r *http.Request) int64 {
+	id, _ := strconv.ParseInt(mux.Vars(r)["id"], 10, 64)
+	return id
+}
+
+func (a *API) deleteUserKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	if !a.userOnly(w, p) {
+		return
+	}
+	if err := a.Store.DeleteUserKey(r.Context(), p.User.ID, pathID(r)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "key.delete", p.User.Name, mux.Vars(r)["id"])
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- organisations -------------------------------------------------------
+
+func (a *API) createOrg(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if !decode(w, r, &in) || !a.userOnly(w, p) {
+		return
+	}
+	org, err := a.Store.CreateOrg(r.Context(), in.Name, p.User.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "org.create", org.Name, "")
+	writeJSON(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "created_at": ts(org.CreatedAt)})
+}
+
+func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Role string `json:"role"`
+	}
+	if !decode(w, r, &in) || !a.userOnly(w, p) {
+		return
+	}
+	vars := mux.Vars(r)
+	org, err := a.Store.AccountByName(r.Context(), vars["org"])
+	if err != nil || org.Kind != store.KindOrg {
+		WriteError(w, http.StatusNotFound, "not_found", "no organisation "+strconv.Quote(vars["org"]))
+		return
+	}
+	if !p.IsAdmin() {
+		role, err := a.Store.Role(r.Context(), org.ID, p.User.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if role != store.RoleOwner {
+			WriteError(w, http.StatusForbidden, "forbidden", "only owners of "+org.Name+" can change its members")
+			return
+		}
+	}
+	user, err := a.Store.UserByName(r.Context(), vars["user"])
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Store.SetMembership(r.Context(), org.ID, user.ID, in.Role); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "org.member", org.Name, user.Name+"="+in.Role)
+	writeJSON(w, http.StatusOK, map[string]any{"org": org.Name, "user": user.Name, "role": in.Role})
+}
+
+// --- repositories --------------------------------------------------------
+
+func (a *API) repoJSON(rp store.Repo) map[string]any {
+	out := map[string]any{
+		"id": rp.ID, "owner": rp.Owner, "name": rp.Name, "full_name": rp.FullName(),
+		"visibility": rp.Visibility, "default_branch": rp.DefaultBranch,
+		"clone_url_http": a.CloneURL(rp), "clone_url_ssh": "", "created_at": ts(rp.CreatedAt),
+	}
+	if a.SSHURL != "" {
+		out["clone_url_ssh"] = a.SSHURL + "/" + rp.FullName() + ".git"
+	}
+	return out
+}
+
+// CloneURL is the smart-HTTP clone URL of a repository.
+func (a *API) CloneURL(rp store.Repo) string {
+	return strings.TrimRight(a.BaseURL, "/") + "/git/" + rp.FullName() + ".git"
+}
+
+func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Owner         string `json:"owner"`
+		Name          string `json:"name"`
+		Visibility    string `json:"visibility"`
+		DefaultBranch string `json:"default_branch"`
+	}
+	if !decode(w, r, &in) || !a.userOnly(w, p) {
+		return
+	}
+	if in.Owner == "" {
+		in.Owner = p.User.Name
+	}
+	if !store.ValidName(in.Owner) {
+		WriteError(w, http.StatusBadRequest, "invalid", "owner name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
+		return
+	}
+	if !store.ValidName(in.Name) {
+		WriteError(w, http.StatusBadRequest, "invalid", "repository name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
+		return
+	}
+	owner, err := a.Store.AccountByName(r.Context(), in.Owner)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	allowed := p.IsAdmin() || owner.ID == p.User.ID
+	if !allowed && owner.Kind == store.KindOrg {
+		role, err := a.Store.Role(r.Context(), owner.ID, p.User.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		allowed = role != ""
+	}
+	if !allowed {
+		WriteError(w, http.StatusForbidden, "forbidden", "you cannot create repositories for "+owner.Name)
+		return
+	}
+	rp, err := a.Store.CreateRepo(r.Context(), store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Repos.Init(r.Context(), rp); err != nil {
+		if derr := a.Store.DeleteRepo(context.WithoutCancel(r.Context()), rp.ID); derr != nil {
+			a.Log.Error("undo repo create", "repo", rp.FullName(), "err", derr)
+		}
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "repo.create", rp.FullName(), rp.Visibility)
+	w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
+	writeJSON(w, http.StatusCreated, a.repoJSON(rp))
+}
+
+// repo resolves {owner}/{name} with at least access need; it writes a 404
+// when the principal cannot read it (existence is not revealed) and 403
+// when it can read but needs more.
+func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, need store.Access) (store.Repo, bool) {
+	vars := mux.Vars(r)
+	if !store.ValidName(vars["owner"]) || !store.ValidName(vars["name"]) {
+		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		return store.Repo{}, false
+	}
+	rp, err := a.Store.RepoByName(r.Context(), vars["owner"], vars["name"])
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		return store.Repo{}, false
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return store.Repo{}, false
+	}
+	acc, err := a.Store.AccessTo(r.Context(), p, rp, a.AnonymousRead)
+	if err != nil {
+		a.fail(w, r, err)
+		return store.Repo{}, false
+	}
+	if p.Token != nil && p.Token.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
+		acc = store.ReadAccess // the build system reads every repository's builds
+	}
+	if acc == store.NoAccess {
+		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		return store.Repo{}, false
+	}
+	if acc < need {
+		WriteError(w, http.StatusForbidden, "forbidden", "you need write access to "+rp.FullName())
+		return store.Repo{}, false
+	}
+	return rp, true
+}
+
+func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	if rp, ok := a.repo(w, r, p, store.ReadAccess); ok {
+		writeJSON(w, http.StatusOK, a.repoJSON(rp))
+	}
+}
+
+func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	if !ok {
+		return
+	}
+	if rp.OwnerKind == store.KindOrg && !p.IsAdmin() {
+		role, err := a.Store.Role(r.Context(), rp.OwnerID, p.User.ID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if role != store.RoleOwner {
+			WriteError(w, http.StatusForbidden, "forbidden", "only owners of "+rp.Owner+" can delete its repositories")
+			return
+		}
+	}
+	if err := a.Store.DeleteRepo(r.Context(), rp.ID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.Repos.Remove(rp); err != nil {
+		a.Log.Error("remove repo directory", "repo", rp.FullName(), "err", err)
+	}
+	a.audit(r, p, "repo.delete", rp.FullName(), "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) addDeployKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Title    string `json:"title"`
+		Key      string `json:"key"`
+		ReadOnly *bool  `json:"read_only"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	if !ok {
+		return
+	}
+	pk, err := store.ParseSSHKey(in.Key)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ro := in.ReadOnly == nil || *in.ReadOnly
+	if in.Title == "" {
+		in.Title = pk.Comment
+	}
+	k, err := a.Store.AddKey(r.Context(), store.NewKey{RepoID: rp.ID, Title: in.Title, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey, ReadOnly: ro})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "deploy_key.add", rp.FullName(), fmt.Sprintf("%s read_only=%v", k.Fingerprint, ro))
+	writeJSON(w, http.StatusCreated, keyJSON(k))
+}
+
+func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	if !ok {
+		return
+	}
+	keys, err := a.Store.DeployKeys(r.Context(), rp.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, k := range keys {
+		out = append(out, keyJSON(k))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) deleteDeployKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	if !ok {
+		return
+	}
+	if err := a.Store.DeleteDeployKey(r.Context(), rp.ID, pathID(r)); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "deploy_key.delete", rp.FullName(), mux.Vars(r)["id"])
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) audit(r *http.Request, p store.Principal, action, target, detail string) {
+	if err := a.Store.Audit(context.WithoutCancel(r.Context()), p.Name(), action, target, detail); err != nil {
+		a.Log.Error("audit", "err", err)
+	}
+}

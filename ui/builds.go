@@ -1,0 +1,247 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"gitserver/store"
+)
+
+func (a *API) buildJSON(b store.Build, withLease bool) map[string]any {
+	out := map[string]any{
+		"id": b.ID, "repo": b.Repo, "clone_url": a.CloneURL(store.Repo{Owner: ownerOf(b.Repo), Name: nameOf(b.Repo)}),
+		"branch": b.Branch, "commit": b.Commit, "previous_commit": b.PreviousCommit, "commit_count": b.CommitCount,
+		"status": b.Status, "attempt": b.Attempt, "pushed_by": b.PushedBy,
+		"queued_at": ts(b.QueuedAt), "started_at": ts(b.StartedAt), "finished_at": ts(b.FinishedAt),
+		"worker": b.Worker, "message": b.Message, "log_url": b.LogURL,
+	}
+	if b.Status == store.BuildRunning {
+		out["lease_expires_at"] = ts(b.LeaseExpiresAt)
+	}
+	if withLease {
+		out["lease_token"] = b.LeaseToken
+	}
+	return out
+}
+
+func ownerOf(full string) string {
+	for i := 0; i < len(full); i++ {
+		if full[i] == '/' {
+			return full[:i]
+		}
+	}
+	return full
+}
+
+func nameOf(full string) string { return full[len(ownerOf(full))+1:] }
+
+func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, store.ReadAccess)
+	if !ok {
+		return
+	}
+	status := r.URL.Query().Get("status")
+	if status != "" && !store.ValidBuildStatus(status) {
+		WriteError(w, http.StatusBadRequest, "invalid", "status must be one of queued, running, succeeded, failed, superseded")
+		return
+	}
+	builds, err := a.Store.Builds(r.Context(), rp.ID, status, 200)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, b := range builds {
+		out = append(out, a.buildJSON(b, false))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) getBuild(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	b, err := a.Store.BuildByID(r.Context(), pathID(r))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !p.HasScope(store.ScopeBuilds) {
+		rp, err := a.Store.RepoByID(r.Context(), b.RepoID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if acc, err := a.Store.AccessTo(r.Context(), p, rp, a.AnonymousRead); err != nil || acc < store.ReadAccess {
+			WriteError(w, http.StatusNotFound, "not_found", "build not found")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+}
+
+func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Worker       string `json:"worker"`
+		WaitSeconds  *int   `json:"wait_seconds"`
+		LeaseSeconds *int   `json:"lease_seconds"`
+	}
+	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+		return
+	}
+	if in.Worker == "" || len(in.Worker) > 100 {
+		WriteError(w, http.StatusBadRequest, "invalid", "worker must be a name of 1 to 100 characters")
+		return
+	}
+	maxWait := a.MaxClaimWait
+	if maxWait == 0 {
+		maxWait = 60 * time.Second
+	}
+	wait := time.Duration(0)
+	if in.WaitSeconds != nil {
+		if *in.WaitSeconds < 0 {
+			WriteError(w, http.StatusBadRequest, "invalid", "wait_seconds must not be negative")
+			return
+		}
+		wait = min(time.Duration(*in.WaitSeconds)*time.Second, maxWait)
+	}
+	lease := 300 * time.Second
+	if in.LeaseSeconds != nil {
+		if *in.LeaseSeconds < 1 || *in.LeaseSeconds > 86400 {
+			WriteError(w, http.StatusBadRequest, "invalid", "lease_seconds must be between 1 and 86400")
+			return
+		}
+		lease = time.Duration(*in.LeaseSeconds) * time.Second
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		changed := a.Store.Changed() // before the attempt, so no wake-up is missed
+		b, err := a.Store.ClaimBuild(r.Context(), in.Worker, lease)
+		if err == nil {
+			a.audit(r, p, "build.claim", b.Repo, in.Worker)
+			writeJSON(w, http.StatusOK, a.buildJSON(b, true))
+			return
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			a.fail(w, r, err)
+			return
+		}
+		// Leases expire on a clock, not an event: look again every second.
+		tick := time.NewTimer(time.Second)
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline.C:
+			tick.Stop()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			tick.Stop()
+			return
+		}
+		tick.Stop()
+	}
+}
+
+type leaseBody struct {
+	LeaseToken string `json:"lease_token"`
+}
+
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in leaseBody
+	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+		return
+	}
+	b, err := a.Store.Heartbeat(r.Context(), pathID(r), in.LeaseToken)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+}
+
+func (a *API) complete(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		LeaseToken string `json:"lease_token"`
+		Status     string `json:"status"`
+		Message    string `json:"message"`
+		LogURL     string `json:"log_url"`
+	}
+	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+		return
+	}
+	if len(in.Message) > 64<<10 || len(in.LogURL) > 2048 {
+		WriteError(w, http.StatusBadRequest, "invalid", "message (64 KiB) or log_url (2048 bytes) too long")
+		return
+	}
+	b, err := a.Store.CompleteBuild(r.Context(), pathID(r), in.LeaseToken, in.Status, in.Message, in.LogURL)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "build.complete", b.Repo, b.Status)
+	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+}
+
+func versionJSON(v store.Version) map[string]any {
+	return map[string]any{
+		"version": v.String(), "commit": v.Commit, "build_id": v.BuildID, "release_notes": v.ReleaseNotes,
+		"published_by": v.PublishedBy, "published_at": ts(v.PublishedAt),
+	}
+}
+
+func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		BuildID      int64  `json:"build_id"`
+		Bump         string `json:"bump"`
+		ReleaseNotes string `json:"release_notes"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	if !ok {
+		return
+	}
+	if _, _, _, err := store.NextVersion(0, 0, 0, in.Bump); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	b, err := a.Store.BuildByID(r.Context(), in.BuildID)
+	if err != nil || b.RepoID != rp.ID {
+		WriteError(w, http.StatusNotFound, "not_found", "no such build in "+rp.FullName())
+		return
+	}
+	if b.Status != store.BuildSucceeded {
+		WriteError(w, http.StatusConflict, "conflict", "only a succeeded build can be published; this one is "+b.Status)
+		return
+	}
+	// Pin first: a version row never points at an unpinned commit.
+	if err := a.Repos.Pin(r.Context(), rp, b.Commit); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := a.Store.Publish(r.Context(), rp.ID, b.ID, in.Bump, in.ReleaseNotes, p.Name())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.audit(r, p, "version.publish", rp.FullName(), v.String())
+	writeJSON(w, http.StatusCreated, versionJSON(v))
+}
+
+func (a *API) listVersions(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, store.ReadAccess)
+	if !ok {
+		return
+	}
+	vs, err := a.Store.Versions(r.Context(), rp.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, v := range vs {
+		out = append(out, versionJSON(v))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

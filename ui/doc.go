@@ -1,0 +1,7 @@
+// Package ui serves gitserver's JSON API under /api/v1 (contract §5, §7,
+// §8) and, later, its web pages.
+//
+// ui imports store and ui/httpauth. It does not import the git transport:
+// what it needs done to repositories on disk (create, delete, pin a
+// published commit) it asks of a RepoFS given to it by cmd.
+package ui

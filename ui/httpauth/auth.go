@@ -1,0 +1,192 @@
+package httpauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gitserver/store"
+)
+
+// Errors returned by Authenticate.
+var (
+	ErrNoCredentials  = errors.New("authentication required")
+	ErrBadCredentials = errors.New("bad credentials")
+)
+
+// ThrottledError is returned while an address is throttled.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed sign-ins from this address; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Authenticator checks credentials.
+type Authenticator struct {
+	Store    *store.Store
+	Throttle *Throttle
+
+	pepper []byte
+	mu     sync.Mutex
+	cache  map[[32]byte]cached
+}
+
+type cached struct {
+	userID  int64
+	hash    string // the stored bcrypt hash when verified
+	expires time.Time
+}
+
+// passwordCacheTTL bounds how long a verified password skips bcrypt. A
+// password change invalidates entries at once (the stored hash differs).
+const passwordCacheTTL = 5 * time.Minute
+
+// New returns an Authenticator.
+func New(s *store.Store, t *Throttle) *Authenticator {
+	return &Authenticator{Store: s, Throttle: t, pepper: []byte(store.RandomHex(32)), cache: map[[32]byte]cached{}}
+}
+
+// ClientIP is the request's remote address without the port.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Authenticate returns the request's principal. A request without
+// credentials returns ErrNoCredentials (the caller decides whether anonymous
+// access applies); wrong credentials return ErrBadCredentials; a throttled
+// address gets *ThrottledError.
+func (a *Authenticator) Authenticate(r *http.Request) (store.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return store.Principal{}, ErrNoCredentials
+	}
+	ip := ClientIP(r)
+	if wait := a.Throttle.Blocked(ip); wait > 0 {
+		return store.Principal{}, &ThrottledError{RetryAfter: wait}
+	}
+	p, err := a.check(r.Context(), h)
+	if err != nil {
+		if errors.Is(err, ErrBadCredentials) {
+			a.Throttle.Fail(ip)
+		}
+		return store.Principal{}, err
+	}
+	return p, nil
+}
+
+// tokenUserPlaceholders are user names that git credential helpers and CI
+// systems send with a token; the token alone then identifies the account.
+var tokenUserPlaceholders = map[string]bool{"x-access-token": true, "oauth2": true, "token": true, "x-token-auth": true}
+
+func (a *Authenticator) check(ctx context.Context, h string) (store.Principal, error) {
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		return a.token(ctx, "", strings.TrimSpace(rest))
+	case strings.EqualFold(scheme, "Basic"):
+		r := &http.Request{Header: http.Header{"Authorization": {h}}}
+		name, secret, ok := r.BasicAuth()
+		if !ok || name == "" || secret == "" {
+			return store.Principal{}, ErrBadCredentials
+		}
+		if strings.HasPrefix(secret, store.TokenPrefix) {
+			if tokenUserPlaceholders[strings.ToLower(name)] {
+				name = ""
+			}
+			return a.token(ctx, name, secret)
+		}
+		return a.password(ctx, name, secret)
+	}
+	return store.Principal{}, ErrBadCredentials
+}
+
+func (a *Authenticator) token(ctx context.Context, name, secret string) (store.Principal, error) {
+	acct, tok, err := a.Store.CheckToken(ctx, name, secret)
+	if errors.Is(err, store.ErrBadCredentials) {
+		return store.Principal{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.Principal{}, err
+	}
+	return store.Principal{User: &acct, Token: &tok}, nil
+}
+
+func (a *Authenticator) password(ctx context.Context, name, secret string) (store.Principal, error) {
+	mac := hmac.New(sha256.New, a.pepper)
+	mac.Write([]byte(strings.ToLower(name)))
+	mac.Write([]byte{0})
+	mac.Write([]byte(secret))
+	var key [32]byte
+	copy(key[:], mac.Sum(nil))
+
+	a.mu.Lock()
+	c, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok && time.Now().Before(c.expires) {
+		hash, err := a.Store.PasswordHashOf(ctx, c.userID)
+		if err == nil && hmac.Equal([]byte(hash), []byte(c.hash)) {
+			acct, err := a.Store.AccountByID(ctx, c.userID)
+			if err == nil {
+				return store.Principal{User: &acct}, nil
+			}
+		}
+	}
+	acct, err := a.Store.CheckPassword(ctx, name, secret)
+	if errors.Is(err, store.ErrBadCredentials) {
+		return store.Principal{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.Principal{}, err
+	}
+	if hash, err := a.Store.PasswordHashOf(ctx, acct.ID); err == nil {
+		a.mu.Lock()
+		if len(a.cache) > 10000 {
+			clear(a.cache)
+		}
+		a.cache[key] = cached{userID: acct.ID, hash: hash, expires: time.Now().Add(passwordCacheTTL)}
+		a.mu.Unlock()
+	}
+	return store.Principal{User: &acct}, nil
+}
+
+// Challenge writes the 401 or 429 answer for an authentication error, with
+// body written by writeBody (plain text for git, JSON for the API).
+func Challenge(w http.ResponseWriter, err error, writeBody func(status int, code, msg string)) {
+	var te *ThrottledError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+0.999)))
+		writeBody(http.StatusTooManyRequests, "rate_limited", te.Error())
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="gitserver", charset="UTF-8"`)
+	if errors.Is(err, ErrNoCredentials) {
+		writeBody(http.StatusUnauthorized, "unauthorized", "authentication required")
+		return
+	}
+	writeBody(http.StatusUnauthorized, "unauthorized", "invalid credentials")
+}
+
+type ctxKey struct{}
+
+// WithPrincipal stores the request's principal in ctx.
+func WithPrincipal(ctx context.Context, p store.Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// PrincipalFrom returns the principal stored by WithPrincipal.
+func PrincipalFrom(ctx context.Context) store.Principal {
+	p, _ := ctx.Value(ctxKey{}).(store.Principal)
+	return p
+}
