@@ -1,0 +1,104 @@
+package store
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true},
+		{"A", true},
+		{"0", true},
+		{"alice", true},
+		{"My_Repo-2.0", true},
+		{"a.b.c", true},
+		{"a--", true},
+		{"git", true},
+		{"a.gitx", true},
+		{"a.git-x", true},
+		{strings.Repeat("a", 100), true},
+		{strings.Repeat("a", 101), false},
+		{"", false},
+		{"_a", false},
+		{"-a", false},
+		{".a", false},
+		{".", false},
+		{"..", false},
+		{"a/b", false},
+		{"a\\b", false},
+		{"a b", false},
+		{"a%2fb", false},
+		{"a\x00", false},
+		{"a\n", false},
+		{"é", false},
+		{"a.git", false},
+		{"a.GIT", false},
+		{"a.Git", false},
+		{"a.git.git", false},
+		{".git", false},
+		{"a:b", false},
+		{"a~1", false},
+	} {
+		if got := ValidName(tc.name); got != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+func TestCheckNameErrorIsInvalidAndBounded(t *testing.T) {
+	long := strings.Repeat("x", 5000) + "/"
+	err := checkName("repository", long)
+	if err == nil || !strings.Contains(err.Error(), "invalid") {
+		t.Fatalf("checkName = %v", err)
+	}
+	if len(err.Error()) > 400 {
+		t.Fatalf("error echoes the whole input (%d bytes)", len(err.Error()))
+	}
+	if err := checkName("repository", "fine"); err != nil {
+		t.Fatalf("checkName(fine) = %v", err)
+	}
+}
+
+func TestValidBranchName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"master", true},
+		{"main", true},
+		{"release/1.0", true},
+		{"feature/x-y_z", true},
+		{"", false},
+		{"HEAD", false},
+		{"-x", false},
+		{"/x", false},
+		{"x/", false},
+		{"x.", false},
+		{"x.lock", false},
+		{"a..b", false},
+		{"a//b", false},
+		{"a@{1}", false},
+		{".hidden", false},
+		{"a/.b", false},
+		{"a b", false},
+		{"a\tb", false},
+		{"a~b", false},
+		{"a^b", false},
+		{"a:b", false},
+		{"a?b", false},
+		{"a*b", false},
+		{"a[b", false},
+		{"a\\b", false},
+		{"a\x7f", false},
+		{strings.Repeat("b", 200), true},
+		{strings.Repeat("b", 201), false},
+	} {
+		if got := ValidBranchName(tc.name); got != tc.ok {
+			t.Errorf("ValidBranchName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
