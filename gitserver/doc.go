@@ -1,0 +1,12 @@
+// Package gitserver serves hosted repositories to git clients: smart HTTP
+// (and, in ssh.go, SSH) transports that run the system's C git
+// (upload-pack / receive-pack), repository directories and their creation,
+// and the installation of the hooks git runs for every push.
+//
+// Repository directories are derived from the repository's numeric id
+// (<root>/<id>.git), never from names in a URL, so no request text reaches
+// the filesystem. Every git process is tied to its request's context and
+// killed with its process group when the request ends.
+//
+// gitserver imports store, hooks and ui/httpauth; only cmd imports it.
+package gitserver

@@ -1,0 +1,182 @@
+package gitserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Git runs the system's C git.
+type Git struct {
+	// Path is the git executable.
+	Path string
+	// HooksDir is passed as core.hooksPath to receive-pack.
+	HooksDir string
+	// PackObjectsHook, when set, is passed as uploadpack.packObjectsHook to
+	// upload-pack (the pack cache).
+	PackObjectsHook string
+	// Home is used as HOME for git processes so that no admin's personal
+	// configuration leaks in.
+	Home string
+}
+
+// MinGitVersion is the oldest git the server supports.
+var MinGitVersion = [2]int{2, 30}
+
+// FindGit locates git on PATH and checks its version.
+func FindGit() (path, version string, err error) {
+	path, err = exec.LookPath("git")
+	if err != nil {
+		return "", "", fmt.Errorf("git not found on PATH: gitserver needs git >= %d.%d installed", MinGitVersion[0], MinGitVersion[1])
+	}
+	out, err := exec.Command(path, "version").Output()
+	if err != nil {
+		return "", "", fmt.Errorf("running %s version: %w", path, err)
+	}
+	version = strings.TrimSpace(string(out))
+	m := regexp.MustCompile(`git version (\d+)\.(\d+)`).FindStringSubmatch(version)
+	if m == nil {
+		return "", "", fmt.Errorf("cannot parse %q", version)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < MinGitVersion[0] || major == MinGitVersion[0] && minor < MinGitVersion[1] {
+		return "", "", fmt.Errorf("%s is too old: gitserver needs git >= %d.%d", version, MinGitVersion[0], MinGitVersion[1])
+	}
+	return path, version, nil
+}
+
+// baseEnv is the environment of every git process: no system or global
+// config, no terminal prompts.
+func (g *Git) baseEnv() []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + g.Home,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_TERMINAL_PROMPT=0",
+		"LANG=C",
+	}
+	if tz := os.Getenv("TZ"); tz != "" {
+		env = append(env, "TZ="+tz)
+	}
+	return env
+}
+
+// Command prepares git with args in dir. The process gets its own process
+// group, killed as a whole when ctx ends (upload-pack forks pack-objects).
+func (g *Git) Command(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, g.Path, args...)
+	cmd.Dir = dir
+	cmd.Env = append(g.baseEnv(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		if cmd.Process == nil {
+			return nil
+		}
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
+}
+
+// Output runs git and returns its trimmed stdout.
+func (g *Git) Output(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := g.Command(ctx, dir, nil, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// Service names.
+const (
+	UploadPack    = "upload-pack"
+	ReceivePack   = "receive-pack"
+	UploadArchive = "upload-archive"
+)
+
+// ServiceArgs are the arguments for running service in a repository: the
+// server's configuration is given on the command line (which beats any repo
+// config), and the repository is always ".".
+func (g *Git) ServiceArgs(service string, extra ...string) []string {
+	args := []string{
+		"-c", "uploadpack.hideRefs=refs/gitserver/",
+		"-c", "receive.hideRefs=refs/gitserver/",
+	}
+	switch service {
+	case UploadPack:
+		args = append(args,
+			"-c", "uploadpack.allowFilter=true",
+			"-c", "uploadpack.allowAnySHA1InWant=false",
+			"-c", "pack.useBitmaps=true",
+		)
+		if g.PackObjectsHook != "" {
+			args = append(args, "-c", "uploadpack.packObjectsHook="+g.PackObjectsHook)
+		}
+	case ReceivePack:
+		args = append(args,
+			"-c", "core.hooksPath="+g.HooksDir,
+			"-c", "receive.fsckObjects=true",
+			"-c", "receive.denyNonFastForwards=true",
+			"-c", "receive.denyCurrentBranch=refuse",
+			"-c", "receive.advertisePushOptions=false",
+			"-c", "core.logAllRefUpdates=true",
+		)
+	}
+	args = append(args, service)
+	args = append(args, extra...)
+	return append(args, ".")
+}
+
+var safeProtocol = regexp.MustCompile(`^[0-9a-zA-Z]+=[0-9a-zA-Z]+(:[0-9a-zA-Z]+=[0-9a-zA-Z]+)*$`)
+
+// ProtocolEnv validates a Git-Protocol header / GIT_PROTOCOL value and
+// returns the env entry for git, or nil when absent or unsafe.
+func ProtocolEnv(v string) []string {
+	if v == "" || len(v) > 256 || !safeProtocol.MatchString(v) {
+		return nil
+	}
+	return []string{"GIT_PROTOCOL=" + v}
+}
+
+// IsV2 reports whether a Git-Protocol value asks for protocol version 2.
+func IsV2(v string) bool {
+	for _, kv := range strings.Split(v, ":") {
+		if kv == "version=2" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic writes data to path via a temporary file and rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,251 @@
+package gitserver
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"gitserver/store"
+	"gitserver/ui/httpauth"
+)
+
+// Request body limits.
+const (
+	maxUploadPackRequest = 64 << 20 // wants/haves negotiation
+	defaultMaxPush       = 4 << 30
+)
+
+// RegisterHTTP adds the smart HTTP routes under /git/ to r:
+//
+//	GET  /git/{owner}/{name}.git/info/refs?service=git-upload-pack|git-receive-pack
+//	POST /git/{owner}/{name}.git/git-upload-pack
+//	POST /git/{owner}/{name}.git/git-receive-pack
+func (s *Server) RegisterHTTP(r *mux.Router) {
+	r.HandleFunc("/git/{owner}/{name}.git/info/refs", s.infoRefs).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/git/{owner}/{name}.git/git-upload-pack", s.rpc(UploadPack)).Methods(http.MethodPost)
+	r.HandleFunc("/git/{owner}/{name}.git/git-receive-pack", s.rpc(ReceivePack)).Methods(http.MethodPost)
+	r.PathPrefix("/git/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gitError(w, http.StatusNotFound, "not found")
+	})
+}
+
+func gitError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+func serviceFromQuery(v string) (string, bool) {
+	switch v {
+	case "git-upload-pack":
+		return UploadPack, true
+	case "git-receive-pack":
+		return ReceivePack, true
+	}
+	return "", false
+}
+
+// authorize authenticates the request and resolves the repository with the
+// access the service needs; on failure it has written the answer.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service string) (store.Repo, store.Principal, bool) {
+	need := store.ReadAccess
+	if service == ReceivePack {
+		need = store.WriteAccess
+	}
+	p, err := s.Auth.Authenticate(r)
+	textBody := func(status int, _, msg string) { gitError(w, status, msg) }
+	switch {
+	case errors.Is(err, httpauth.ErrNoCredentials):
+		// Anonymous: only public reads with --anonymous-read; otherwise
+		// ask for credentials (git then prompts or uses its helper).
+		if !(s.AnonymousRead && need == store.ReadAccess) {
+			httpauth.Challenge(w, err, textBody)
+			return store.Repo{}, p, false
+		}
+	case err != nil:
+		var te *httpauth.ThrottledError
+		if !errors.Is(err, httpauth.ErrBadCredentials) && !errors.As(err, &te) {
+			s.Log.Error("authenticate", "err", err)
+			gitError(w, http.StatusInternalServerError, "internal error")
+			return store.Repo{}, p, false
+		}
+		httpauth.Challenge(w, err, textBody)
+		return store.Repo{}, p, false
+	}
+	vars := mux.Vars(r)
+	repo, err := s.Resolve(r.Context(), p, vars["owner"], vars["name"], need)
+	switch {
+	case err == nil:
+		return repo, p, true
+	case errors.Is(err, ErrRepoNotFound):
+		if p.Anonymous() {
+			// Do not reveal whether it exists; let git ask for credentials.
+			httpauth.Challenge(w, httpauth.ErrNoCredentials, textBody)
+		} else {
+			gitError(w, http.StatusNotFound, "repository not found")
+		}
+	case errors.Is(err, ErrForbidden):
+		if p.Anonymous() {
+			httpauth.Challenge(w, httpauth.ErrNoCredentials, textBody)
+		} else {
+			gitError(w, http.StatusForbidden, "permission denied: you cannot push to "+vars["owner"]+"/"+vars["name"])
+		}
+	default:
+		s.Log.Error("resolve repo", "err", err)
+		gitError(w, http.StatusInternalServerError, "internal error")
+	}
+	return store.Repo{}, p, false
+}
+
+func (s *Server) infoRefs(w http.ResponseWriter, r *http.Request) {
+	service, ok := serviceFromQuery(r.URL.Query().Get("service"))
+	if !ok {
+		gitError(w, http.StatusForbidden, "unsupported service: only smart HTTP (git-upload-pack, git-receive-pack) is served")
+		return
+	}
+	repo, p, ok := s.authorize(w, r, service)
+	if !ok {
+		return
+	}
+	proto := r.Header.Get("Git-Protocol")
+	h := w.Header()
+	h.Set("Content-Type", "application/x-git-"+service+"-advertisement")
+	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
+	h.Set("Pragma", "no-cache")
+	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	if !IsV2(proto) {
+		out.Write(pktLine("# service=git-" + service + "\n"))
+		out.Write([]byte("0000"))
+	}
+	err := s.RunService(r.Context(), ServiceRequest{
+		Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: proto,
+		Args: []string{"--stateless-rpc", "--advertise-refs"}, RequestID: requestID(r),
+		Stdin: http.NoBody, Stdout: out,
+	})
+	if err != nil {
+		s.logServiceError(r, repo, err)
+	}
+}
+
+func (s *Server) rpc(service string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "application/x-git-"+service+"-request" {
+			gitError(w, http.StatusUnsupportedMediaType, "expected Content-Type application/x-git-"+service+"-request")
+			return
+		}
+		repo, p, ok := s.authorize(w, r, service)
+		if !ok {
+			return
+		}
+		limit := int64(maxUploadPackRequest)
+		if service == ReceivePack {
+			limit = s.MaxPushBytes
+			if limit <= 0 {
+				limit = defaultMaxPush
+			}
+		}
+		var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
+		switch r.Header.Get("Content-Encoding") {
+		case "", "identity":
+		case "gzip", "x-gzip":
+			zr, err := gzip.NewReader(body)
+			if err != nil {
+				gitError(w, http.StatusBadRequest, "bad gzip request body")
+				return
+			}
+			defer zr.Close()
+			// Bound the inflated size too.
+			body = &capReader{r: zr, left: limit}
+		default:
+			gitError(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding")
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/x-git-"+service+"-result")
+		h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+		out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+		err := s.RunService(r.Context(), ServiceRequest{
+			Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: r.Header.Get("Git-Protocol"),
+			Args: []string{"--stateless-rpc"}, RequestID: requestID(r),
+			Stdin: body, Stdout: out,
+		})
+		if err != nil {
+			s.logServiceError(r, repo, err)
+			if !out.wrote {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) || errors.Is(err, errBodyTooLarge) {
+					gitError(w, http.StatusRequestEntityTooLarge, "request body too large")
+					return
+				}
+				gitError(w, http.StatusBadRequest, "git "+service+" could not process the request")
+			}
+		}
+	}
+}
+
+func (s *Server) logServiceError(r *http.Request, repo store.Repo, err error) {
+	if r.Context().Err() != nil {
+		s.Log.Info("git request canceled", "repo", repo.FullName(), "path", r.URL.Path, "request_id", requestID(r))
+		return
+	}
+	s.Log.Warn("git request failed", "repo", repo.FullName(), "path", r.URL.Path, "err", err, "request_id", requestID(r))
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// flushWriter sends git's output to the client as it is produced.
+type flushWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	wrote bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if n > 0 {
+		f.wrote = true
+		f.rc.Flush()
+	}
+	return n, err
+}
+
+func pktLine(s string) []byte {
+	return []byte(fmt.Sprintf("%04x%s", len(s)+4, s))
+}
+
+type requestIDKey struct{}
+
+// WithRequestID stores a request id in ctx (set by cmd's middleware).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}

@@ -1,0 +1,150 @@
+package gitserver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gitserver/hooks"
+	"gitserver/store"
+)
+
+// Repos manages repository directories under Root.
+type Repos struct {
+	Root string
+	Git  *Git
+}
+
+// Dir is the directory of repo: <root>/<id>.git. Only the numeric id goes
+// into the path.
+func (rs *Repos) Dir(r store.Repo) string {
+	return filepath.Join(rs.Root, strconv.FormatInt(r.ID, 10)+".git")
+}
+
+// Init creates the bare repository for r (idempotent).
+func (rs *Repos) Init(ctx context.Context, r store.Repo) error {
+	dir := rs.Dir(r)
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(rs.Root, ".init-*")
+	if err != nil {
+		return fmt.Errorf("init repo: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := rs.Git.Output(ctx, tmp, "init", "--bare", "--quiet", "--initial-branch="+r.DefaultBranch, "."); err != nil {
+		return fmt.Errorf("init repo: %w", err)
+	}
+	for _, kv := range [][2]string{
+		{"repack.writeBitmaps", "true"},
+		{"pack.writeBitmapHashCache", "true"},
+		{"core.commitGraph", "true"},
+		{"fetch.writeCommitGraph", "true"},
+		{"gc.auto", "0"}, // maintenance is the server's job, not a side effect of pushes
+		{"receive.autogc", "false"},
+		{"gitserver.id", strconv.FormatInt(r.ID, 10)},
+	} {
+		if _, err := rs.Git.Output(ctx, tmp, "config", kv[0], kv[1]); err != nil {
+			return fmt.Errorf("init repo: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("init repo: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes r's directory. It is renamed away first so that a crash
+// never leaves a half-deleted repository under its live name.
+func (rs *Repos) Remove(r store.Repo) error {
+	dir := rs.Dir(r)
+	trash := filepath.Join(rs.Root, ".deleted-"+strconv.FormatInt(r.ID, 10)+"-"+store.RandomHex(4))
+	if err := os.Rename(dir, trash); err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("remove repo: %w", err)
+	}
+	return os.RemoveAll(trash)
+}
+
+// PinRef is the hidden ref that keeps a published commit reachable.
+func PinRef(commit string) string { return hooks.ReservedPrefix + "pins/" + commit }
+
+// Pin keeps commit reachable forever under a hidden ref that clients can
+// neither see nor push.
+func (rs *Repos) Pin(ctx context.Context, r store.Repo, commit string) error {
+	if len(commit) != 40 && len(commit) != 64 || strings.Trim(commit, "0123456789abcdef") != "" {
+		return fmt.Errorf("pin: bad commit id")
+	}
+	_, err := rs.Git.Output(ctx, rs.Dir(r), "update-ref", PinRef(commit), commit)
+	return err
+}
+
+// Head returns the commit of r's default branch, or "" when it has none.
+func (rs *Repos) Head(ctx context.Context, r store.Repo) string {
+	out, err := rs.Git.Output(ctx, rs.Dir(r), "rev-parse", "--verify", "--quiet", "refs/heads/"+r.DefaultBranch+"^{commit}")
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// EnsureAll makes sure every stored repository has its directory and its
+// published commits pinned; it runs at start-up and repairs a crash between
+// a store write and the matching disk change. Leftover temporary
+// directories are removed.
+func (rs *Repos) EnsureAll(ctx context.Context, s *store.Store) error {
+	if err := os.MkdirAll(rs.Root, 0o750); err != nil {
+		return err
+	}
+	entries, _ := os.ReadDir(rs.Root)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".init-") || strings.HasPrefix(e.Name(), ".deleted-") {
+			os.RemoveAll(filepath.Join(rs.Root, e.Name()))
+		}
+	}
+	repos, err := s.Repos(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
+		if err := rs.Init(ctx, r); err != nil {
+			return fmt.Errorf("%s: %w", r.FullName(), err)
+		}
+		pins, err := s.PinnedCommits(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range pins {
+			if err := rs.Pin(ctx, r, c); err != nil {
+				return fmt.Errorf("%s: %w", r.FullName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// InstallHooks writes the hook scripts git runs (via core.hooksPath) into
+// dir. They exec the server binary, so they are rewritten at every start: a
+// moved or upgraded binary never breaks pushes.
+func InstallHooks(dir, binary string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("install hooks: %w", err)
+	}
+	for _, name := range []string{"pre-receive", "post-receive"} {
+		script := "#!/bin/sh\n# Written by gitserver at start-up; changes are overwritten.\nexec " +
+			shellQuote(binary) + " hook " + name + "\n"
+		if err := writeFileAtomic(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			return fmt.Errorf("install hooks: %w", err)
+		}
+	}
+	return nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

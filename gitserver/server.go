@@ -1,0 +1,222 @@
+package gitserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gitserver/hooks"
+	"gitserver/store"
+	"gitserver/ui/httpauth"
+)
+
+// Server holds what both transports need. Fields are set by cmd; New
+// starts nothing.
+type Server struct {
+	Store         *store.Store
+	Repos         *Repos
+	Git           *Git
+	Auth          *httpauth.Authenticator
+	Trigger       *hooks.Trigger
+	Log           *slog.Logger
+	AnonymousRead bool
+	// HookSocket and HookSecret are handed to hook processes (hooks.Env).
+	HookSocket string
+	HookSecret string
+	// MaxPushBytes bounds a push's request body (0: 4 GiB).
+	MaxPushBytes int64
+	Metrics      *Metrics
+}
+
+// Metrics are the transport's Prometheus collectors.
+type Metrics struct {
+	ops      *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the git-operation metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitserver_git_operations_total",
+			Help: "Git operations served, by service, transport and result.",
+		}, []string{"service", "transport", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gitserver_git_operation_duration_seconds",
+			Help:    "Wall time of git operations, by service and transport.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+		}, []string{"service", "transport"}),
+	}
+	reg.MustRegister(m.ops, m.duration)
+	return m
+}
+
+// Access errors of Resolve.
+var (
+	ErrRepoNotFound = errors.New("repository not found")
+	ErrForbidden    = errors.New("permission denied")
+)
+
+// Resolve finds owner/name and checks that p may perform an operation
+// needing access need. A repository the principal cannot read is reported as
+// not found, so its existence does not leak.
+func (s *Server) Resolve(ctx context.Context, p store.Principal, owner, name string, need store.Access) (store.Repo, error) {
+	if !store.ValidName(owner) || !store.ValidName(name) {
+		return store.Repo{}, ErrRepoNotFound
+	}
+	repo, err := s.Store.RepoByName(ctx, owner, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Repo{}, ErrRepoNotFound
+	}
+	if err != nil {
+		return store.Repo{}, err
+	}
+	acc, err := s.Store.AccessTo(ctx, p, repo, s.AnonymousRead)
+	if err != nil {
+		return store.Repo{}, err
+	}
+	switch {
+	case acc >= need:
+		return repo, nil
+	case acc == store.NoAccess:
+		return store.Repo{}, ErrRepoNotFound
+	}
+	return store.Repo{}, ErrForbidden
+}
+
+// ServiceRequest is one git operation, from either transport.
+type ServiceRequest struct {
+	Repo      store.Repo
+	Principal store.Principal
+	Service   string   // UploadPack, ReceivePack or UploadArchive
+	Transport string   // "http" or "ssh"
+	Protocol  string   // Git-Protocol / GIT_PROTOCOL, unvalidated
+	Args      []string // e.g. --stateless-rpc, --advertise-refs
+	RequestID string
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer // nil: captured and logged
+}
+
+// ServiceError is a failed git process. Stderr is for logs, never clients.
+type ServiceError struct {
+	Service string
+	Err     error
+	Stderr  string
+}
+
+func (e *ServiceError) Unwrap() error { return e.Err }
+
+func (e *ServiceError) Error() string {
+	return fmt.Sprintf("git %s: %v: %s", e.Service, e.Err, e.Stderr)
+}
+
+// ExitCode is git's exit status (-1 if it did not exit normally).
+func (e *ServiceError) ExitCode() int {
+	var ee *exec.ExitError
+	if errors.As(e.Err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// RunService runs one git service for an authorised request. Both transports
+// call it, so access, hooks and build triggering are the same for both.
+func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
+	start := time.Now()
+	env := ProtocolEnv(req.Protocol)
+	if req.Service == ReceivePack {
+		pusherID := int64(0)
+		if req.Principal.User != nil {
+			pusherID = req.Principal.User.ID
+		}
+		env = append(env, hooks.Env{
+			RepoID: req.Repo.ID, Repo: req.Repo.FullName(), DefaultBranch: req.Repo.DefaultBranch,
+			Pusher: req.Principal.Name(), PusherID: pusherID, Transport: req.Transport,
+			Socket: s.HookSocket, Secret: s.HookSecret, RequestID: req.RequestID,
+		}.Environ()...)
+	}
+	cmd := s.Git.Command(ctx, s.Repos.Dir(req.Repo), env, s.Git.ServiceArgs(req.Service, req.Args...)...)
+	cmd.Stdout = req.Stdout
+	var errb limitedBuffer
+	errb.limit = 64 << 10
+	if req.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(req.Stderr, &errb)
+	} else {
+		cmd.Stderr = &errb
+	}
+	// stdin is copied by our own goroutine, which Wait does not wait for:
+	// an SSH client sends EOF only after it has seen git exit, so waiting
+	// for that copy would deadlock until WaitDelay. git's stdin is closed
+	// at the reader's EOF.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return &ServiceError{Service: req.Service, Err: err}
+	}
+	stdinErr := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(stdin, req.Stdin)
+		stdin.Close()
+		stdinErr <- err
+	}()
+	err = cmd.Wait()
+	if err != nil {
+		// A body that could not be read explains git's failure best.
+		select {
+		case cerr := <-stdinErr:
+			if cerr != nil && !errors.Is(cerr, syscall.EPIPE) {
+				err = cerr
+			}
+		default:
+		}
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+		if ctx.Err() != nil {
+			result = "canceled"
+		}
+	}
+	if s.Metrics != nil {
+		s.Metrics.ops.WithLabelValues(req.Service, req.Transport, result).Inc()
+		s.Metrics.duration.WithLabelValues(req.Service, req.Transport).Observe(time.Since(start).Seconds())
+	}
+	if req.Service == ReceivePack && s.Trigger != nil {
+		// Backstop for the post-receive hook: whatever happened to it, a
+		// moved default branch gets its build.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if _, _, terr := s.Trigger.Owe(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
+			s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
+		}
+		cancel()
+	}
+	if err != nil {
+		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}
+	}
+	return nil
+}
+
+type limitedBuffer struct {
+	buf   []byte
+	limit int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.limit - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string { return string(b.buf) }

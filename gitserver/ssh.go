@@ -1,0 +1,226 @@
+package gitserver
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
+	"gitserver/store"
+)
+
+// SSHServer serves git over SSH with user keys and deploy keys. It shares
+// Resolve and RunService with the HTTP transport.
+type SSHServer struct {
+	git *Server
+	srv *ssh.Server
+	log *slog.Logger
+}
+
+// NewSSHServer prepares the SSH transport with the ed25519 host key at
+// hostKeyPath, generating it on first use.
+func NewSSHServer(gs *Server, hostKeyPath string, log *slog.Logger) (*SSHServer, error) {
+	signer, err := loadOrCreateHostKey(hostKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &SSHServer{git: gs, log: log}
+	s.srv = &ssh.Server{
+		Handler:          s.handle,
+		PublicKeyHandler: s.knownKey,
+		// A PTY request is acknowledged (nothing is allocated) so that the
+		// session handler can refuse the interactive login with a clear
+		// message: OpenSSH treats a refused PTY as fatal under -t and
+		// would print only "PTY allocation request failed".
+		PtyCallback:                   func(ssh.Context, ssh.Pty) bool { return true },
+		IdleTimeout:                   10 * time.Minute,
+		MaxTimeout:                    6 * time.Hour,
+		Version:                       "gitserver",
+		LocalPortForwardingCallback:   func(ssh.Context, string, uint32) bool { return false },
+		ReversePortForwardingCallback: func(ssh.Context, string, uint32) bool { return false },
+	}
+	s.srv.AddHostKey(signer)
+	return s, nil
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *SSHServer) Serve(ln net.Listener) error {
+	err := s.srv.Serve(ln)
+	if errors.Is(err, ssh.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for sessions to end (bounded by ctx).
+func (s *SSHServer) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.srv.Close()
+	}
+	return err
+}
+
+// knownKey only answers "is this key known?". Identity is taken later from
+// the session's key (never from state set here: CVE-2024-45337).
+func (s *SSHServer) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
+	_, err := s.git.Store.KeyByFingerprint(ctx, gossh.FingerprintSHA256(key))
+	return err == nil
+}
+
+func (s *SSHServer) principal(ctx context.Context, key ssh.PublicKey) (store.Principal, error) {
+	if key == nil {
+		return store.Principal{}, errors.New("no public key")
+	}
+	k, err := s.git.Store.KeyByFingerprint(ctx, gossh.FingerprintSHA256(key))
+	if err != nil {
+		return store.Principal{}, err
+	}
+	if k.RepoID != 0 {
+		return store.Principal{DeployKey: &k}, nil
+	}
+	u, err := s.git.Store.AccountByID(ctx, k.UserID)
+	if err != nil {
+		return store.Principal{}, err
+	}
+	return store.Principal{User: &u}, nil
+}
+
+var sshServices = map[string]string{
+	"git-upload-pack":    UploadPack,
+	"git-receive-pack":   ReceivePack,
+	"git-upload-archive": UploadArchive,
+}
+
+var errOnlyGit = errors.New("only git-upload-pack, git-receive-pack and git-upload-archive are supported")
+
+// ParseSSHCommand splits "git-upload-pack '/owner/name.git'" into the
+// service and the repository's owner and name.
+func ParseSSHCommand(args []string) (service, owner, name string, err error) {
+	if len(args) == 0 {
+		return "", "", "", errOnlyGit
+	}
+	service, ok := sshServices[args[0]]
+	if !ok {
+		return "", "", "", errOnlyGit
+	}
+	if len(args) != 2 {
+		return "", "", "", fmt.Errorf("%s takes exactly one repository path, e.g. %s '/owner/name.git'", args[0], args[0])
+	}
+	p := strings.TrimPrefix(args[1], "/")
+	owner, name, ok = strings.Cut(p, "/")
+	name = strings.TrimSuffix(name, ".git")
+	if !ok || !store.ValidName(owner) || !store.ValidName(name) {
+		return "", "", "", errors.New("repository not found")
+	}
+	return service, owner, name, nil
+}
+
+func (s *SSHServer) handle(sess ssh.Session) {
+	ctx := sess.Context()
+	reqID := store.RandomHex(8)
+	_, _, isPty := sess.Pty()
+	fail := func(code int, msg string) {
+		eol := "\n"
+		if isPty {
+			eol = "\r\n" // the client's terminal is in raw mode
+		}
+		fmt.Fprintf(sess.Stderr(), "gitserver: %s%s", msg, eol)
+		sess.Exit(code)
+	}
+	p, err := s.principal(ctx, sess.PublicKey())
+	if err != nil {
+		s.log.Warn("ssh session without a known key", "remote", sess.RemoteAddr().String(), "err", err)
+		fail(1, "access denied")
+		return
+	}
+	args := sess.Command()
+	if isPty || strings.TrimSpace(sess.RawCommand()) == "" {
+		fail(1, fmt.Sprintf("hi %s! You have authenticated, but gitserver provides no shell access; use git.", p.Name()))
+		return
+	}
+	if len(args) == 0 {
+		fail(1, "could not parse the command; only git-upload-pack, git-receive-pack and git-upload-archive are supported")
+		return
+	}
+	service, owner, name, err := ParseSSHCommand(args)
+	if err != nil {
+		fail(1, err.Error())
+		return
+	}
+	need := store.ReadAccess
+	if service == ReceivePack {
+		need = store.WriteAccess
+	}
+	repo, err := s.git.Resolve(ctx, p, owner, name, need)
+	switch {
+	case errors.Is(err, ErrRepoNotFound):
+		fail(1, "repository not found")
+		return
+	case errors.Is(err, ErrForbidden):
+		fail(1, "permission denied: you cannot push to "+owner+"/"+name)
+		return
+	case err != nil:
+		s.log.Error("ssh resolve", "err", err, "request_id", reqID)
+		fail(1, "internal error, reference "+reqID)
+		return
+	}
+	proto := ""
+	for _, kv := range sess.Environ() {
+		if v, ok := strings.CutPrefix(kv, "GIT_PROTOCOL="); ok {
+			proto = v
+		}
+	}
+	err = s.git.RunService(ctx, ServiceRequest{
+		Repo: repo, Principal: p, Service: service, Transport: "ssh", Protocol: proto, RequestID: reqID,
+		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
+	})
+	code := 0
+	if err != nil {
+		var se *ServiceError
+		code = 1
+		if errors.As(err, &se) && se.ExitCode() > 0 {
+			code = se.ExitCode()
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("ssh git failed", "repo", repo.FullName(), "service", service, "err", err, "request_id", reqID)
+		}
+	}
+	sess.Exit(code)
+}
+
+func loadOrCreateHostKey(path string) (gossh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		signer, err := gossh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("ssh host key %s: %w", path, err)
+		}
+		return signer, nil
+	}
+	if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("ssh host key: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "gitserver host key")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("ssh host key: %w", err)
+	}
+	return gossh.NewSignerFromKey(priv)
+}
