@@ -172,7 +172,10 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
 		BaseURL: c.BaseURL, SSHURL: sshURL, AnonymousRead: c.AnonymousRead}
 
-	r := mux.NewRouter()
+	// No path cleaning (mux would answer unclean paths such as /git/../x
+	// with a 301) and match on the escaped path, so that "..", "//" and
+	// %2F in a git URL are a plain 404 rather than a redirect or an alias.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
