@@ -1,0 +1,77 @@
+package packcache
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Counters kept in DIR/stats. The hook runs as a separate process per
+// request, so the counters live in a small file updated under flock.
+const (
+	statHit   = iota // served from a complete entry
+	statMiss         // produced (ran pack-objects and wrote an entry)
+	statJoin         // streamed from a running producer
+	statEvict        // entries removed to keep the size cap
+	numStats
+)
+
+// Stats are the cache's counters since the directory was created.
+type Stats struct {
+	Hits, Misses, Joins, Evictions uint64
+}
+
+func (c *Cache) count(which int) {
+	f, err := os.OpenFile(filepath.Join(c.Dir, "stats"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX) != nil {
+		return
+	}
+	var b [8 * numStats]byte
+	f.ReadAt(b[:], 0) // short at first: zeros
+	v := binary.BigEndian.Uint64(b[which*8:])
+	binary.BigEndian.PutUint64(b[which*8:], v+1)
+	f.WriteAt(b[:], 0)
+}
+
+// ReadStats reads the counters of the cache in dir.
+func ReadStats(dir string) Stats {
+	var b [8 * numStats]byte
+	if f, err := os.Open(filepath.Join(dir, "stats")); err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_SH)
+		f.ReadAt(b[:], 0)
+		f.Close()
+	}
+	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[i*8:]) }
+	return Stats{Hits: u(statHit), Misses: u(statMiss), Joins: u(statJoin), Evictions: u(statEvict)}
+}
+
+// Collector exports the counters of the cache in dir as
+// gitserver_pack_cache_requests_total{result="hit|miss|join"} and
+// gitserver_pack_cache_evictions_total.
+func Collector(dir string) prometheus.Collector { return collector{dir} }
+
+type collector struct{ dir string }
+
+var (
+	reqDesc = prometheus.NewDesc("gitserver_pack_cache_requests_total",
+		"Pack requests seen by the pack-objects cache, by result.", []string{"result"}, nil)
+	evictDesc = prometheus.NewDesc("gitserver_pack_cache_evictions_total",
+		"Pack cache entries evicted to keep the size cap.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) { ch <- reqDesc; ch <- evictDesc }
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	s := ReadStats(c.dir)
+	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Joins), "join")
+	ch <- prometheus.MustNewConstMetric(evictDesc, prometheus.CounterValue, float64(s.Evictions))
+}
