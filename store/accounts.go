@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -182,8 +183,13 @@ func (s *Store) UserByName(ctx context.Context, name string) (Account, error) {
 }
 
 // dummyHash is compared against when a user does not exist, so that sign-in
-// takes the same time whether or not the name is known.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("gitserver-dummy-password"), bcryptCost)
+// takes the same time whether or not the name is known. It is computed on
+// first use, not at package init: every hook process and admin command links
+// this package, and a bcrypt at init cost each of them ~0.3 s of CPU.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("gitserver-dummy-password"), bcryptCost)
+	return h
+})
 
 // ErrBadCredentials is returned by the credential checks for any failure to
 // authenticate (unknown user, wrong password, revoked token).
@@ -197,7 +203,7 @@ func (s *Store) CheckPassword(ctx context.Context, name, password string) (Accou
 	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, created_at, password_hash FROM accounts WHERE name = ? AND kind = 'user'`, name).
 		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &created, &hash)
 	if errors.Is(err, sql.ErrNoRows) || hash == "" {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return Account{}, ErrBadCredentials
 	}
 	if err != nil {
