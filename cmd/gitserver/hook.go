@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 )
 
@@ -14,6 +15,10 @@ func hook(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: gitserver hook pre-receive|post-receive")
 		return 2
+	}
+	if args[0] == "pack-objects" {
+		// uploadpack.packObjectsHook: runs for clones and fetches.
+		return packcache.Main(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	}
 	env, err := hooks.EnvFrom(os.Getenv)
 	if err != nil {

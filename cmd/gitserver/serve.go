@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"gitserver/gitserver"
+	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
 	"gitserver/ui"
@@ -124,6 +125,11 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
+	if os.Getenv("GITSERVER_PACK_CACHE") != "off" {
+		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath}
+		git.PackObjectsHook = packCache.HookCommand(self)
+		reg.MustRegister(packcache.Collector(packCache.Dir))
+	}
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
 	trigger := &hooks.Trigger{Store: s, GitPath: gitPath, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
