@@ -192,7 +192,7 @@ func TestAnonymousRead(t *testing.T) {
 	if r, _ := i2Can(t, s, Cred{"admin", "wrong-password"}, "admin", "pub"); r != 401 {
 		t.Errorf("wrong password on public with --anonymous-read: %d", r)
 	}
-	// The API reads public repos anonymously too? It requires sign-in.
+	// The API never shows a restricted repo to an anonymous client.
 	if st, _ := s.Do("GET", "/api/v1/repos/admin/priv", anon, nil); st != 401 && st != 404 {
 		t.Errorf("anonymous API read of restricted repo: %d", st)
 	}

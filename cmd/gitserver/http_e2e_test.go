@@ -164,7 +164,7 @@ func i2CheckProtocol(t *testing.T, v, trace string) {
 		t.Errorf("protocol v2 requested but not spoken:\n%s", truncateTrace(trace))
 	case v != "2" && v2:
 		t.Errorf("protocol v%s requested but v2 spoken:\n%s", v, truncateTrace(trace))
-	case v == "1" && !strings.Contains(trace, "< version 1") && !strings.Contains(trace, "empty repository"):
+	case v == "1" && !strings.Contains(trace, "< version 1"):
 		t.Errorf("protocol v1 requested but not spoken:\n%s", truncateTrace(trace))
 	case v == "0" && strings.Contains(trace, "< version 1"):
 		t.Errorf("protocol v0 requested but v1 spoken:\n%s", truncateTrace(trace))
