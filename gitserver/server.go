@@ -34,6 +34,9 @@ type Server struct {
 	// MaxPushBytes bounds a push's request body (0: 4 GiB).
 	MaxPushBytes int64
 	Metrics      *Metrics
+	// Maintainer, if set, is told about every successful push (repacking
+	// with bitmaps in the background).
+	Maintainer interface{ Schedule(store.Repo) }
 }
 
 // Metrics are the transport's Prometheus collectors.
@@ -200,6 +203,9 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
 		}
 		cancel()
+	}
+	if req.Service == ReceivePack && err == nil && s.Maintainer != nil {
+		s.Maintainer.Schedule(req.Repo)
 	}
 	if err != nil {
 		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gitserver/gitserver/packcache"
 )
@@ -103,4 +105,36 @@ func TestPackCacheShallowAndFilter(t *testing.T) {
 	if st := packcache.ReadStats(filepath.Join(s.Data, "cache", "packs")); st.Misses != 2 || st.Hits != 2 {
 		t.Fatalf("stats %+v, want 2 misses and 2 hits", st)
 	}
+}
+
+// TestMaintenanceAfterPushE2E: a push leads, after the debounce delay, to a
+// repacked repository with a bitmap and a commit-graph, and clones keep
+// working.
+func TestMaintenanceAfterPushE2E(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, WithEnv("GITSERVER_MAINTENANCE_DELAY=200ms"))
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "maint", "restricted")
+	url := s.RepoURL(admin, "admin", "maint")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	for i := range 5 {
+		g.Commit(work, "f.txt", strings.Repeat("x\n", i+1), "c")
+	}
+	g.Must(work, "push", "-q", "origin", "master")
+	deadline := time.Now().Add(60 * time.Second)
+	var bitmaps []string
+	for time.Now().Before(deadline) && !strings.Contains(s.Output(), "repository maintained") {
+		time.Sleep(50 * time.Millisecond)
+	}
+	bitmaps, _ = filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "pack", "*.bitmap"))
+	if len(bitmaps) != 1 {
+		t.Fatalf("no bitmap after push: %v\n%s", bitmaps, s.Output())
+	}
+	repoDir := filepath.Dir(filepath.Dir(filepath.Dir(bitmaps[0])))
+	if _, err := os.Stat(filepath.Join(repoDir, "objects", "info", "commit-graph")); err != nil {
+		t.Fatalf("no commit-graph: %v", err)
+	}
+	clone := g.Clone(url)
+	g.Must(clone, "fsck", "--strict")
 }

@@ -171,6 +171,15 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		AnonymousRead: c.AnonymousRead, HookSocket: sockPath, HookSecret: hookSecret,
 		MaxPushBytes: c.MaxPushMB << 20, Metrics: gitserver.NewMetrics(reg),
 	}
+	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance")}
+	if d, err := time.ParseDuration(os.Getenv("GITSERVER_MAINTENANCE_DELAY")); err == nil {
+		maint.Delay = d
+	}
+	gs.Maintainer = maint
+	defer maint.Close()
+	if err := maint.Start(ctx, s); err != nil {
+		log.Error("schedule repository maintenance", "err", err)
+	}
 	sshURL := ""
 	if c.SSHAddr != "" {
 		sshURL = sshCloneBase(c.BaseURL, c.SSHAddr)
