@@ -119,6 +119,11 @@ func (g *Git) ServiceArgs(service string, extra ...string) []string {
 		args = append(args,
 			"-c", "uploadpack.allowFilter=true",
 			"-c", "uploadpack.allowAnySHA1InWant=false",
+			// Partial clones over protocol v0/v1 lazily fetch blobs by id;
+			// allow objects reachable from the advertised refs (hidden
+			// refs excluded). Must come after allowAnySHA1InWant=false,
+			// which clears this bit too.
+			"-c", "uploadpack.allowReachableSHA1InWant=true",
 			"-c", "pack.useBitmaps=true",
 		)
 		if g.PackObjectsHook != "" {
