@@ -130,6 +130,16 @@ func TestServiceArgs(t *testing.T) {
 			}
 		}
 	}
+	// Partial clones over v0/v1 need reachable wants; a later
+	// allowAnySHA1InWant=false would clear that again.
+	up := g.ServiceArgs(UploadPack)
+	reach := slices.Index(up, "uploadpack.allowReachableSHA1InWant=true")
+	if reach < 0 {
+		t.Errorf("upload-pack does not allow reachable wants: %q", up)
+	}
+	if anyFalse := slices.Index(up, "uploadpack.allowAnySHA1InWant=false"); anyFalse > reach {
+		t.Errorf("allowAnySHA1InWant=false after allowReachableSHA1InWant=true cancels it: %q", up)
+	}
 	// Without a pack-objects hook none is configured.
 	if args := (&Git{}).ServiceArgs(UploadPack); slices.ContainsFunc(args, func(s string) bool { return strings.HasPrefix(s, "uploadpack.packObjectsHook") }) {
 		t.Errorf("packObjectsHook set without one configured: %q", args)
