@@ -741,3 +741,56 @@ func TestHTTPHealthAndMetrics(t *testing.T) {
 		t.Errorf("/nope = %d", r.Status)
 	}
 }
+
+// TestHTTPPushLimit: a push over --max-push-mb is refused cleanly and
+// changes nothing; shallow and partial clones work.
+func TestHTTPPushLimit(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, WithArgs("--max-push-mb", "1"))
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "lim", "restricted")
+	url := s.RepoURL(admin, "admin", "lim")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	small := g.Commit(work, "a", "small\n", "small")
+	g.Must(work, "push", "-q", "origin", "master")
+	blob := make([]byte, 3<<20)
+	rand.Read(blob)
+	os.WriteFile(filepath.Join(work, "random.bin"), blob, 0o644)
+	g.Must(work, "add", ".")
+	g.Must(work, "commit", "-q", "-m", "too big")
+	if out, err := g.Run(work, "push", "origin", "master"); err == nil {
+		t.Fatalf("push over the limit succeeded:\n%s", out)
+	}
+	i2Healthy(t, s)
+	out := g.Must("", "ls-remote", url)
+	if !strings.Contains(out, small+"\trefs/heads/master") {
+		t.Fatalf("refused push moved master:\n%s", out)
+	}
+	// The repository holds no objects of the refused push.
+	clone := g.Clone(url)
+	if out, err := g.Run(clone, "cat-file", "-e", strings.TrimSpace(g.Must(work, "rev-parse", "HEAD"))); err == nil {
+		t.Fatalf("object of the refused push is in the repository: %s", out)
+	}
+
+	// Shallow and partial clones (v2 and v0).
+	g.Must(work, "reset", "-q", "--hard", small)
+	for i := 0; i < 3; i++ {
+		g.Commit(work, "n", strings.Repeat("x", i+1)+"\n", "more")
+	}
+	head := strings.TrimSpace(g.Must(work, "rev-parse", "HEAD"))
+	g.Must(work, "push", "-q", "origin", "master")
+	for _, pv := range []string{"0", "2"} {
+		sh := g.Clone(url, "-c", "protocol.version="+pv, "--depth", "1")
+		if n := strings.TrimSpace(g.Must(sh, "rev-list", "--count", "HEAD")); n != "1" {
+			t.Errorf("v%s shallow clone has %s commits", pv, n)
+		}
+		pc := g.Clone(url, "-c", "protocol.version="+pv, "--filter=blob:none")
+		if got := strings.TrimSpace(g.Must(pc, "rev-parse", "HEAD")); got != head {
+			t.Errorf("v%s partial clone HEAD %s, want %s", pv, got, head)
+		}
+		if f := strings.TrimSpace(g.Must(pc, "config", "remote.origin.partialclonefilter")); f != "blob:none" {
+			t.Errorf("v%s partial clone filter %q: the server did not honour --filter", pv, f)
+		}
+	}
+}
