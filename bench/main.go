@@ -1,0 +1,813 @@
+// Command bench compares gitserver with plain C git serving the same
+// repositories on the same machine in the same run, and reports ratios.
+//
+//	go run ./bench [-bundle PATH] [-out docs/benchmarks.md] [-quick]
+//
+// Plain git is `git http-backend` behind nginx + fcgiwrap, and `git daemon`.
+// Install them with: apt-get install -y nginx-light fcgiwrap
+//
+// Server throughput is measured with a client that speaks protocol v2
+// `fetch` directly (one HTTP POST, or one git:// connection), parses the
+// pkt-line framing and discards the pack, so that the client's own indexing
+// does not hide the server.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	flagBundle = flag.String("bundle", "/work/shared/data/go-git.bundle", "git bundle of the real-history repository")
+	flagOut    = flag.String("out", "", "write the results as markdown to this file")
+	flagQuick  = flag.Bool("quick", false, "fewer iterations (smoke run)")
+	flagLarge  = flag.Int("large-commits", 3000, "commits of the generated larger repository")
+	flagKeep   = flag.Bool("keep", false, "keep the temporary directory")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func need() error {
+	var missing []string
+	for _, p := range []string{"nginx", "fcgiwrap"} {
+		if _, err := exec.LookPath(p); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + p); err != nil {
+				missing = append(missing, p)
+			}
+		}
+	}
+	execPath := gitOut("", "--exec-path")
+	for _, p := range []string{"git-http-backend", "git-daemon"} {
+		if _, err := os.Stat(filepath.Join(execPath, p)); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: the benchmark compares against plain C git behind a real web server.\n"+
+			"Install with (Debian/Ubuntu, as root):  apt-get install -y nginx-light fcgiwrap git", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func sbin(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return "/usr/sbin/" + name
+}
+
+var gitEnv = []string{"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0",
+	"GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com", "GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com"}
+
+func gitCmd(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), gitEnv...)
+	return cmd
+}
+
+func gitRun(dir string, args ...string) error {
+	out, err := gitCmd(dir, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func gitOut(dir string, args ...string) string {
+	out, err := gitCmd(dir, args...).Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "git %s: %v\n", strings.Join(args, " "), err)
+		os.Exit(1)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}
+
+// generate writes a larger synthetic repository: n commits over a tree of
+// 400 files in 20 directories, each commit changing 8 files.
+func generate(dir string, n int) error {
+	if err := gitRun("", "init", "-q", "--bare", dir); err != nil {
+		return err
+	}
+	cmd := gitCmd(dir, "fast-import", "--quiet")
+	in, _ := cmd.StdinPipe()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(in, 1<<20)
+	rnd := uint64(42)
+	next := func() uint64 { rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17; return rnd }
+	words := strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(w, "commit refs/heads/master\nmark :%d\ncommitter Bench <bench@example.com> %d +0000\ndata <<EOM\nchange %d\nEOM\n", i, 1600000000+i*60, i)
+		if i > 1 {
+			fmt.Fprintf(w, "from :%d\n", i-1)
+		}
+		files := 8
+		if i == 1 {
+			files = 400
+		}
+		for f := 0; f < files; f++ {
+			idx := f
+			if i > 1 {
+				idx = int(next() % 400)
+			}
+			var b strings.Builder
+			lines := 40 + int(next()%200)
+			for l := 0; l < lines; l++ {
+				fmt.Fprintf(&b, "%s %s %d %x\n", words[next()%20], words[next()%20], l, next()%1000003)
+			}
+			fmt.Fprintf(w, "M 100644 inline d%02d/f%03d.txt\ndata %d\n%s\n", idx%20, idx, b.Len(), b.String())
+		}
+		if i%500 == 0 {
+			fmt.Fprintf(w, "reset refs/tags/v%d\nfrom :%d\n\n", i/500, i)
+		}
+	}
+	w.Flush()
+	in.Close()
+	return cmd.Wait()
+}
+
+type server struct {
+	name   string
+	http   string // base URL of /git/ (HTTP servers)
+	daemon string // host:port (git daemon)
+	auth   string // Authorization header
+	path   func(repo string) string
+}
+
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func start(name string, args []string, env []string) *proc {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	must(cmd.Start())
+	return &proc{cmd, &out}
+}
+
+var procs []*proc
+
+func stopAll() {
+	for _, p := range procs {
+		if p.cmd.Process != nil {
+			p.cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	for _, p := range procs {
+		done := make(chan struct{})
+		go func() { p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+		}
+	}
+}
+
+func waitTCP(addr string) error {
+	for range 200 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not come up", addr)
+}
+
+type result struct {
+	name, unit      string
+	gs, hb, dm      float64 // gitserver, http-backend, git daemon (0: not measured)
+	higherIsBetter  bool
+	target, comment string
+}
+
+func run() error {
+	if err := need(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(*flagBundle); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "gitserver-bench-")
+	if err != nil {
+		return err
+	}
+	if !*flagKeep {
+		defer os.RemoveAll(tmp)
+	} else {
+		logf("keeping %s", tmp)
+	}
+	defer stopAll()
+
+	logf("building gitserver")
+	bin := filepath.Join(tmp, "gitserver")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/gitserver")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v: %s", err, out)
+	}
+
+	// Source repositories.
+	src := filepath.Join(tmp, "src")
+	logf("preparing repositories (go-git bundle, generated %d commits)", *flagLarge)
+	must(gitRun("", "clone", "-q", "--mirror", *flagBundle, filepath.Join(src, "gogit.git")))
+	must(generate(filepath.Join(src, "large.git"), *flagLarge))
+
+	// Plain git: the same repositories as a push leaves them (one pack
+	// each, no bitmap, no commit-graph), served by http-backend and daemon.
+	plain := filepath.Join(tmp, "plain")
+	for _, r := range []string{"gogit", "large"} {
+		must(gitRun("", "clone", "-q", "--mirror", filepath.Join(src, r+".git"), filepath.Join(plain, r+".git")))
+	}
+	must(gitRun("", "init", "-q", "--bare", filepath.Join(plain, "push.git")))
+	must(gitRun(filepath.Join(plain, "push.git"), "config", "http.receivepack", "true"))
+
+	// gitserver.
+	data := filepath.Join(tmp, "data")
+	gsPort := freePort()
+	gsProc := start(bin, []string{"serve", "--data", data, "--http-addr", fmt.Sprintf("127.0.0.1:%d", gsPort), "--ssh-addr", "",
+		"--log-level", "warn"}, []string{"GITSERVER_MAINTENANCE_DELAY=1s"})
+	procs = append(procs, gsProc)
+	must(waitTCP(fmt.Sprintf("127.0.0.1:%d", gsPort)))
+	tokOut, err := exec.Command(bin, "admin", "token", "create", "admin", "--scope", "repo:read", "--scope", "repo:write",
+		"--scope", "builds", "--scope", "admin", "--data", data).Output()
+	if err != nil {
+		return fmt.Errorf("token: %v", err)
+	}
+	token := strings.TrimSpace(string(tokOut))
+	gsBase := fmt.Sprintf("http://127.0.0.1:%d", gsPort)
+	api := func(method, path string, body any) (int, map[string]any) {
+		j, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, gsBase+path, bytes.NewReader(j))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		must(err)
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	gsURL := func(repo string) string {
+		return fmt.Sprintf("http://admin:%s@127.0.0.1:%d/git/admin/%s.git", token, gsPort, repo)
+	}
+	for _, r := range []string{"gogit", "large", "push", "wake"} {
+		if code, m := api("POST", "/api/v1/repos", map[string]any{"owner": "admin", "name": r, "visibility": "restricted"}); code != 201 {
+			return fmt.Errorf("create repo %s: %d %v", r, code, m)
+		}
+	}
+	for _, r := range []string{"gogit", "large"} {
+		logf("pushing %s to gitserver", r)
+		must(gitRun(filepath.Join(src, r+".git"), "push", "-q", gsURL(r), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"))
+	}
+
+	// nginx + fcgiwrap + http-backend; git daemon.
+	hbPort, dmPort := freePort(), freePort()
+	fcgiSock := filepath.Join(tmp, "fcgiwrap.sock")
+	procs = append(procs, start(sbin("fcgiwrap"), []string{"-c", "32", "-s", "unix:" + fcgiSock}, nil))
+	ngDir := filepath.Join(tmp, "nginx")
+	os.MkdirAll(filepath.Join(ngDir, "logs"), 0o755)
+	conf := fmt.Sprintf(`worker_processes 2;
+user root;
+error_log %[1]s/logs/error.log;
+pid %[1]s/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  client_max_body_size 0;
+  server {
+    listen 127.0.0.1:%[2]d;
+    location ~ ^/git(/.*)$ {
+      fastcgi_pass unix:%[3]s;
+      fastcgi_buffering off;
+      fastcgi_request_buffering off;
+      fastcgi_read_timeout 600s;
+      include /etc/nginx/fastcgi_params;
+      fastcgi_param SCRIPT_FILENAME %[4]s/git-http-backend;
+      fastcgi_param GIT_PROJECT_ROOT %[5]s;
+      fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+      fastcgi_param GIT_PROTOCOL $http_git_protocol;
+      fastcgi_param GIT_CONFIG_NOSYSTEM 1;
+      fastcgi_param PATH_INFO $1;
+    }
+  }
+}
+`, ngDir, hbPort, fcgiSock, gitOut("", "--exec-path"), plain)
+	must(os.WriteFile(filepath.Join(ngDir, "nginx.conf"), []byte(conf), 0o644))
+	procs = append(procs, start(sbin("nginx"), []string{"-p", ngDir, "-c", filepath.Join(ngDir, "nginx.conf"), "-g", "daemon off;"}, nil))
+	procs = append(procs, start("git", []string{"daemon", "--reuseaddr", "--export-all", "--base-path=" + plain,
+		"--listen=127.0.0.1", fmt.Sprintf("--port=%d", dmPort), "--max-connections=64", plain}, gitEnv))
+	must(waitTCP(fmt.Sprintf("127.0.0.1:%d", hbPort)))
+	must(waitTCP(fmt.Sprintf("127.0.0.1:%d", dmPort)))
+
+	gs := &server{name: "gitserver", http: gsBase + "/git/admin/", auth: "Bearer " + token}
+	hb := &server{name: "http-backend", http: fmt.Sprintf("http://127.0.0.1:%d/git/", hbPort)}
+	dm := &server{name: "git daemon", daemon: fmt.Sprintf("127.0.0.1:%d", dmPort)}
+
+	// Wait for gitserver's maintenance (bitmaps) on both repositories.
+	logf("waiting for gitserver's background maintenance")
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		b, _ := filepath.Glob(filepath.Join(data, "repos", "*.git", "objects", "pack", "*.bitmap"))
+		if len(b) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("gitserver did not write bitmaps")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // commit-graph follows the bitmap
+
+	// Sanity: every server answers a real clone identically.
+	for _, u := range []string{gsURL("gogit"), hb.http + "gogit.git", "git://" + dm.daemon + "/gogit.git"} {
+		d := filepath.Join(tmp, "sanity")
+		must(gitRun("", "clone", "-q", "--bare", u, d))
+		if got, want := gitOut(d, "rev-parse", "master"), gitOut(filepath.Join(src, "gogit.git"), "rev-parse", "master"); got != want {
+			return fmt.Errorf("%s: master %s, want %s", u, got, want)
+		}
+		os.RemoveAll(d)
+	}
+
+	var results []result
+	iters := 1
+	if !*flagQuick {
+		iters = 3
+	}
+	for _, repo := range []string{"gogit", "large"} {
+		srcDir := filepath.Join(src, repo+".git")
+		allWants := uniq(strings.Fields(gitOut(srcDir, "for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags")))
+		history := strings.Fields(gitOut(srcDir, "rev-list", "--first-parent", "--max-count=400", "master"))
+
+		// Every request different: clones of distinct commits of master
+		// (the client wants master~i), 2 clients at a time.
+		// The same distinct commits for every server: each server sees
+		// each request once.
+		n := 8 * iters
+		rs := make([][]string, n)
+		for i := range rs {
+			rs[i] = []string{history[(i*3+5)%len(history)]}
+		}
+		logf("%s: full clones, every request different (%d)", repo, n)
+		diff := map[string]float64{}
+		for _, s := range []*server{hb, gs, dm} {
+			rate, fails := throughput(s, repo, rs, 2)
+			if fails > 0 {
+				return fmt.Errorf("%s: %d failed clones", s.name, fails)
+			}
+			diff[s.name] = rate
+		}
+		results = append(results, result{name: repo + ": full clones/s, every request different (2 clients)", unit: "clones/s",
+			gs: diff["gitserver"], hb: diff["http-backend"], dm: diff["git daemon"], higherIsBetter: true, target: ">= 1.5x"})
+
+		// Identical requests: 8 build agents cloning the same head.
+		m := 8 * 4 * iters
+		same := make([][]string, m)
+		for i := range same {
+			same[i] = allWants
+		}
+		logf("%s: full clones, identical requests (%d, 8 clients)", repo, m)
+		ident := map[string]float64{}
+		for _, s := range []*server{hb, gs, dm} {
+			rate, fails := throughput(s, repo, same, 8)
+			if fails > 0 {
+				return fmt.Errorf("%s: %d failed clones", s.name, fails)
+			}
+			ident[s.name] = rate
+		}
+		results = append(results, result{name: repo + ": full clones/s, identical requests (8 clients)", unit: "clones/s",
+			gs: ident["gitserver"], hb: ident["http-backend"], dm: ident["git daemon"], higherIsBetter: true, target: ">= 4x"})
+	}
+
+	// Small pushes (hooks included on gitserver).
+	pushes := 20 * iters
+	logf("small pushes (%d each)", pushes)
+	gsPush, err := pushTimes(tmp, gsURL("push"), pushes)
+	if err != nil {
+		return err
+	}
+	hbPush, err := pushTimes(tmp, hb.http+"push.git", pushes)
+	if err != nil {
+		return err
+	}
+	results = append(results, result{name: "small push, median wall time (git push, 1 commit)", unit: "ms",
+		gs: median(gsPush), hb: median(hbPush), target: "<= 1.5x", comment: fmt.Sprintf("p90 %.0f vs %.0f ms", pct(gsPush, 0.9), pct(hbPush, 0.9))})
+
+	// 32 concurrent full clones, distinct commits (no cache), RSS of the
+	// gitserver process itself.
+	logf("32 concurrent full clones")
+	gsPID := gsProc.cmd.Process.Pid
+	history := strings.Fields(gitOut(filepath.Join(src, "gogit.git"), "rev-list", "--first-parent", "--max-count=400", "master"))
+	rs := make([][]string, 32)
+	for i := range rs {
+		rs[i] = []string{history[200+i]} // not requested before
+	}
+	var peak atomic.Int64
+	stopSample := make(chan struct{})
+	go func() {
+		for {
+			if kb := statusKB(gsPID, "VmRSS"); kb > peak.Load() {
+				peak.Store(kb)
+			}
+			select {
+			case <-stopSample:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	_, fails32 := throughput(gs, "gogit", rs, 32)
+	close(stopSample)
+	hwm := statusKB(gsPID, "VmHWM")
+	_, hbFails32 := throughput(hb, "gogit", rs, 32)
+	_, dmFails32 := throughput(dm, "gogit", rs, 32)
+	results = append(results, result{name: "32 concurrent full clones (distinct commits): failures", unit: "failed",
+		gs: float64(fails32), hb: float64(hbFails32), dm: float64(dmFails32), target: "0"})
+	results = append(results, result{name: "gitserver process RSS, peak VmRSS sampled during the 32 clones", unit: "MiB",
+		gs: float64(peak.Load()) / 1024, target: "<= 150 MiB",
+		comment: fmt.Sprintf("VmHWM of the gitserver process over the whole run: %.1f MiB; git children not included", float64(hwm)/1024)})
+
+	// Push -> claim wake-up latency.
+	wakes := 50
+	if *flagQuick {
+		wakes = 10
+	}
+	logf("build claim wake-up latency (%d pushes)", wakes)
+	lat, err := wakeups(tmp, gsBase, token, gsURL("wake"), wakes)
+	if err != nil {
+		return err
+	}
+	results = append(results, result{name: "push -> long-polling claim wake-up (from build queued_at)", unit: "ms",
+		gs: median(lat), target: "median < 100 ms", comment: fmt.Sprintf("p99 %.1f ms, max %.1f ms over %d pushes", pct(lat, 0.99), pct(lat, 1), len(lat))})
+
+	// Pack cache statistics.
+	statsNote := ""
+	if code, _ := api("GET", "/healthz", nil); code == 200 {
+		req, _ := http.NewRequest("GET", gsBase+"/metrics", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "gitserver_pack_cache") {
+					statsNote += "    " + l + "\n"
+				}
+			}
+		}
+	}
+	report(results, statsNote)
+	return nil
+}
+
+func uniq(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func statusKB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return v
+}
+
+func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+
+func fetchBody(wants []string) []byte {
+	var b strings.Builder
+	b.WriteString(pkt("command=fetch\n") + pkt("agent=git/2.39.5\n") + pkt("object-format=sha1\n") + "0001")
+	b.WriteString(pkt("thin-pack\n") + pkt("no-progress\n") + pkt("ofs-delta\n") + pkt("include-tag\n"))
+	for _, w := range wants {
+		b.WriteString(pkt("want " + w + "\n"))
+	}
+	b.WriteString(pkt("done\n") + "0000")
+	return []byte(b.String())
+}
+
+// readFetch parses a v2 fetch response up to its final flush and returns
+// the pack size.
+func readFetch(r io.Reader) (int64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var hdr [4]byte
+	var packBytes int64
+	inPack := false
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return packBytes, fmt.Errorf("truncated response: %w", err)
+		}
+		n, err := strconv.ParseUint(string(hdr[:]), 16, 16)
+		if err != nil {
+			return packBytes, fmt.Errorf("bad pkt-line header %q", hdr)
+		}
+		if n == 0 {
+			if inPack {
+				if packBytes < 32 {
+					return packBytes, errors.New("empty pack")
+				}
+				return packBytes, nil
+			}
+			return packBytes, errors.New("flush before packfile")
+		}
+		if n < 4 {
+			continue // delim
+		}
+		payload := make([]byte, n-4)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return packBytes, err
+		}
+		if !inPack {
+			if string(payload) == "packfile\n" {
+				inPack = true
+			}
+			if bytes.HasPrefix(payload, []byte("ERR ")) {
+				return 0, fmt.Errorf("%s", payload)
+			}
+			continue
+		}
+		switch payload[0] {
+		case 1:
+			packBytes += int64(len(payload) - 1)
+		case 3:
+			return packBytes, fmt.Errorf("remote error: %s", payload[1:])
+		}
+	}
+}
+
+func fetchOnce(s *server, repo string, wants []string) (int64, error) {
+	body := fetchBody(wants)
+	if s.daemon != "" {
+		c, err := net.Dial("tcp", s.daemon)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		io.WriteString(c, pkt("git-upload-pack /"+repo+".git\x00host=127.0.0.1\x00\x00version=2\x00"))
+		br := bufio.NewReader(c)
+		// Capability advertisement up to its flush.
+		for {
+			var hdr [4]byte
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				return 0, err
+			}
+			n, _ := strconv.ParseUint(string(hdr[:]), 16, 16)
+			if n == 0 {
+				break
+			}
+			if _, err := br.Discard(int(n) - 4); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := c.Write(body); err != nil {
+			return 0, err
+		}
+		return readFetch(br)
+	}
+	req, _ := http.NewRequest("POST", s.http+repo+".git/git-upload-pack", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
+	req.Header.Set("Git-Protocol", "version=2")
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return 0, fmt.Errorf("%s: %s", resp.Status, b)
+	}
+	n, err := readFetch(resp.Body)
+	io.Copy(io.Discard, resp.Body)
+	return n, err
+}
+
+var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+
+// throughput runs the requests with conc concurrent clients and returns
+// clones per second and the number of failures.
+func throughput(s *server, repo string, reqs [][]string, conc int) (float64, int) {
+	var next, fails atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	var errOnce sync.Once
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(reqs) {
+					return
+				}
+				if _, err := fetchOnce(s, repo, reqs[i]); err != nil {
+					fails.Add(1)
+					errOnce.Do(func() { logf("%s: clone failed: %v", s.name, err) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	rate := float64(len(reqs)) / el
+	logf("  %-12s %6.2f clones/s (%d in %.1fs, %d failed)", s.name, rate, len(reqs), el, fails.Load())
+	return rate, int(fails.Load())
+}
+
+func pushTimes(tmp, url string, n int) ([]float64, error) {
+	work := filepath.Join(tmp, "push-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := gitRun("", "init", "-q", "-b", "master", work); err != nil {
+		return nil, err
+	}
+	var times []float64
+	for i := 0; i <= n; i++ {
+		os.WriteFile(filepath.Join(work, "file.txt"), []byte(fmt.Sprintf("change %d\n", i)), 0o644)
+		if err := gitRun(work, "add", "."); err != nil {
+			return nil, err
+		}
+		if err := gitRun(work, "commit", "-q", "-m", fmt.Sprint("c", i)); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if err := gitRun(work, "push", "-q", url, "master"); err != nil {
+			return nil, err
+		}
+		if i > 0 { // the first push creates the branch
+			times = append(times, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}
+	return times, nil
+}
+
+func wakeups(tmp, base, token, url string, n int) ([]float64, error) {
+	work := filepath.Join(tmp, "wake-work")
+	if err := gitRun("", "init", "-q", "-b", "master", work); err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 60 * time.Second}
+	post := func(path string, body any) (int, map[string]any, time.Time, error) {
+		j, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(j))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		at := time.Now()
+		if err != nil {
+			return 0, nil, at, err
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, at, nil
+	}
+	// Drain anything queued by earlier phases.
+	for {
+		code, m, _, err := post("/api/v1/builds/claim", map[string]any{"worker": "bench", "wait_seconds": 0})
+		if err != nil || code != 200 {
+			break
+		}
+		post(fmt.Sprintf("/api/v1/builds/%v/complete", m["id"]), map[string]any{"lease_token": m["lease_token"], "status": "succeeded"})
+	}
+	var lat []float64
+	for i := 0; i < n; i++ {
+		type claim struct {
+			code int
+			m    map[string]any
+			at   time.Time
+			err  error
+		}
+		ch := make(chan claim, 1)
+		go func() {
+			code, m, at, err := post("/api/v1/builds/claim", map[string]any{"worker": "bench", "wait_seconds": 30})
+			ch <- claim{code, m, at, err}
+		}()
+		time.Sleep(100 * time.Millisecond) // the worker is waiting
+		os.WriteFile(filepath.Join(work, "f.txt"), []byte(fmt.Sprint(i)), 0o644)
+		gitRun(work, "add", ".")
+		gitRun(work, "commit", "-q", "-m", fmt.Sprint("w", i))
+		if err := gitRun(work, "push", "-q", url, "master"); err != nil {
+			return nil, err
+		}
+		c := <-ch
+		if c.err != nil || c.code != 200 {
+			return nil, fmt.Errorf("claim: %d %v %v", c.code, c.err, c.m)
+		}
+		q, err := time.Parse(time.RFC3339Nano, fmt.Sprint(c.m["queued_at"]))
+		if err != nil {
+			return nil, fmt.Errorf("queued_at: %v", err)
+		}
+		lat = append(lat, float64(c.at.Sub(q).Microseconds())/1000)
+		post(fmt.Sprintf("/api/v1/builds/%v/complete", c.m["id"]), map[string]any{"lease_token": c.m["lease_token"], "status": "succeeded"})
+	}
+	return lat, nil
+}
+
+func median(v []float64) float64 { return pct(v, 0.5) }
+
+func pct(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64{}, v...)
+	sort.Float64s(s)
+	i := int(p*float64(len(s)-1) + 0.5)
+	return s[min(i, len(s)-1)]
+}
+
+func report(results []result, stats string) {
+	host, _ := os.Hostname()
+	uname, _ := exec.Command("uname", "-a").Output()
+	nproc, _ := exec.Command("nproc").Output()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s on %s (nproc %s), %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host,
+		strings.TrimSpace(string(nproc)), strings.TrimSpace(string(uname)), gitOut("", "version"))
+	fmt.Fprintf(&b, "| measurement | gitserver | http-backend | git daemon | ratio vs http-backend | target |\n|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		ratio := "-"
+		if r.hb > 0 && r.gs > 0 && r.unit != "MiB" && r.unit != "failed" {
+			if r.higherIsBetter {
+				ratio = fmt.Sprintf("%.2fx", r.gs/r.hb)
+			} else {
+				ratio = fmt.Sprintf("%.2fx", r.gs/r.hb)
+			}
+		}
+		f := func(v float64) string {
+			if v == 0 && r.unit != "failed" {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", v)
+		}
+		name := r.name + " [" + r.unit + "]"
+		if r.comment != "" {
+			name += " (" + r.comment + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, f(r.gs), f(r.hb), f(r.dm), ratio, r.target)
+	}
+	if stats != "" {
+		fmt.Fprintf(&b, "\ngitserver pack cache counters at the end of the run:\n\n%s", stats)
+	}
+	fmt.Print(b.String())
+	if *flagOut != "" {
+		must(os.WriteFile(*flagOut, []byte(b.String()), 0o644))
+	}
+}
