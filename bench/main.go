@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -101,6 +102,7 @@ func gitOut(dir string, args ...string) string {
 	out, err := gitCmd(dir, args...).Output()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "git %s: %v\n", strings.Join(args, " "), err)
+		cleanup()
 		os.Exit(1)
 	}
 	return strings.TrimSpace(string(out))
@@ -109,9 +111,14 @@ func gitOut(dir string, args ...string) string {
 func must(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		cleanup()
 		os.Exit(1)
 	}
 }
+
+// cleanup stops every started server and removes the temporary directory;
+// it runs on every exit path.
+var cleanup = func() {}
 
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
@@ -185,6 +192,9 @@ type proc struct {
 func start(name string, args []string, env []string) *proc {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	// Own process group: fcgiwrap and git daemon fork children, which
+	// stopAll ends together with their parent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	must(cmd.Start())
@@ -196,18 +206,22 @@ var procs []*proc
 func stopAll() {
 	for _, p := range procs {
 		if p.cmd.Process != nil {
-			p.cmd.Process.Signal(os.Interrupt)
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		}
 	}
 	for _, p := range procs {
+		if p.cmd.Process == nil {
+			continue
+		}
 		done := make(chan struct{})
 		go func() { p.cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
 		}
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // leftover children
 	}
+	procs = nil
 }
 
 func waitTCP(addr string) error {
@@ -239,12 +253,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if !*flagKeep {
-		defer os.RemoveAll(tmp)
-	} else {
+	cleanup = func() {
+		stopAll()
+		if !*flagKeep {
+			os.RemoveAll(tmp)
+		}
+	}
+	defer cleanup()
+	if *flagKeep {
 		logf("keeping %s", tmp)
 	}
-	defer stopAll()
 
 	logf("building gitserver")
 	bin := filepath.Join(tmp, "gitserver")
