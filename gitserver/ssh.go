@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anmitsu/go-shlex"
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
@@ -144,7 +145,12 @@ func (s *SSHServer) handle(sess ssh.Session) {
 		fail(1, "access denied")
 		return
 	}
-	args := sess.Command()
+	// sess.Command() drops shlex's error and returns a partial split
+	// (an unclosed quote still "parses"), so split strictly here.
+	args, perr := shlex.Split(sess.RawCommand(), true)
+	if perr != nil {
+		args = nil
+	}
 	if isPty || strings.TrimSpace(sess.RawCommand()) == "" {
 		fail(1, fmt.Sprintf("hi %s! You have authenticated, but gitserver provides no shell access; use git.", p.Name()))
 		return
