@@ -235,6 +235,8 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		if sshLn, err = net.Listen("tcp", c.SSHAddr); err != nil {
 			return fmt.Errorf("ssh listen: %w", err)
 		}
+		// The port actually bound (--ssh-addr may say :0).
+		api.SSHURL = sshCloneBase(c.BaseURL, sshLn.Addr().String())
 	}
 	log.Info("gitserver started", "version", version, "git", gitVersion, "data", d.root,
 		"http_addr", httpLn.Addr().String(), "ssh_addr", addrOf(sshLn), "base_url", c.BaseURL)
