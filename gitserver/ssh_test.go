@@ -1,6 +1,9 @@
 package gitserver
 
 import (
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -104,5 +107,27 @@ func TestParseSSHCommand(t *testing.T) {
 	long := strings.Repeat("a", 100)
 	if _, owner, name, err := ParseSSHCommand([]string{"git-upload-pack", "/" + long + "/" + long + ".git"}); err != nil || owner != long || name != long {
 		t.Errorf("100-character names: %q %q %v", owner, name, err)
+	}
+}
+
+// TestCryptoVersion guards CVE-2024-45337: before golang.org/x/crypto
+// v0.31.0 the SSH server could authenticate a connection with one key after
+// its callback last saw another, and gliderlabs/ssh takes the session's key
+// from what the callback saw. (cmd/gitserver's TestSSHOfferedKeyIsNotIdentity
+// shows the same end to end.)
+func TestCryptoVersion(t *testing.T) {
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*(?:require\s+)?golang\.org/x/crypto\s+v(\d+)\.(\d+)\.(\d+)`).FindSubmatch(mod)
+	if m == nil {
+		t.Fatal("golang.org/x/crypto not found in go.mod")
+	}
+	var major, minor int
+	fmt.Sscan(string(m[1]), &major)
+	fmt.Sscan(string(m[2]), &minor)
+	if major == 0 && minor < 31 {
+		t.Fatalf("golang.org/x/crypto v%s.%s.%s: must be >= v0.31.0 (CVE-2024-45337)", m[1], m[2], m[3])
 	}
 }

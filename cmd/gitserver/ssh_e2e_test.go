@@ -829,29 +829,49 @@ func TestSSHOfferedKeyIsNotIdentity(t *testing.T) {
 	vHead := gv.Commit(vwork, "secret", "s3cr3t\n", "secret")
 	gitMust(t, gv, vwork, "push", "-q", "origin", "master")
 
-	// Mallory holds only the victim's public key.
+	// Mallory holds the victim's public key (without its private half)
+	// and, for the second ordering, a public-only copy of her own key.
 	dir := t.TempDir()
 	stolen := filepath.Join(dir, "victim.pub")
-	if err := os.WriteFile(stolen, []byte(vKey.Text+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	ownPub := filepath.Join(dir, "mallory-public-only.pub")
+	for f, text := range map[string]string{stolen: vKey.Text, ownPub: mKey.Text} {
+		if err := os.WriteFile(f, []byte(text+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	opts := sshOptions(stolen, mKey.Priv)
-
-	// The victim's key really is offered first and accepted as a query,
-	// then mallory's key signs.
-	verbose := append(append([]string{}, opts...), "-v")
-	r := runSSH(t, s, verbose, nil)
-	offerV := strings.Index(r.Stderr, "Offering public key: "+stolen)
-	acceptV := strings.Index(r.Stderr, "Server accepts key: "+stolen)
-	offerM := strings.Index(r.Stderr, "Offering public key: "+mKey.Priv)
-	if offerV < 0 || acceptV < offerV || offerM < acceptV {
-		t.Fatalf("the victim's key was not offered and accepted before mallory's (test premise):\n%s", r.Stderr)
-	}
-	if !strings.Contains(r.Stderr, "Authenticated to 127.0.0.1") {
-		t.Fatalf("mallory did not authenticate:\n%s", r.Stderr)
-	}
-	if !strings.Contains(r.Stderr, "hi mallory!") || strings.Contains(r.Stderr, "hi victim") {
-		t.Fatalf("session identity is not mallory:\n%s", r.Stderr)
+	// Two orderings of offered keys. OpenSSH queries each key ("Offering
+	// public key"), and signs only with a key whose private half it has:
+	//
+	//  1. victim (query), mallory (query, sign): identity must not come
+	//     from the first key offered;
+	//  2. mallory (query), victim (query), mallory (query, sign): the
+	//     CVE-2024-45337 pattern. With an x/crypto before v0.31 the server
+	//     answers the repeated query and the signature for mallory's key
+	//     from its cache without calling the callback again, so a server
+	//     that remembers "the last key seen by the callback" (as
+	//     gliderlabs/ssh's ctx does) would take the victim for the signer.
+	var opts []string
+	for _, order := range [][]string{{stolen, mKey.Priv}, {ownPub, stolen, mKey.Priv}} {
+		opts = sshOptions(order...)
+		verbose := append(append([]string{}, opts...), "-v")
+		r := runSSH(t, s, verbose, nil)
+		// Test premise: every file was offered in order, the victim's key
+		// was accepted as a query, and mallory's signed last.
+		at := 0
+		for _, f := range order {
+			i := strings.Index(r.Stderr[at:], "Offering public key: "+f+" ")
+			if i < 0 {
+				t.Fatalf("order %q: %s was not offered in turn:\n%s", order, f, r.Stderr)
+			}
+			at += i + 1
+		}
+		if !strings.Contains(r.Stderr, "Server accepts key: "+stolen+" ") ||
+			!strings.Contains(r.Stderr, "Authenticated to 127.0.0.1") {
+			t.Fatalf("order %q: the victim's key was not accepted as a query, or mallory did not sign in:\n%s", order, r.Stderr)
+		}
+		if !strings.Contains(r.Stderr, "hi mallory!") || strings.Contains(r.Stderr, "hi victim") {
+			t.Fatalf("order %q: session identity is not mallory:\n%s", order, r.Stderr)
+		}
 	}
 
 	// As git: the victim's restricted repo is not found, mallory's own
