@@ -77,7 +77,7 @@ func (g *Git) Command(ctx context.Context, dir string, env []string, args ...str
 	cmd := exec.CommandContext(ctx, g.Path, args...)
 	cmd.Dir = dir
 	cmd.Env = append(g.baseEnv(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	cmd.Cancel = func() error {
 		if cmd.Process == nil {
 			return nil

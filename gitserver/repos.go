@@ -112,6 +112,7 @@ func (rs *Repos) EnsureAll(ctx context.Context, s *store.Store) error {
 		return err
 	}
 	for _, r := range repos {
+		removeStaleLocks(rs.Dir(r))
 		if err := rs.Init(ctx, r); err != nil {
 			return fmt.Errorf("%s: %w", r.FullName(), err)
 		}
@@ -147,4 +148,28 @@ func InstallHooks(dir, binary string) error {
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// removeStaleLocks deletes what a git process killed mid-push leaves
+// behind: ref lock files (which would refuse every later update of that
+// ref) and quarantine directories. It runs only at start-up, before any git
+// process of this server exists; git children die with a previous server
+// (see procAttr), so every lock found then is stale.
+func removeStaleLocks(dir string) {
+	for _, f := range []string{"packed-refs.lock", "HEAD.lock", "config.lock", "shallow.lock"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	filepath.WalkDir(filepath.Join(dir, "refs"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".lock") {
+			os.Remove(path)
+		}
+		return nil
+	})
+	if entries, err := os.ReadDir(filepath.Join(dir, "objects")); err == nil {
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "incoming-") {
+				os.RemoveAll(filepath.Join(dir, "objects", e.Name()))
+			}
+		}
+	}
 }
