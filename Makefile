@@ -32,8 +32,8 @@ lint: ## go vet plus staticcheck (fetched through the module proxy).
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
 .PHONY: bench
-bench: build ## Benchmark gitserver against plain C git (git http-backend behind nginx, git daemon); writes a table.
-	$(GO) run ./bench -gitserver $(BINARY)
+bench: ## Benchmark gitserver against plain C git (http-backend behind nginx+fcgiwrap, git daemon); writes docs/benchmarks.md.
+	$(GO) run ./bench -out docs/benchmarks.md
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for 30s.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // config is the server's configuration. Each field is a flag, readable also
@@ -25,6 +26,9 @@ type config struct {
 	LogLevel           string
 	LogFormat          string
 	MaxPushMB          int64
+	PackCacheMB        int64
+	PackCacheMaxAge    time.Duration
+	MaintenanceDelay   time.Duration
 }
 
 func envName(flagName string) string {
@@ -43,6 +47,9 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.Int64Var(&c.MaxPushMB, "max-push-mb", 4096, "largest accepted push, in MiB")
+	fs.Int64Var(&c.PackCacheMB, "pack-cache-mb", 1024, "size cap of the cache of identical clone/fetch packs, in MiB (0 disables it)")
+	fs.DurationVar(&c.PackCacheMaxAge, "pack-cache-max-age", 10*time.Minute, "how long a cached pack may be served")
+	fs.DurationVar(&c.MaintenanceDelay, "maintenance-delay", 30*time.Second, "quiet time after a push before a repository is repacked (bitmaps, commit-graph)")
 	return fs
 }
 
@@ -121,6 +128,9 @@ func (c config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.PackCacheMB < 0 || c.PackCacheMaxAge <= 0 || c.MaintenanceDelay <= 0 {
+		return errors.New("--pack-cache-mb must not be negative; --pack-cache-max-age and --maintenance-delay must be positive")
 	}
 	if c.MaxPushMB <= 0 {
 		return errors.New("--max-push-mb must be positive")

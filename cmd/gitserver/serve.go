@@ -125,8 +125,9 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
-	if os.Getenv("GITSERVER_PACK_CACHE") != "off" {
-		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath}
+	if c.PackCacheMB > 0 {
+		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath,
+			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge}
 		git.PackObjectsHook = packCache.HookCommand(self)
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
@@ -171,10 +172,7 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		AnonymousRead: c.AnonymousRead, HookSocket: sockPath, HookSecret: hookSecret,
 		MaxPushBytes: c.MaxPushMB << 20, Metrics: gitserver.NewMetrics(reg),
 	}
-	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance")}
-	if d, err := time.ParseDuration(os.Getenv("GITSERVER_MAINTENANCE_DELAY")); err == nil {
-		maint.Delay = d
-	}
+	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
 	gs.Maintainer = maint
 	defer maint.Close()
 	if err := maint.Start(ctx, s); err != nil {
