@@ -22,9 +22,9 @@ run: build ## Build and run the server on its embedded defaults (data in ./gitse
 	./$(BINARY) serve
 
 .PHONY: test
-test: ## Run vet and every test (unit, store, end-to-end with real git and OpenSSH, fuzz seeds).
+test: ## Run vet and every test with the race detector (unit, store, end-to-end with real git and OpenSSH, fuzz seeds).
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m ./...
 
 .PHONY: lint
 lint: ## go vet plus staticcheck (fetched through the module proxy).
