@@ -127,7 +127,7 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
 	if c.PackCacheMB > 0 {
 		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath,
-			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge}
+			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}
 		git.PackObjectsHook = packCache.HookCommand(self)
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,12 @@ type Cache struct {
 	MaxAge   time.Duration // <= 0: DefaultMaxAge
 	// GitPath runs pack-objects on a miss ("git" when empty).
 	GitPath string
+	// MinOccurrences is how many times a key must have been requested
+	// before a request of it writes a cache entry (GitLab Gitaly's
+	// min_occurrences). 0 caches at first sight; 1 keeps one-off requests
+	// (most incremental fetches, clones of distinct commits) off the disk,
+	// while the second of a series of identical requests fills the cache.
+	MinOccurrences int
 }
 
 // HookCommand is the uploadpack.packObjectsHook value that makes git call
@@ -60,6 +67,9 @@ func (c *Cache) HookCommand(binary string) string {
 	}
 	if c.GitPath != "" {
 		parts = append(parts, "--git", shellQuote(c.GitPath))
+	}
+	if c.MinOccurrences > 0 {
+		parts = append(parts, "--min-occurrences", strconv.Itoa(c.MinOccurrences))
 	}
 	return strings.Join(parts, " ")
 }
@@ -81,6 +91,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Int64Var(&c.MaxBytes, "max-bytes", DefaultMaxBytes, "size cap of the cache")
 	fs.DurationVar(&c.MaxAge, "max-age", DefaultMaxAge, "age after which an entry is rebuilt")
 	fs.StringVar(&c.GitPath, "git", "git", "git executable that runs pack-objects")
+	fs.IntVar(&c.MinOccurrences, "min-occurrences", 0, "earlier requests of a key needed before it is cached")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -194,6 +205,29 @@ func (c *Cache) paths(key string) (pack, part, lock string) {
 	return p + ".pack", p + ".part", p + ".lock"
 }
 
+// seenEnough records one more request of key and reports whether it had
+// been requested MinOccurrences times before. The caller holds key's lock.
+func (c *Cache) seenEnough(key string) bool {
+	if c.MinOccurrences <= 0 {
+		return true
+	}
+	path := filepath.Join(c.Dir, key+".seen")
+	n := 0
+	if b, err := os.ReadFile(path); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if n >= c.MinOccurrences {
+		return true
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(n+1)), 0o640); err != nil {
+		return true // cannot count: cache rather than never
+	}
+	if n == 0 && rand.IntN(64) == 0 {
+		c.evict("") // markers of one-off requests expire with MaxAge
+	}
+	return false
+}
+
 func (c *Cache) serveKey(key string, r Request, in []byte, stdout, stderr io.Writer) int {
 	packPath, partPath, lockPath := c.paths(key)
 	deadline := time.Now().Add(joinTimeout)
@@ -214,6 +248,11 @@ func (c *Cache) serveKey(key string, r Request, in []byte, stdout, stderr io.Wri
 				lk.Close()
 				c.count(statHit)
 				return c.follow(f, packPath, stdout, stderr)
+			}
+			if !c.seenEnough(key) {
+				lk.Close()
+				c.count(statFirst)
+				return c.run(r, bytes.NewReader(in), stdout, stderr)
 			}
 			c.count(statMiss)
 			code := c.produce(key, r, in, stdout, stderr)
@@ -379,17 +418,20 @@ func boolCode(ok bool) int {
 	return 1
 }
 
+func (c *Cache) maxAge() time.Duration {
+	if c.MaxAge <= 0 {
+		return DefaultMaxAge
+	}
+	return c.MaxAge
+}
+
 // openComplete opens a complete, unexpired entry.
 func (c *Cache) openComplete(path string) (*os.File, bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, false
 	}
-	maxAge := c.MaxAge
-	if maxAge <= 0 {
-		maxAge = DefaultMaxAge
-	}
-	if !valid(f, maxAge) {
+	if !valid(f, c.maxAge()) {
 		f.Close()
 		return nil, false
 	}
@@ -557,6 +599,10 @@ func (c *Cache) evict(keep string) {
 		case strings.HasSuffix(name, ".part"), strings.HasSuffix(name, ".tmp"):
 			if now.Sub(info.ModTime()) > staleAfter {
 				removeIfUnlocked(p)
+			}
+		case strings.HasSuffix(name, ".seen"):
+			if now.Sub(info.ModTime()) > c.maxAge() {
+				os.Remove(p)
 			}
 		case strings.HasSuffix(name, ".lock"):
 			if now.Sub(info.ModTime()) > staleAfter {

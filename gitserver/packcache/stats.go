@@ -16,12 +16,16 @@ const (
 	statMiss         // produced (ran pack-objects and wrote an entry)
 	statJoin         // streamed from a running producer
 	statEvict        // entries removed to keep the size cap
+	statFirst        // served without caching: the key was not seen often enough yet
 	numStats
 )
 
 // Stats are the cache's counters since the directory was created.
 type Stats struct {
 	Hits, Misses, Joins, Evictions uint64
+	// Uncached counts requests served without writing an entry because
+	// their key had not been seen MinOccurrences times before.
+	Uncached uint64
 }
 
 func (c *Cache) count(which int) {
@@ -49,11 +53,11 @@ func ReadStats(dir string) Stats {
 		f.Close()
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[i*8:]) }
-	return Stats{Hits: u(statHit), Misses: u(statMiss), Joins: u(statJoin), Evictions: u(statEvict)}
+	return Stats{Hits: u(statHit), Misses: u(statMiss), Joins: u(statJoin), Evictions: u(statEvict), Uncached: u(statFirst)}
 }
 
 // Collector exports the counters of the cache in dir as
-// gitserver_pack_cache_requests_total{result="hit|miss|join"} and
+// gitserver_pack_cache_requests_total{result="hit|miss|join|uncached"} and
 // gitserver_pack_cache_evictions_total.
 func Collector(dir string) prometheus.Collector { return collector{dir} }
 
@@ -73,5 +77,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Hits), "hit")
 	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Misses), "miss")
 	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Joins), "join")
+	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Uncached), "uncached")
 	ch <- prometheus.MustNewConstMetric(evictDesc, prometheus.CounterValue, float64(s.Evictions))
 }
