@@ -292,11 +292,13 @@ func (s *Store) ExpireLeases(ctx context.Context) (int, error) {
 // returns ErrNotFound when nothing is queued.
 func (s *Store) ClaimBuild(ctx context.Context, worker string, lease time.Duration) (Build, error) {
 	var id int64
+	requeued := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expireLeases(ctx, tx); err != nil {
+		var err error
+		if requeued, err = s.expireLeases(ctx, tx); err != nil {
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1`).Scan(&id)
+		err = tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1`).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -309,6 +311,9 @@ func (s *Store) ClaimBuild(ctx context.Context, worker string, lease time.Durati
 			worker, RandomHex(16), micros(now.Add(lease)), int64(lease/time.Second), micros(now), id)
 		return err
 	})
+	if requeued > 0 {
+		s.notify() // other waiting claimers may take what expiry re-queued
+	}
 	if errors.Is(err, ErrNotFound) {
 		return Build{}, fmt.Errorf("%w: no queued build", ErrNotFound)
 	}
@@ -330,24 +335,10 @@ func checkLease(b Build, token string) error {
 
 // Heartbeat extends a running build's lease by its original length.
 func (s *Store) Heartbeat(ctx context.Context, id int64, token string) (Build, error) {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expireLeases(ctx, tx); err != nil {
-			return err
-		}
-		b, err := buildByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := checkLease(b, token); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE builds SET lease_expires_at = ? + lease_seconds * 1000000 WHERE id = ?`, micros(s.now()), id)
+	return s.withLease(ctx, "heartbeat", id, token, func(tx *sql.Tx, now int64) error {
+		_, err := tx.ExecContext(ctx, `UPDATE builds SET lease_expires_at = ? + lease_seconds * 1000000 WHERE id = ?`, now, id)
 		return err
 	})
-	if err != nil {
-		return Build{}, wrapUnlessSentinel("heartbeat", err)
-	}
-	return s.BuildByID(ctx, id)
 }
 
 // CompleteBuild records a running build's result.
@@ -355,8 +346,21 @@ func (s *Store) CompleteBuild(ctx context.Context, id int64, token, status, mess
 	if status != BuildSucceeded && status != BuildFailed {
 		return Build{}, fmt.Errorf("%w: status must be \"succeeded\" or \"failed\"", ErrInvalid)
 	}
+	return s.withLease(ctx, "complete build", id, token, func(tx *sql.Tx, now int64) error {
+		_, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '' WHERE id = ?`,
+			status, message, logURL, now, id)
+		return err
+	})
+}
+
+// withLease runs update on build id in a write transaction, after expiring
+// leases and checking that the build is running under token (ErrConflict
+// otherwise), and returns the updated build.
+func (s *Store) withLease(ctx context.Context, op string, id int64, token string, update func(tx *sql.Tx, now int64) error) (Build, error) {
+	requeued := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expireLeases(ctx, tx); err != nil {
+		var err error
+		if requeued, err = s.expireLeases(ctx, tx); err != nil {
 			return err
 		}
 		b, err := buildByID(ctx, tx, id)
@@ -366,12 +370,13 @@ func (s *Store) CompleteBuild(ctx context.Context, id int64, token, status, mess
 		if err := checkLease(b, token); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '' WHERE id = ?`,
-			status, message, logURL, micros(s.now()), id)
-		return err
+		return update(tx, micros(s.now()))
 	})
+	if requeued > 0 && err == nil {
+		s.notify()
+	}
 	if err != nil {
-		return Build{}, wrapUnlessSentinel("complete build", err)
+		return Build{}, wrapUnlessSentinel(op, err)
 	}
 	return s.BuildByID(ctx, id)
 }

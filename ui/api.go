@@ -255,6 +255,10 @@ func (a *API) userOnly(w http.ResponseWriter, p store.Principal) bool {
 
 func (a *API) listUserKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	keys, err := a.Store.UserKeys(r.Context(), p.User.ID)
+	a.writeKeys(w, r, keys, err)
+}
+
+func (a *API) writeKeys(w http.ResponseWriter, r *http.Request, keys []store.Key, err error) {
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -520,15 +524,7 @@ func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Pri
 		return
 	}
 	keys, err := a.Store.DeployKeys(r.Context(), rp.ID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := []map[string]any{}
-	for _, k := range keys {
-		out = append(out, keyJSON(k))
-	}
-	writeJSON(w, http.StatusOK, out)
+	a.writeKeys(w, r, keys, err)
 }
 
 func (a *API) deleteDeployKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
