@@ -197,12 +197,16 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	}
 	if req.Service == ReceivePack && s.Trigger != nil {
 		// Backstop for the post-receive hook: whatever happened to it, a
-		// moved default branch gets its build.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		if _, _, terr := s.Trigger.Owe(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
-			s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
-		}
-		cancel()
+		// moved default branch gets its build. It runs after the answer:
+		// the hook has normally queued the build already, and if this
+		// process dies first, the start-up reconciliation does it.
+		go func() {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if _, _, terr := s.Trigger.Owe(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
+				s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
+			}
+		}()
 	}
 	if req.Service == ReceivePack && err == nil && s.Maintainer != nil {
 		s.Maintainer.Schedule(req.Repo)
