@@ -42,7 +42,7 @@ func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, 
 		if u.Created() {
 			old = ""
 		}
-		b, created, err := t.Owe(ctx, repo, pusher, old)
+		b, created, err := t.owe(ctx, repo, pusher, old, u.New)
 		if err != nil {
 			return nil, err
 		}
@@ -66,10 +66,19 @@ func shortID(id string) string {
 // known. It is idempotent: the post-receive hook, the daemon after each
 // receive-pack and the start-up reconciliation all call it.
 func (t *Trigger) Owe(ctx context.Context, repo store.Repo, pusher, oldHead string) (store.Build, bool, error) {
+	return t.owe(ctx, repo, pusher, oldHead, "")
+}
+
+// owe is Owe for a known head commit (the new value of a pushed default
+// branch); head "" reads the branch.
+func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, head string) (store.Build, bool, error) {
 	dir := t.RepoDir(repo)
-	head, err := t.git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+repo.DefaultBranch+"^{commit}")
-	if err != nil || head == "" {
-		return store.Build{}, false, nil // no default branch yet: nothing is owed
+	if head == "" {
+		var err error
+		head, err = t.git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+repo.DefaultBranch+"^{commit}")
+		if err != nil || head == "" {
+			return store.Build{}, false, nil // no default branch yet: nothing is owed
+		}
 	}
 	if ok, err := t.Store.HasBuildFor(ctx, repo.ID, head); err != nil || ok {
 		return store.Build{}, false, err
@@ -77,15 +86,16 @@ func (t *Trigger) Owe(ctx context.Context, repo store.Repo, pusher, oldHead stri
 	b, created, err := t.Store.EnqueueBuild(ctx, store.NewBuild{
 		RepoID: repo.ID, Branch: repo.DefaultBranch, Commit: head, PushedBy: pusher, OldHead: oldHead,
 		Count: func(prev string) (int, error) {
-			args := []string{"rev-list", "--count", head}
+			out, err := "", errors.New("no previous commit")
 			if prev != "" {
-				if _, err := t.git(ctx, dir, "cat-file", "-e", prev+"^{commit}"); err == nil {
-					args = append(args, "^"+prev)
-				}
+				out, err = t.git(ctx, dir, "rev-list", "--count", head, "^"+prev)
 			}
-			out, err := t.git(ctx, dir, args...)
 			if err != nil {
-				return 0, err
+				// Nothing built before, or the previous commit is gone:
+				// the build covers the whole history.
+				if out, err = t.git(ctx, dir, "rev-list", "--count", head); err != nil {
+					return 0, err
+				}
 			}
 			return strconv.Atoi(out)
 		},
