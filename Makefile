@@ -32,8 +32,9 @@ lint: ## go vet plus staticcheck (fetched through the module proxy).
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
 .PHONY: bench
-bench: ## Benchmark gitserver against plain C git (http-backend behind nginx+fcgiwrap, git daemon); writes docs/benchmarks.md.
-	$(GO) run ./bench -out docs/benchmarks.md
+bench: ## Benchmark gitserver against plain C git (http-backend behind nginx+fcgiwrap, git daemon); prints the table (also in bench-results/latest.md).
+	mkdir -p bench-results
+	$(GO) run ./bench -out bench-results/latest.md
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for 30s.
