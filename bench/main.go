@@ -1,9 +1,11 @@
 // Command bench compares gitserver with plain C git serving the same
 // repositories on the same machine in the same run, and reports ratios.
 //
-//	go run ./bench [-bundle PATH] [-out docs/benchmarks.md] [-quick]
+//	go run ./bench [-bundle PATH] [-out FILE] [-quick]     (make bench)
 //
-// Plain git is `git http-backend` behind nginx + fcgiwrap, and `git daemon`.
+// Package main (this benchmark) is not part of the server and not run by
+// make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
+// `git daemon`.
 // Install them with: apt-get install -y nginx-light fcgiwrap
 //
 // Server throughput is measured with a client that speaks protocol v2

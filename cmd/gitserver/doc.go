@@ -2,7 +2,7 @@
 // (`gitserver serve`), the admin CLI (`gitserver admin ...`) and the git
 // hooks it installs for itself (`gitserver hook ...`).
 //
-// This package only wires the other packages together: configuration,
+// Package main only wires the other packages together: configuration,
 // opening the store, binding listeners, starting servers and handling
 // signals. Nothing imports it.
 package main
