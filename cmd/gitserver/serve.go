@@ -178,12 +178,8 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if err := maint.Start(ctx, s); err != nil {
 		log.Error("schedule repository maintenance", "err", err)
 	}
-	sshURL := ""
-	if c.SSHAddr != "" {
-		sshURL = sshCloneBase(c.BaseURL, c.SSHAddr)
-	}
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
-		BaseURL: c.BaseURL, SSHURL: sshURL, AnonymousRead: c.AnonymousRead}
+		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead} // SSHURL is set once SSH listens
 
 	// No path cleaning (mux would answer unclean paths such as /git/../x
 	// with a 301) and match on the escaped path, so that "..", "//" and
@@ -264,21 +260,23 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		log.Info("shutting down: waiting for running git operations", "grace", shutdownGrace)
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		var errs []error
+		// Past the grace period, what still runs is cut off (its git
+		// processes are killed with their request); that is the bounded
+		// part of a clean stop, not a failure.
 		if err := httpSrv.Shutdown(sctx); err != nil {
-			errs = append(errs, err)
+			log.Warn("HTTP requests still running after the grace period were cut off", "err", err)
 			httpSrv.Close()
 		}
 		if sshSrv != nil {
 			if err := sshSrv.Shutdown(sctx); err != nil {
-				errs = append(errs, err)
+				log.Warn("SSH sessions still running after the grace period were cut off", "err", err)
 			}
 		}
 		// The hook socket closes last: hooks of pushes still finishing need it.
 		if err := sockSrv.Shutdown(sctx); err != nil {
 			sockSrv.Close()
 		}
-		return errors.Join(errs...)
+		return nil
 	})
 	return g.Wait()
 }
