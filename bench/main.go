@@ -176,7 +176,6 @@ type server struct {
 	http   string // base URL of /git/ (HTTP servers)
 	daemon string // host:port (git daemon)
 	auth   string // Authorization header
-	path   func(repo string) string
 }
 
 func freePort() int {

@@ -165,7 +165,7 @@ func ParseSSHKey(text string) (ParsedKey, error) {
 	if len(options) > 0 || len(strings.TrimSpace(string(rest))) > 0 {
 		return ParsedKey{}, fmt.Errorf("%w: key options and multiple keys are not accepted", ErrInvalid)
 	}
-	if pk.Type() == ssh.KeyAlgoDSA {
+	if pk.Type() == "ssh-dss" { // DSA (ssh.KeyAlgoDSA, deprecated for this very reason)
 		return ParsedKey{}, fmt.Errorf("%w: DSA keys are not accepted", ErrInvalid)
 	}
 	if ck, ok := pk.(ssh.CryptoPublicKey); ok {

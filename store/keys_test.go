@@ -2,7 +2,7 @@ package store_test
 
 import (
 	"context"
-	"crypto/dsa"
+	"crypto/dsa" //lint:ignore SA1019 the test proves that DSA keys are refused
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"

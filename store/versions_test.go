@@ -68,7 +68,6 @@ func TestPublishNumbering(t *testing.T) {
 		{"minor", "1.1.0"},
 		{"major", "2.0.0"},
 	}
-	var published []store.Version
 	for i, st := range steps {
 		b := finishedBuild(t, s, r, commitID(i), store.BuildSucceeded)
 		clock.Advance(time.Minute)
@@ -80,7 +79,6 @@ func TestPublishNumbering(t *testing.T) {
 			v.ReleaseNotes != "notes "+st.want || !v.PublishedAt.Equal(clock.Now()) {
 			t.Fatalf("step %d: got %+v (%s), want %s of build %d", i, v, v, st.want, b.ID)
 		}
-		published = append(published, v)
 	}
 	list, err := s.Versions(ctx, r.ID)
 	if err != nil || len(list) != len(steps) {
