@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anmitsu/go-shlex"
@@ -23,10 +24,18 @@ import (
 // SSHServer serves git over SSH with user keys and deploy keys. It shares
 // Resolve and RunService with the HTTP transport.
 type SSHServer struct {
+	// MaxConns bounds simultaneous connections, authenticated or not
+	// (DefaultSSHMaxConns when 0). Connections beyond it are closed at once,
+	// so slow or idle unauthenticated clients cannot exhaust the server.
+	MaxConns int
+
 	git *Server
 	srv *ssh.Server
 	log *slog.Logger
 }
+
+// DefaultSSHMaxConns is the default connection limit.
+const DefaultSSHMaxConns = 512
 
 // NewSSHServer prepares the SSH transport with the ed25519 host key at
 // hostKeyPath, generating it on first use.
@@ -56,7 +65,11 @@ func NewSSHServer(gs *Server, hostKeyPath string, log *slog.Logger) (*SSHServer,
 
 // Serve accepts connections on ln until Shutdown.
 func (s *SSHServer) Serve(ln net.Listener) error {
-	err := s.srv.Serve(ln)
+	n := s.MaxConns
+	if n <= 0 {
+		n = DefaultSSHMaxConns
+	}
+	err := s.srv.Serve(&limitListener{Listener: ln, sem: make(chan struct{}, n), log: s.log})
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
 	}
@@ -229,4 +242,39 @@ func loadOrCreateHostKey(path string) (gossh.Signer, error) {
 		return nil, fmt.Errorf("ssh host key: %w", err)
 	}
 	return gossh.NewSignerFromKey(priv)
+}
+
+// limitListener closes connections accepted beyond its capacity.
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+	log *slog.Logger
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+			l.log.Warn("ssh connection limit reached; closing new connection", "remote", c.RemoteAddr().String(), "limit", cap(l.sem))
+			c.Close()
+		}
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
