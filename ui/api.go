@@ -42,7 +42,13 @@ type API struct {
 func (a *API) Register(r *mux.Router) {
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	h := func(path string, fn func(w http.ResponseWriter, r *http.Request, p store.Principal), methods ...string) {
-		v1.HandleFunc(path, a.authed(fn)).Methods(methods...)
+		v1.HandleFunc(path, a.authed(fn, false)).Methods(methods...)
+	}
+	// Reads of a repository and its builds and versions: with
+	// --anonymous-read, anonymous clients may read public repositories here
+	// as they may clone them.
+	read := func(path string, fn func(w http.ResponseWriter, r *http.Request, p store.Principal)) {
+		v1.HandleFunc(path, a.authed(fn, true)).Methods(http.MethodGet)
 	}
 	h("/user", a.getUser, http.MethodGet)
 	h("/user/tokens", a.createToken, http.MethodPost)
@@ -52,16 +58,16 @@ func (a *API) Register(r *mux.Router) {
 	h("/orgs", a.createOrg, http.MethodPost)
 	h("/orgs/{org}/members/{user}", a.setMember, http.MethodPut)
 	h("/repos", a.createRepo, http.MethodPost)
-	h("/repos/{owner}/{name}", a.getRepo, http.MethodGet)
+	read("/repos/{owner}/{name}", a.getRepo)
 	h("/repos/{owner}/{name}", a.deleteRepo, http.MethodDelete)
 	h("/repos/{owner}/{name}/deploy-keys", a.addDeployKey, http.MethodPost)
 	h("/repos/{owner}/{name}/deploy-keys", a.listDeployKeys, http.MethodGet)
 	h("/repos/{owner}/{name}/deploy-keys/{id:[0-9]+}", a.deleteDeployKey, http.MethodDelete)
-	h("/repos/{owner}/{name}/builds", a.listBuilds, http.MethodGet)
+	read("/repos/{owner}/{name}/builds", a.listBuilds)
 	h("/repos/{owner}/{name}/versions", a.publish, http.MethodPost)
-	h("/repos/{owner}/{name}/versions", a.listVersions, http.MethodGet)
+	read("/repos/{owner}/{name}/versions", a.listVersions)
 	h("/builds/claim", a.claim, http.MethodPost)
-	h("/builds/{id:[0-9]+}", a.getBuild, http.MethodGet)
+	read("/builds/{id:[0-9]+}", a.getBuild)
 	h("/builds/{id:[0-9]+}/heartbeat", a.heartbeat, http.MethodPost)
 	h("/builds/{id:[0-9]+}/complete", a.complete, http.MethodPost)
 	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,9 +113,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal)) http.HandlerFunc {
+func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal), anonymousRead bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Auth.Authenticate(r)
+		if errors.Is(err, httpauth.ErrNoCredentials) && anonymousRead && a.AnonymousRead {
+			p, err = store.Principal{}, nil
+		}
 		if err != nil {
 			var te *httpauth.ThrottledError
 			if errors.Is(err, httpauth.ErrNoCredentials) || errors.Is(err, httpauth.ErrBadCredentials) || errors.As(err, &te) {
@@ -423,12 +432,12 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, need store.Access) (store.Repo, bool) {
 	vars := mux.Vars(r)
 	if !store.ValidName(vars["owner"]) || !store.ValidName(vars["name"]) {
-		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		notFound(w, p, "repository not found")
 		return store.Repo{}, false
 	}
 	rp, err := a.Store.RepoByName(r.Context(), vars["owner"], vars["name"])
 	if errors.Is(err, store.ErrNotFound) {
-		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		notFound(w, p, "repository not found")
 		return store.Repo{}, false
 	}
 	if err != nil {
@@ -444,7 +453,7 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, ne
 		acc = store.ReadAccess // the build system reads every repository's builds
 	}
 	if acc == store.NoAccess {
-		WriteError(w, http.StatusNotFound, "not_found", "repository not found")
+		notFound(w, p, "repository not found")
 		return store.Repo{}, false
 	}
 	if acc < need {
@@ -452,6 +461,17 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, ne
 		return store.Repo{}, false
 	}
 	return rp, true
+}
+
+// notFound answers 404, or, to an anonymous client, 401 with a challenge:
+// whether a repository exists that it cannot read is not revealed, and it
+// is told to sign in (as git is).
+func notFound(w http.ResponseWriter, p store.Principal, msg string) {
+	if p.Anonymous() {
+		httpauth.Challenge(w, httpauth.ErrNoCredentials, func(status int, code, msg string) { WriteError(w, status, code, msg) })
+		return
+	}
+	WriteError(w, http.StatusNotFound, "not_found", msg)
 }
 
 func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {

@@ -60,6 +60,10 @@ func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Princip
 
 func (a *API) getBuild(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	b, err := a.Store.BuildByID(r.Context(), pathID(r))
+	if errors.Is(err, store.ErrNotFound) {
+		notFound(w, p, "build not found")
+		return
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -71,7 +75,7 @@ func (a *API) getBuild(w http.ResponseWriter, r *http.Request, p store.Principal
 			return
 		}
 		if acc, err := a.Store.AccessTo(r.Context(), p, rp, a.AnonymousRead); err != nil || acc < store.ReadAccess {
-			WriteError(w, http.StatusNotFound, "not_found", "build not found")
+			notFound(w, p, "build not found")
 			return
 		}
 	}

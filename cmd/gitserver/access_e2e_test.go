@@ -192,9 +192,25 @@ func TestAnonymousRead(t *testing.T) {
 	if r, _ := i2Can(t, s, Cred{"admin", "wrong-password"}, "admin", "pub"); r != 401 {
 		t.Errorf("wrong password on public with --anonymous-read: %d", r)
 	}
-	// The API never shows a restricted repo to an anonymous client.
-	if st, _ := s.Do("GET", "/api/v1/repos/admin/priv", anon, nil); st != 401 && st != 404 {
-		t.Errorf("anonymous API read of restricted repo: %d", st)
+	// The API never shows a restricted repo to an anonymous client, and
+	// answers an unknown repo the same way (401, existence not revealed).
+	for _, path := range []string{"/api/v1/repos/admin/priv", "/api/v1/repos/admin/priv/versions", "/api/v1/repos/admin/nosuch"} {
+		if st, _ := s.Do("GET", path, anon, nil); st != 401 {
+			t.Errorf("anonymous API GET %s: %d, want 401", path, st)
+		}
+	}
+	// Public repositories are readable through the API as they are by git;
+	// writes still need credentials.
+	if st, m := s.JSON("GET", "/api/v1/repos/admin/pub", anon, nil); st != 200 || m["name"] != "pub" {
+		t.Errorf("anonymous API read of public repo: %d %v", st, m)
+	}
+	for _, path := range []string{"/api/v1/repos/admin/pub/versions", "/api/v1/repos/admin/pub/builds"} {
+		if st, b := s.Do("GET", path, anon, nil); st != 200 || !strings.HasPrefix(strings.TrimSpace(string(b)), "[") {
+			t.Errorf("anonymous API GET %s: %d %s", path, st, b)
+		}
+	}
+	if st, _ := s.Do("DELETE", "/api/v1/repos/admin/pub", anon, nil); st != 401 {
+		t.Errorf("anonymous API DELETE of public repo: %d, want 401", st)
 	}
 }
 
