@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -109,6 +110,12 @@ type ServiceRequest struct {
 	Stderr    io.Writer // nil: captured and logged
 }
 
+// isPush reports whether the request can update refs: receive-pack, but
+// not its ref advertisement (the GET of info/refs).
+func (req ServiceRequest) isPush() bool {
+	return req.Service == ReceivePack && !slices.Contains(req.Args, "--advertise-refs")
+}
+
 // ServiceError is a failed git process. Stderr is for logs, never clients.
 type ServiceError struct {
 	Service string
@@ -195,7 +202,7 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		s.Metrics.ops.WithLabelValues(req.Service, req.Transport, result).Inc()
 		s.Metrics.duration.WithLabelValues(req.Service, req.Transport).Observe(time.Since(start).Seconds())
 	}
-	if req.Service == ReceivePack && s.Trigger != nil {
+	if req.isPush() && s.Trigger != nil {
 		// Backstop for the post-receive hook: whatever happened to it, a
 		// moved default branch gets its build. It runs after the answer:
 		// the hook has normally queued the build already, and if this
@@ -208,7 +215,7 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			}
 		}()
 	}
-	if req.Service == ReceivePack && err == nil && s.Maintainer != nil {
+	if req.isPush() && err == nil && s.Maintainer != nil {
 		s.Maintainer.Schedule(req.Repo)
 	}
 	if err != nil {

@@ -127,10 +127,15 @@ func TestMaintenanceAfterPushE2E(t *testing.T) {
 	g.Must(work, "push", "-q", "origin", "master")
 	deadline := time.Now().Add(60 * time.Second)
 	var bitmaps []string
-	for time.Now().Before(deadline) && !strings.Contains(s.Output(), "repository maintained") {
+	for time.Now().Before(deadline) {
+		// gc writes the bitmap with the pack, then the commit-graph.
+		bitmaps, _ = filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "pack", "*.bitmap"))
+		graphs, _ := filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "info", "commit-graph"))
+		if len(bitmaps) > 0 && len(graphs) > 0 {
+			break
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	bitmaps, _ = filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "pack", "*.bitmap"))
 	if len(bitmaps) != 1 {
 		t.Fatalf("no bitmap after push: %v\n%s", bitmaps, s.Output())
 	}
