@@ -187,22 +187,9 @@ func (r *gitRepo) commit(t *testing.T, msg string) string {
 	return r.git(t, "rev-parse", "HEAD")
 }
 
-// realAncestry answers with `git merge-base --is-ancestor` in dir, the same
-// way the pre-receive hook does (exit 1 = no, other failures = error).
+// realAncestry is the pre-receive hook's own ancestry check, run in dir.
 func realAncestry(dir string) hooks.Ancestry {
-	return func(old, new string) (bool, error) {
-		cmd := exec.Command("git", "merge-base", "--is-ancestor", old, new)
-		cmd.Dir = dir
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.As(err, &ee) && ee.ExitCode() == 1:
-			return false, nil
-		}
-		return false, err
-	}
+	return hooks.GitAncestry(context.Background(), "git", dir)
 }
 
 func TestCheckWithRealGitAncestry(t *testing.T) {

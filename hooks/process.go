@@ -25,23 +25,13 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 		return 1
 	}
 	var firstErr error
+	gitAncestry := GitAncestry(ctx, gitPath, "")
 	isAncestor := func(old, new string) (bool, error) {
-		cmd := exec.CommandContext(ctx, gitPath, "merge-base", "--is-ancestor", old, new)
-		cmd.WaitDelay = 5 * time.Second
-		var errb bytes.Buffer
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			return true, nil
-		case errors.As(err, &ee) && ee.ExitCode() == 1:
-			return false, nil
+		ok, err := gitAncestry(old, new)
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		if firstErr == nil {
-			firstErr = fmt.Errorf("git merge-base --is-ancestor %s %s: %v: %s", old, new, err, bytes.TrimSpace(errb.Bytes()))
-		}
-		return false, err
+		return ok, err
 	}
 	rejected := Check(updates, env.DefaultBranch, isAncestor)
 	for _, r := range rejected {
@@ -55,6 +45,30 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 		return 1
 	}
 	return 0
+}
+
+// GitAncestry answers Check's question with `git merge-base --is-ancestor`
+// run in dir ("" = the current directory, as in a hook) with the inherited
+// environment, so that objects still in git's quarantine are seen. Exit 1
+// means "not an ancestor"; any other failure is an error naming the ids and
+// git's message (for the log, never for the pusher).
+func GitAncestry(ctx context.Context, gitPath, dir string) Ancestry {
+	return func(old, new string) (bool, error) {
+		cmd := exec.CommandContext(ctx, gitPath, "merge-base", "--is-ancestor", old, new)
+		cmd.Dir = dir
+		cmd.WaitDelay = 5 * time.Second
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.As(err, &ee) && ee.ExitCode() == 1:
+			return false, nil
+		}
+		return false, fmt.Errorf("git merge-base --is-ancestor %s %s: %v: %s", old, new, err, bytes.TrimSpace(errb.Bytes()))
+	}
 }
 
 // PostReceive is the body of `gitserver hook post-receive`: it hands the
