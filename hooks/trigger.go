@@ -1,15 +1,11 @@
 package hooks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"strconv"
-	"strings"
-	"time"
 
 	"gitserver/store"
 )
@@ -17,8 +13,10 @@ import (
 // Trigger is the daemon side of post-receive: it turns a push of a
 // repository's default branch into exactly one queued build of its head.
 type Trigger struct {
-	Store   *store.Store
-	GitPath string
+	Store *store.Store
+	// Git runs git in dir and returns its trimmed stdout (the server's
+	// runner, gitserver.Git.Output, with its clean environment).
+	Git func(ctx context.Context, dir string, args ...string) (string, error)
 	// RepoDir maps a repository to its directory on disk.
 	RepoDir func(store.Repo) string
 	Log     *slog.Logger
@@ -75,7 +73,7 @@ func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, hea
 	dir := t.RepoDir(repo)
 	if head == "" {
 		var err error
-		head, err = t.git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+repo.DefaultBranch+"^{commit}")
+		head, err = t.Git(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+repo.DefaultBranch+"^{commit}")
 		if err != nil || head == "" {
 			return store.Build{}, false, nil // no default branch yet: nothing is owed
 		}
@@ -88,12 +86,12 @@ func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, hea
 		Count: func(prev string) (int, error) {
 			out, err := "", errors.New("no previous commit")
 			if prev != "" {
-				out, err = t.git(ctx, dir, "rev-list", "--count", head, "^"+prev)
+				out, err = t.Git(ctx, dir, "rev-list", "--count", head, "^"+prev)
 			}
 			if err != nil {
 				// Nothing built before, or the previous commit is gone:
 				// the build covers the whole history.
-				if out, err = t.git(ctx, dir, "rev-list", "--count", head); err != nil {
+				if out, err = t.Git(ctx, dir, "rev-list", "--count", head); err != nil {
 					return 0, err
 				}
 			}
@@ -132,16 +130,4 @@ func (t *Trigger) ReconcileAll(ctx context.Context) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
-}
-
-func (t *Trigger) git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, t.GitPath, args...)
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
-	}
-	return strings.TrimSpace(out.String()), nil
 }
