@@ -38,11 +38,9 @@ func (rs *Repos) Init(ctx context.Context, r store.Repo) error {
 	if _, err := rs.Git.Output(ctx, tmp, "init", "--bare", "--quiet", "--initial-branch="+r.DefaultBranch, "."); err != nil {
 		return fmt.Errorf("init repo: %w", err)
 	}
+	// Bitmaps and the commit-graph are written by the Maintainer (its
+	// settings are on its command line, so older repositories get them too).
 	for _, kv := range [][2]string{
-		{"repack.writeBitmaps", "true"},
-		{"pack.writeBitmapHashCache", "true"},
-		{"core.commitGraph", "true"},
-		{"fetch.writeCommitGraph", "true"},
 		{"gc.auto", "0"}, // maintenance is the server's job, not a side effect of pushes
 		{"receive.autogc", "false"},
 		{"gitserver.id", strconv.FormatInt(r.ID, 10)},
