@@ -219,12 +219,26 @@ func (s *Store) CheckPassword(ctx context.Context, name, password string) (Accou
 // PasswordHashOf returns the stored hash of a user's password; callers use it
 // as a cache-invalidation key (it changes whenever the password does).
 func (s *Store) PasswordHashOf(ctx context.Context, userID int64) (string, error) {
-	var h string
-	err := s.r.QueryRowContext(ctx, `SELECT password_hash FROM accounts WHERE id = ?`, userID).Scan(&h)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
-	}
+	_, h, err := s.UserWithPasswordHash(ctx, userID)
 	return h, err
+}
+
+// UserWithPasswordHash returns an account and its stored password hash in
+// one read (the sign-in cache checks both on every request).
+func (s *Store) UserWithPasswordHash(ctx context.Context, userID int64) (Account, string, error) {
+	var a Account
+	var h string
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, created_at, password_hash FROM accounts WHERE id = ?`, userID).
+		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &created, &h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, "", ErrNotFound
+	}
+	if err != nil {
+		return Account{}, "", err
+	}
+	a.CreatedAt = fromMicros(created)
+	return a, h, nil
 }
 
 // TokenPrefix starts every token so that secret scanners can recognise it.

@@ -135,12 +135,9 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 	c, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && time.Now().Before(c.expires) {
-		hash, err := a.Store.PasswordHashOf(ctx, c.userID)
+		acct, hash, err := a.Store.UserWithPasswordHash(ctx, c.userID)
 		if err == nil && hmac.Equal([]byte(hash), []byte(c.hash)) {
-			acct, err := a.Store.AccountByID(ctx, c.userID)
-			if err == nil {
-				return store.Principal{User: &acct}, nil
-			}
+			return store.Principal{User: &acct}, nil
 		}
 	}
 	acct, err := a.Store.CheckPassword(ctx, name, secret)
