@@ -171,7 +171,17 @@ func (s *Server) rpc(service string) http.HandlerFunc {
 		h := w.Header()
 		h.Set("Content-Type", "application/x-git-"+service+"-result")
 		h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
-		out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+		rc := http.NewResponseController(w)
+		// git answers while the request body still arrives (receive-pack's
+		// side-band progress and fsck warnings, upload-pack's acks). Without
+		// full duplex, Go's HTTP/1 server reads and discards up to 256 KiB
+		// of a still-unread chunked body on the first write, and git then
+		// receives a pack with a hole ("inflate returned -3"). HTTP/2 is
+		// always full duplex and reports ErrNotSupported, which is fine.
+		if err := rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			s.Log.Warn("enable full duplex", "err", err)
+		}
+		out := &flushWriter{w: w, rc: rc}
 		err := s.RunService(r.Context(), ServiceRequest{
 			Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: r.Header.Get("Git-Protocol"),
 			Args: []string{"--stateless-rpc"}, RequestID: requestID(r),
