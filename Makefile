@@ -18,8 +18,8 @@ build: ## Build a static binary into bin/gitserver (CGO_ENABLED=0).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/gitserver
 
 .PHONY: run
-run: build ## Build and run the server on its embedded defaults (data in ./gitserver-data, HTTP :8080, SSH :2222).
-	./$(BINARY) serve
+run: build ## Build and run the server on its embedded defaults (data in ./gitserver-data, HTTP :8080, SSH :2222); flags in ARGS='...'.
+	./$(BINARY) serve $(ARGS)
 
 .PHONY: test
 test: ## Run vet and every test with the race detector (unit, store, end-to-end with real git and OpenSSH, fuzz seeds).
