@@ -97,6 +97,22 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Bind the listeners before touching the data directory: a start that
+	// cannot listen (a port in use) leaves nothing behind, above all no
+	// admin account whose password nobody will see again.
+	httpLn, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	defer httpLn.Close()
+	var sshLn net.Listener
+	if c.SSHAddr != "" {
+		if sshLn, err = net.Listen("tcp", c.SSHAddr); err != nil {
+			return fmt.Errorf("ssh listen: %w", err)
+		}
+		defer sshLn.Close()
+	}
+
 	s, d, err := openStore(ctx, c.Data)
 	if err != nil {
 		return err
@@ -206,10 +222,6 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		http.Error(w, "not found", http.StatusNotFound)
 	})
 
-	httpLn, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
 	httpSrv := &http.Server{
 		Handler:           withRequestLog(r, log.With("component", "http"), newHTTPMetrics(reg)),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -220,14 +232,10 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	sockSrv := &http.Server{Handler: sock, ReadHeaderTimeout: 10 * time.Second}
 
 	var sshSrv *gitserver.SSHServer
-	var sshLn net.Listener
-	if c.SSHAddr != "" {
+	if sshLn != nil {
 		sshSrv, err = gitserver.NewSSHServer(gs, d.hostKey(), log.With("component", "ssh"))
 		if err != nil {
 			return err
-		}
-		if sshLn, err = net.Listen("tcp", c.SSHAddr); err != nil {
-			return fmt.Errorf("ssh listen: %w", err)
 		}
 		// The port actually bound (--ssh-addr may say :0).
 		api.SSHURL = sshCloneBase(c.BaseURL, sshLn.Addr().String())

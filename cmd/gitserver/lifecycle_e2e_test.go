@@ -1,0 +1,83 @@
+package main
+
+// Stopping, starting and the admin CLI (issue 8, item 4), end to end with
+// the real binary, git and OpenSSH.
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runBin runs the gitserver binary in dir with env and returns its stdout,
+// stderr and exit code.
+func runBin(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	cmd.Env = append(append([]string{}, os.Environ()...), env...)
+	cmd.Stdin = strings.NewReader("some-password\n")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("gitserver %q did not finish in 60s\n%s\n%s", args, out.String(), errb.String())
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("gitserver %q: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestFailedStartLeavesNoState: a start that cannot bind its ports creates
+// no data directory, no admin account and prints no password.
+func TestFailedStartLeavesNoState(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct{ name, httpAddr, sshAddr, want string }{
+		{"http port in use", busy.Addr().String(), "127.0.0.1:0", "http"},
+		{"ssh port in use", "127.0.0.1:0", busy.Addr().String(), "ssh"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "new-data")
+			stdout, stderr, code := runBin(t, t.TempDir(), nil, "serve", "--data", data,
+				"--http-addr", tc.httpAddr, "--ssh-addr", tc.sshAddr)
+			if code == 0 {
+				t.Fatalf("serve with a busy port exited 0\n%s\n%s", stdout, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "address already in use") {
+				t.Errorf("no clear error naming the %s listener:\n%s", tc.want, stderr)
+			}
+			if strings.Contains(stdout+stderr, "password") {
+				t.Errorf("a failed start printed an admin password:\n%s\n%s", stdout, stderr)
+			}
+			if entries, err := os.ReadDir(data); !os.IsNotExist(err) {
+				t.Errorf("a failed start left the data directory behind: %v (err %v)", entries, err)
+			}
+		})
+	}
+}
