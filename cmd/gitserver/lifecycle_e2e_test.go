@@ -81,3 +81,54 @@ func TestFailedStartLeavesNoState(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminRefusesMissingDataDir: every admin command refuses a data
+// directory that does not exist (or holds no database), whether it comes
+// from --data, GITSERVER_DATA or the default, exits non-zero with a message
+// naming both, and creates nothing.
+func TestAdminRefusesMissingDataDir(t *testing.T) {
+	t.Parallel()
+	key := newSSHKey(t, "k")
+	commands := [][]string{
+		{"user", "create", "alice"},
+		{"user", "create", "alice", "--admin", "--password-stdin"},
+		{"user", "passwd", "admin"},
+		{"token", "create", "admin", "--scope", "builds"},
+		{"key", "add", "admin", "--file", key.Pub},
+	}
+	for _, args := range commands {
+		cwd := t.TempDir()
+		parent := t.TempDir()
+		empty := filepath.Join(t.TempDir(), "empty") // exists, but no server ever ran there
+		os.Mkdir(empty, 0o750)
+		for _, how := range []struct {
+			name string
+			env  []string
+			args []string
+			dir  string
+		}{
+			{"--data", nil, []string{"--data", filepath.Join(parent, "missing")}, filepath.Join(parent, "missing")},
+			{"GITSERVER_DATA", []string{"GITSERVER_DATA=" + filepath.Join(parent, "env")}, nil, filepath.Join(parent, "env")},
+			{"default", []string{"GITSERVER_DATA="}, nil, filepath.Join(cwd, "gitserver-data")},
+			{"empty dir", nil, []string{"--data", empty}, filepath.Join(empty, "gitserver.db")},
+		} {
+			full := append(append([]string{"admin"}, args...), how.args...)
+			stdout, stderr, code := runBin(t, cwd, how.env, full...)
+			if code == 0 {
+				t.Errorf("%s (%s): exit 0, want a refusal\n%s", strings.Join(full, " "), how.name, stdout)
+			}
+			if !strings.Contains(stderr, "--data") || !strings.Contains(stderr, "GITSERVER_DATA") {
+				t.Errorf("%s (%s): message does not name --data and GITSERVER_DATA: %q", strings.Join(full, " "), how.name, stderr)
+			}
+			if strings.Contains(stdout, "password") || strings.Contains(stdout, "gst_") {
+				t.Errorf("%s (%s): printed a credential: %q", strings.Join(full, " "), how.name, stdout)
+			}
+			if _, err := os.Stat(how.dir); !os.IsNotExist(err) {
+				t.Errorf("%s (%s): created %s", strings.Join(full, " "), how.name, how.dir)
+			}
+		}
+		if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+			t.Errorf("%s: wrote into an empty data directory: %v", strings.Join(args, " "), entries)
+		}
+	}
+}
