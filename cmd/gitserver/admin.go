@@ -32,6 +32,7 @@ func admin(args []string) int {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(adminUsage)
 		return 0
 	}
 	var ue usageError
@@ -58,6 +59,9 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	label := fs.String("name", "", "token label")
 	keyFile := fs.String("file", "", "SSH public key file")
 	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -95,7 +99,6 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer s.Close()
-
 
 	readPassword := func() (string, bool, error) {
 		if !*pwStdin {

@@ -132,3 +132,39 @@ func TestAdminRefusesMissingDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpFlags: --help and -h print the usage once, to stdout, and exit 0.
+func TestHelpFlags(t *testing.T) {
+	t.Parallel()
+	cwd := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string // a line of the usage
+	}{
+		{[]string{"admin", "--help"}, "gitserver admin user create NAME"},
+		{[]string{"admin", "-h"}, "gitserver admin user create NAME"},
+		{[]string{"admin", "user", "create", "--help"}, "gitserver admin user create NAME"},
+		{[]string{"serve", "--help"}, "--http-addr"},
+		{[]string{"serve", "-h"}, "--http-addr"},
+		{[]string{"serve", "--data", "x", "--help"}, "--http-addr"},
+		{[]string{"--help"}, "gitserver version"},
+	} {
+		stdout, stderr, code := runBin(t, cwd, []string{"GITSERVER_DATA="}, tc.args...)
+		name := strings.Join(tc.args, " ")
+		if code != 0 {
+			t.Errorf("%s: exit %d, want 0", name, code)
+		}
+		if stderr != "" {
+			t.Errorf("%s: wrote to stderr: %q", name, stderr)
+		}
+		if strings.Contains(stdout+stderr, "help requested") {
+			t.Errorf("%s: prints flag's %q", name, "help requested")
+		}
+		if n := strings.Count(stdout, tc.want); n != 1 {
+			t.Errorf("%s: %q appears %d times in stdout, want once:\n%s", name, tc.want, n, stdout)
+		}
+	}
+	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
+		t.Errorf("--help created files: %v", entries)
+	}
+}

@@ -45,12 +45,13 @@ func newLogger(c config) *slog.Logger {
 }
 
 func serve(args []string) int {
-	c, err := loadConfig(args, os.Stderr)
+	c, err := loadConfig(args, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gitserver serve:", err)
+		fmt.Fprintln(os.Stderr, "Run \"gitserver serve --help\" for the flags.")
 		return 2
 	}
 	log := newLogger(c)
