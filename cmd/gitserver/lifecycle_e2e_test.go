@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +168,102 @@ func TestHelpFlags(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
 		t.Errorf("--help created files: %v", entries)
+	}
+}
+
+// keyscan runs ssh-keyscan against the server's SSH port and returns the
+// offered host keys as "type base64" lines, sorted.
+func keyscan(t *testing.T, s *TestServer, types string) []string {
+	t.Helper()
+	out, err := exec.Command("ssh-keyscan", "-T", "20", "-t", types, "-p", sshPort(t, s), "127.0.0.1").Output()
+	if err != nil {
+		t.Fatalf("ssh-keyscan: %v", err)
+	}
+	var keys []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && !strings.HasPrefix(line, "#") {
+			keys = append(keys, f[1]+" "+f[2])
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var fingerprintLineRE = regexp.MustCompile(`^(\d+) (SHA256:\S+) .* \((\w+)\)$`)
+
+// TestSSHHostKeyAlgorithms: the server offers ed25519, ECDSA (nistp256) and
+// RSA (3072 bits, SHA-2 signatures) host keys as OpenSSH does, each kept in
+// the data directory (0600) across restarts, and logs their fingerprints.
+// Clients restricted to ECDSA or RSA host keys (older SSH stacks such as
+// JSch) can clone.
+func TestSSHHostKeyAlgorithms(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	erin := Cred{"erin", s.CreateUser("erin", false)}
+	key := newSSHKey(t, "erin")
+	addUserKey(t, s, erin, "k", key.Text)
+	s.CreateRepo(erin, "erin", "r", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(erin, "erin", "r"))
+	head := g.Commit(work, "f", "x\n", "c")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	keys := keyscan(t, s, "ecdsa,rsa,ed25519")
+	var types []string
+	for _, k := range keys {
+		types = append(types, strings.Fields(k)[0])
+	}
+	if want := []string{"ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"}; !slices.Equal(types, want) {
+		t.Fatalf("offered host key types %v, want %v", types, want)
+	}
+	// Sizes and fingerprints, as ssh-keygen sees them; each is in the log.
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	var lines []string
+	for _, k := range keys {
+		lines = append(lines, "gitserver-test "+k)
+	}
+	os.WriteFile(kh, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", kh).Output()
+	if err != nil {
+		t.Fatalf("ssh-keygen -l: %v", err)
+	}
+	bits := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(fp)), "\n") {
+		m := fingerprintLineRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("unexpected ssh-keygen -l line %q", line)
+		}
+		bits[m[3]] = m[1]
+		if !strings.Contains(s.Output(), m[2]) {
+			t.Errorf("fingerprint %s (%s) is not in the start-up log\n%s", m[2], m[3], s.Output())
+		}
+	}
+	if bits["RSA"] != "3072" || bits["ECDSA"] != "256" || bits["ED25519"] != "256" {
+		t.Errorf("host key sizes %v, want RSA 3072, ECDSA 256, ED25519 256", bits)
+	}
+	for _, f := range []string{"ssh_host_ed25519_key", "ssh_host_ecdsa_key", "ssh_host_rsa_key"} {
+		fi, err := os.Stat(filepath.Join(s.Data, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("host key file %s: %v, %v", f, fi, err)
+		}
+	}
+
+	// Clients limited to one host key algorithm, checking strictly against
+	// the scanned keys, clone.
+	for _, alg := range []string{"ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-ed25519"} {
+		opts := []string{"-F", "/dev/null", "-i", key.Priv, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+			"-o", "BatchMode=yes", "-o", "HostKeyAlias=gitserver-test", "-o", "UserKnownHostsFile=" + kh,
+			"-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlgorithms=" + alg, "-o", "LogLevel=ERROR"}
+		dir := cloneT(t, sshGit(t, opts), sshURL(t, s, "erin", "r"))
+		if got := strings.TrimSpace(gitMust(t, g, dir, "rev-parse", "HEAD")); got != head {
+			t.Errorf("clone with %s: head %s, want %s", alg, got, head)
+		}
+	}
+
+	// The same keys after a restart.
+	s.Restart()
+	if after := keyscan(t, s, "ecdsa,rsa,ed25519"); !slices.Equal(after, keys) {
+		t.Fatalf("host keys changed across a restart:\n%v\n%v", keys, after)
 	}
 }

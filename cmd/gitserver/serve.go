@@ -73,7 +73,6 @@ func (d dataPaths) repos() string         { return filepath.Join(d.root, "repos"
 func (d dataPaths) hooks() string         { return filepath.Join(d.root, "hooks") }
 func (d dataPaths) run() string           { return filepath.Join(d.root, "run") }
 func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache") }
-func (d dataPaths) hostKey() string       { return filepath.Join(d.root, "ssh_host_ed25519_key") }
 func (d dataPaths) adminPassword() string { return filepath.Join(d.root, "initial-admin-password") }
 
 // openStore creates the data directory if needed and opens the store.
@@ -234,9 +233,12 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 
 	var sshSrv *gitserver.SSHServer
 	if sshLn != nil {
-		sshSrv, err = gitserver.NewSSHServer(gs, d.hostKey(), log.With("component", "ssh"))
+		sshSrv, err = gitserver.NewSSHServer(gs, d.root, log.With("component", "ssh"))
 		if err != nil {
 			return err
+		}
+		for _, k := range sshSrv.HostKeys() {
+			log.Info("ssh host key", "type", k.Type, "fingerprint", k.Fingerprint, "file", k.Path)
 		}
 		// The port actually bound (--ssh-addr may say :0).
 		api.SSHURL = sshCloneBase(c.BaseURL, sshLn.Addr().String())
