@@ -38,6 +38,9 @@ type SSHServer struct {
 	srv      *ssh.Server
 	log      *slog.Logger
 	hostKeys []HostKey
+
+	mu    sync.Mutex
+	conns chan struct{} // the connection semaphore, set by Serve
 }
 
 // DefaultSSHMaxConns is the default connection limit.
@@ -77,20 +80,40 @@ func (s *SSHServer) Serve(ln net.Listener) error {
 	if n <= 0 {
 		n = DefaultSSHMaxConns
 	}
-	err := s.srv.Serve(&limitListener{Listener: ln, sem: make(chan struct{}, n), log: s.log})
+	sem := make(chan struct{}, n)
+	s.mu.Lock()
+	s.conns = sem
+	s.mu.Unlock()
+	err := s.srv.Serve(&limitListener{Listener: ln, sem: sem, log: s.log})
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end (bounded by ctx).
+// openConns is the number of open connections.
+func (s *SSHServer) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting and waits for connections to end, bounded by
+// ctx. If connections are still open when ctx ends, they are closed and
+// the error says how many were cut off; otherwise Shutdown returns nil.
 func (s *SSHServer) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.srv.Close()
+	if ctx.Err() == nil {
+		// Finished in time; an error here is only about closing a
+		// listener that Serve had already closed.
+		return nil
 	}
-	return err
+	n := s.openConns()
+	s.srv.Close()
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d SSH connection(s) cut off: %w", n, err)
 }
 
 // knownKey only answers "is this key known?". Identity is taken later from

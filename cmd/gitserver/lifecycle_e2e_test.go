@@ -6,13 +6,16 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,6 +52,114 @@ func runBin(t *testing.T, dir string, env []string, args ...string) (stdout, std
 		t.Fatalf("gitserver %q: %v", args, err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// TestShutdownAnswersWaitingClaims: a build worker's idle long-poll claim
+// does not hold SIGTERM for the grace period; it is answered 204 ("nothing
+// queued") at once and the process exits 0 within seconds. The log claims
+// no SSH session was cut off, since none ran.
+func TestShutdownAnswersWaitingClaims(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	tok := s.Token("admin", "builds")
+
+	type answer struct {
+		status int
+		err    error
+		at     time.Time
+	}
+	claim := func(wait int) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", s.URL+"/api/v1/builds/claim",
+				strings.NewReader(fmt.Sprintf(`{"worker":"w1","wait_seconds":%d,"lease_seconds":60}`, wait)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := (&http.Client{Timeout: 90 * time.Second}).Do(req)
+			if err != nil {
+				ch <- answer{err: err, at: time.Now()}
+				return
+			}
+			resp.Body.Close()
+			ch <- answer{status: resp.StatusCode, at: time.Now()}
+		}()
+		return ch
+	}
+	// 30 s as a worker polls; 60 s (the longest wait) would outlast the
+	// grace period.
+	claims := []chan answer{claim(30), claim(60)}
+	time.Sleep(1500 * time.Millisecond) // both claims are waiting
+	for i, c := range claims {
+		select {
+		case a := <-c:
+			t.Fatalf("claim %d answered before the stop: %+v", i, a)
+		default:
+		}
+	}
+
+	sent := time.Now()
+	err, exited := s.Signal(syscall.SIGTERM, 10*time.Second)
+	if !exited {
+		t.Fatalf("server still running 10s after SIGTERM with only idle claims in flight\n%s", s.Output())
+	}
+	if err != nil {
+		t.Fatalf("server exit: %v\n%s", err, s.Output())
+	}
+	if took := time.Since(sent); took > 5*time.Second {
+		t.Errorf("exit took %v after SIGTERM, want a few seconds", took)
+	}
+	for i, c := range claims {
+		select {
+		case a := <-c:
+			if a.err != nil || a.status != http.StatusNoContent {
+				t.Errorf("claim %d: status %d, err %v; want 204", i, a.status, a.err)
+			} else if d := a.at.Sub(sent); d > 5*time.Second {
+				t.Errorf("claim %d answered %v after SIGTERM", i, d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("claim %d not answered after the server exited", i)
+		}
+	}
+	if strings.Contains(s.Output(), "cut off") {
+		t.Errorf("log says operations were cut off, but none ran:\n%s", s.Output())
+	}
+}
+
+// TestShutdownWaitsForPushBackgroundWork: the post-push build backstop
+// still running when SIGTERM arrives finishes before the store is closed,
+// so a push acknowledged just before the stop has its build queued by this
+// process (not owed to the next start). The fault injection makes the
+// hook's enqueue fail and the backstop slow.
+func TestShutdownWaitsForPushBackgroundWork(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, WithEnv("GITSERVER_FAULT=slow-backstop"))
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "bg", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(admin, "admin", "bg"))
+	g.Commit(work, "f", "x\n", "first")
+	out := g.Must(work, "push", "origin", "master")
+	if !strings.Contains(out, "build notification delayed") {
+		t.Fatalf("the fault injection did not make the hook's enqueue fail:\n%s", out)
+	}
+	err, exited := s.Signal(syscall.SIGTERM, 30*time.Second)
+	if !exited || err != nil {
+		t.Fatalf("server exit: exited %v, %v\n%s", exited, err, s.Output())
+	}
+	log := s.Output()
+	queued := strings.Index(log, `msg="build queued"`)
+	stopped := strings.Index(log, `msg="gitserver stopped"`)
+	if queued < 0 || stopped < 0 || queued > stopped {
+		t.Fatalf("the push's backstop did not queue its build before the server stopped\n%s", log)
+	}
+	if strings.Contains(log, "queue owed build") {
+		t.Fatalf("backstop failed:\n%s", log)
+	}
+	// Nothing was left owed to the next start.
+	s.start()
+	if strings.Contains(s.Output(), "queued builds owed") {
+		t.Fatalf("the next start found the push's build still owed\n%s", s.Output())
+	}
 }
 
 // TestFailedStartLeavesNoState: a start that cannot bind its ports creates
