@@ -38,6 +38,10 @@ type Server struct {
 	// Maintainer, if set, is told about every successful push (repacking
 	// with bitmaps in the background).
 	Maintainer interface{ Schedule(store.Repo) }
+
+	// bg is the background work started by requests (the post-push build
+	// backstop); Close waits for it, so it never outlives the store.
+	bg background
 }
 
 // Metrics are the transport's Prometheus collectors.
@@ -207,13 +211,13 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		// moved default branch gets its build. It runs after the answer:
 		// the hook has normally queued the build already, and if this
 		// process dies first, the start-up reconciliation does it.
-		go func() {
-			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		s.bg.Go(ctx, func(ctx context.Context) {
+			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if _, _, terr := s.Trigger.Owe(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
 				s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
 			}
-		}()
+		})
 	}
 	if req.isPush() && err == nil && s.Maintainer != nil {
 		s.Maintainer.Schedule(req.Repo)

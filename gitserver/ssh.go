@@ -2,14 +2,19 @@ package gitserver
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -29,22 +34,26 @@ type SSHServer struct {
 	// so slow or idle unauthenticated clients cannot exhaust the server.
 	MaxConns int
 
-	git *Server
-	srv *ssh.Server
-	log *slog.Logger
+	git      *Server
+	srv      *ssh.Server
+	log      *slog.Logger
+	hostKeys []HostKey
+
+	mu    sync.Mutex
+	conns chan struct{} // the connection semaphore, set by Serve
 }
 
 // DefaultSSHMaxConns is the default connection limit.
 const DefaultSSHMaxConns = 512
 
-// NewSSHServer prepares the SSH transport with the ed25519 host key at
-// hostKeyPath, generating it on first use.
-func NewSSHServer(gs *Server, hostKeyPath string, log *slog.Logger) (*SSHServer, error) {
-	signer, err := loadOrCreateHostKey(hostKeyPath)
+// NewSSHServer prepares the SSH transport with the host keys in keyDir
+// (HostKeyFiles), generating each missing one on first use.
+func NewSSHServer(gs *Server, keyDir string, log *slog.Logger) (*SSHServer, error) {
+	keys, err := loadOrCreateHostKeys(keyDir)
 	if err != nil {
 		return nil, err
 	}
-	s := &SSHServer{git: gs, log: log}
+	s := &SSHServer{git: gs, log: log, hostKeys: keys}
 	s.srv = &ssh.Server{
 		Handler:          s.handle,
 		PublicKeyHandler: s.knownKey,
@@ -59,7 +68,9 @@ func NewSSHServer(gs *Server, hostKeyPath string, log *slog.Logger) (*SSHServer,
 		LocalPortForwardingCallback:   func(ssh.Context, string, uint32) bool { return false },
 		ReversePortForwardingCallback: func(ssh.Context, string, uint32) bool { return false },
 	}
-	s.srv.AddHostKey(signer)
+	for _, k := range keys {
+		s.srv.AddHostKey(k.signer)
+	}
 	return s, nil
 }
 
@@ -69,20 +80,40 @@ func (s *SSHServer) Serve(ln net.Listener) error {
 	if n <= 0 {
 		n = DefaultSSHMaxConns
 	}
-	err := s.srv.Serve(&limitListener{Listener: ln, sem: make(chan struct{}, n), log: s.log})
+	sem := make(chan struct{}, n)
+	s.mu.Lock()
+	s.conns = sem
+	s.mu.Unlock()
+	err := s.srv.Serve(&limitListener{Listener: ln, sem: sem, log: s.log})
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end (bounded by ctx).
+// openConns is the number of open connections.
+func (s *SSHServer) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting and waits for connections to end, bounded by
+// ctx. If connections are still open when ctx ends, they are closed and
+// the error says how many were cut off; otherwise Shutdown returns nil.
 func (s *SSHServer) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.srv.Close()
+	if ctx.Err() == nil {
+		// Finished in time; an error here is only about closing a
+		// listener that Serve had already closed.
+		return nil
 	}
-	return err
+	n := s.openConns()
+	s.srv.Close()
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d SSH connection(s) cut off: %w", n, err)
 }
 
 // knownKey only answers "is this key known?". Identity is taken later from
@@ -218,7 +249,61 @@ func (s *SSHServer) handle(sess ssh.Session) {
 	sess.Exit(code)
 }
 
-func loadOrCreateHostKey(path string) (gossh.Signer, error) {
+// HostKeyFiles are the host key files in the data directory, named as
+// OpenSSH names them: ed25519 (the original key, kept under its name), and
+// ECDSA nistp256 and RSA 3072 for older SSH stacks that know no ed25519
+// (JSch, as in Debian's JGit).
+var HostKeyFiles = []string{"ssh_host_ed25519_key", "ssh_host_ecdsa_key", "ssh_host_rsa_key"}
+
+// HostKey is one of the server's host keys.
+type HostKey struct {
+	Path        string
+	Type        string // ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa
+	Fingerprint string // SHA256:...
+	signer      gossh.Signer
+}
+
+// HostKeys are the host keys the server offers.
+func (s *SSHServer) HostKeys() []HostKey { return s.hostKeys }
+
+func loadOrCreateHostKeys(dir string) ([]HostKey, error) {
+	gens := map[string]func() (crypto.Signer, error){
+		"ssh_host_ed25519_key": func() (crypto.Signer, error) {
+			_, priv, err := ed25519.GenerateKey(rand.Reader)
+			return priv, err
+		},
+		"ssh_host_ecdsa_key": func() (crypto.Signer, error) {
+			return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		},
+		"ssh_host_rsa_key": func() (crypto.Signer, error) {
+			return rsa.GenerateKey(rand.Reader, 3072)
+		},
+	}
+	var keys []HostKey
+	for _, name := range HostKeyFiles {
+		path := filepath.Join(dir, name)
+		signer, err := loadOrCreateHostKey(path, gens[name])
+		if err != nil {
+			return nil, err
+		}
+		pub := signer.PublicKey()
+		if pub.Type() == gossh.KeyAlgoRSA {
+			// SHA-2 signatures only (RFC 8332), as OpenSSH >= 8.8 offers:
+			// no SHA-1 ssh-rsa.
+			as, ok := signer.(gossh.AlgorithmSigner)
+			if !ok {
+				return nil, fmt.Errorf("ssh host key %s: RSA signer without algorithm choice", path)
+			}
+			if signer, err = gossh.NewSignerWithAlgorithms(as, []string{gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256}); err != nil {
+				return nil, fmt.Errorf("ssh host key %s: %w", path, err)
+			}
+		}
+		keys = append(keys, HostKey{Path: path, Type: pub.Type(), Fingerprint: gossh.FingerprintSHA256(pub), signer: signer})
+	}
+	return keys, nil
+}
+
+func loadOrCreateHostKey(path string, generate func() (crypto.Signer, error)) (gossh.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err == nil {
 		signer, err := gossh.ParsePrivateKey(data)
@@ -230,7 +315,7 @@ func loadOrCreateHostKey(path string) (gossh.Signer, error) {
 	if !os.IsNotExist(err) {
 		return nil, fmt.Errorf("ssh host key: %w", err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	priv, err := generate()
 	if err != nil {
 		return nil, err
 	}
@@ -238,10 +323,39 @@ func loadOrCreateHostKey(path string) (gossh.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := writeSecretFile(path, pem.EncodeToMemory(block)); err != nil {
 		return nil, fmt.Errorf("ssh host key: %w", err)
 	}
 	return gossh.NewSignerFromKey(priv)
+}
+
+// writeSecretFile writes data to path (0600) atomically and durably: a
+// crash leaves either no file or the complete one, never a truncated key.
+func writeSecretFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-key-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // limitListener closes connections accepted beyond its capacity.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 // Connections beyond MaxConns are closed before the SSH banner; once a
 // connection ends its slot is free again.
 func TestSSHConnectionLimit(t *testing.T) {
-	srv, err := NewSSHServer(&Server{}, filepath.Join(t.TempDir(), "hostkey"), slog.New(slog.DiscardHandler))
+	srv, err := NewSSHServer(&Server{}, t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

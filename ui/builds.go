@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -138,12 +139,33 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
 			tick.Stop()
 			w.WriteHeader(http.StatusNoContent)
 			return
+		case <-stopping(r.Context()):
+			// The server is stopping: answer "nothing queued" now rather
+			// than hold the shutdown for the rest of the wait.
+			tick.Stop()
+			w.WriteHeader(http.StatusNoContent)
+			return
 		case <-r.Context().Done():
 			tick.Stop()
 			return
 		}
 		tick.Stop()
 	}
+}
+
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying a channel that is closed when the server
+// begins to stop: a build claim waiting for work then answers 204 at once.
+// The server sets it on every request's base context.
+func WithStopping(ctx context.Context, stopping <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
+}
+
+// stopping is ctx's stop signal (nil, which never fires, if none).
+func stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch
 }
 
 type leaseBody struct {

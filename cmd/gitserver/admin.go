@@ -32,6 +32,7 @@ func admin(args []string) int {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Print(adminUsage)
 		return 0
 	}
 	var ue usageError
@@ -58,6 +59,9 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	label := fs.String("name", "", "token label")
 	keyFile := fs.String("file", "", "SSH public key file")
 	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -79,11 +83,18 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
-	if _, err := os.Stat(*data); err != nil && cmd != "user create" {
+	// Every command works on an existing server's data directory; none
+	// creates one (a user created into a new, empty directory would also
+	// stop the first start from creating the admin account).
+	if fi, err := os.Stat(*data); err != nil || !fi.IsDir() {
 		return fmt.Errorf("data directory %s not found (set --data or GITSERVER_DATA)", *data)
 	}
+	db := dataPaths{root: *data}.db()
+	if _, err := os.Stat(db); err != nil {
+		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
+	}
 	ctx := context.Background()
-	s, _, err := openStore(ctx, *data)
+	s, err := store.Open(ctx, db, store.Options{})
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func envName(flagName string) string {
 
 func serveFlags(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.StringVar(&c.Data, "data", "./gitserver-data", "data directory (database, repositories, host key)")
+	fs.StringVar(&c.Data, "data", "./gitserver-data", "data directory (database, repositories, SSH host keys)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.SSHAddr, "ssh-addr", ":2222", "SSH listen address (empty disables SSH)")
 	fs.StringVar(&c.BaseURL, "base-url", "http://localhost:8080", "external base URL, used in clone URLs")
@@ -54,13 +54,18 @@ func serveFlags(c *config) *flag.FlagSet {
 }
 
 // loadConfig parses args, then fills unset flags from the environment and
-// the config file.
-func loadConfig(args []string, stderr io.Writer) (config, error) {
+// the config file. For --help or -h it writes the usage to helpOut and
+// returns flag.ErrHelp.
+func loadConfig(args []string, helpOut io.Writer) (config, error) {
 	var c config
 	fs := serveFlags(&c)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are returned; the usage is ours
+	fs.Usage = func() {}
 	configPath := fs.String("config", "", "optional config file of \"name = value\" lines (names as the flags)")
 	if _, err := parseInterspersed(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printServeUsage(helpOut, fs)
+		}
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -99,6 +104,30 @@ func loadConfig(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	return c, c.validate()
+}
+
+// printServeUsage writes serve's usage: every flag with its environment
+// variable and default.
+func printServeUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "usage: gitserver serve [flags]\n\n"+
+		"Each flag can also be set with the environment variable shown or in the --config file;\n"+
+		"a flag beats the environment, which beats the file.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		if f.Name != "config" {
+			usage += " [" + envName(f.Name) + "]"
+		} else {
+			usage += " [GITSERVER_CONFIG]"
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+	})
 }
 
 func (c config) validate() error {

@@ -178,6 +178,15 @@ func TestParseInterspersed(t *testing.T) {
 func TestAdminRunInterspersed(t *testing.T) {
 	t.Setenv("GITSERVER_DATA", "")
 	data := filepath.Join(t.TempDir(), "data")
+	// A server's data directory: admin commands never create one.
+	if err := os.Mkdir(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.Open(context.Background(), filepath.Join(data, "gitserver.db"), store.Options{}); err != nil {
+		t.Fatal(err)
+	} else {
+		s.Close()
+	}
 	run := func(stdin string, args ...string) (string, error) {
 		var out bytes.Buffer
 		err := adminRun(args, strings.NewReader(stdin), &out)

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,11 @@ import (
 // SIGTERM.
 const shutdownGrace = 30 * time.Second
 
+// backgroundGrace bounds how long a push's background work (the build
+// backstop) may finish after the transports stopped, before the store
+// closes.
+const backgroundGrace = 10 * time.Second
+
 func newLogger(c config) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.LogLevel))
@@ -45,12 +51,13 @@ func newLogger(c config) *slog.Logger {
 }
 
 func serve(args []string) int {
-	c, err := loadConfig(args, os.Stderr)
+	c, err := loadConfig(args, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gitserver serve:", err)
+		fmt.Fprintln(os.Stderr, "Run \"gitserver serve --help\" for the flags.")
 		return 2
 	}
 	log := newLogger(c)
@@ -72,7 +79,6 @@ func (d dataPaths) repos() string         { return filepath.Join(d.root, "repos"
 func (d dataPaths) hooks() string         { return filepath.Join(d.root, "hooks") }
 func (d dataPaths) run() string           { return filepath.Join(d.root, "run") }
 func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache") }
-func (d dataPaths) hostKey() string       { return filepath.Join(d.root, "ssh_host_ed25519_key") }
 func (d dataPaths) adminPassword() string { return filepath.Join(d.root, "initial-admin-password") }
 
 // openStore creates the data directory if needed and opens the store.
@@ -97,6 +103,22 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Bind the listeners before touching the data directory: a start that
+	// cannot listen (a port in use) leaves nothing behind, above all no
+	// admin account whose password nobody will see again.
+	httpLn, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	defer httpLn.Close()
+	var sshLn net.Listener
+	if c.SSHAddr != "" {
+		if sshLn, err = net.Listen("tcp", c.SSHAddr); err != nil {
+			return fmt.Errorf("ssh listen: %w", err)
+		}
+		defer sshLn.Close()
+	}
+
 	s, d, err := openStore(ctx, c.Data)
 	if err != nil {
 		return err
@@ -172,6 +194,31 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		AnonymousRead: c.AnonymousRead, HookSocket: sockPath, HookSecret: hookSecret,
 		MaxPushBytes: c.MaxPushMB << 20, Metrics: gitserver.NewMetrics(reg),
 	}
+	// A push's background work (the build backstop) ends before the webhook
+	// notifier and the store close (deferred calls run last to first).
+	defer func() {
+		if !gs.Close(backgroundGrace) {
+			log.Warn("background work of pushes still running after the grace period was cancelled", "grace", backgroundGrace)
+		}
+	}()
+	if os.Getenv("GITSERVER_FAULT") == "slow-backstop" {
+		// Fault injection for the shutdown test: the hook's enqueue fails
+		// and the post-push backstop takes 2 s, so a stop right after the
+		// push finds the backstop still running.
+		failing, slow := *trigger, *trigger
+		failing.Git = func(context.Context, string, ...string) (string, error) {
+			return "", errors.New("fault injection: hook enqueue fails")
+		}
+		slow.Git = func(ctx context.Context, dir string, args ...string) (string, error) {
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+			return git.Output(ctx, dir, args...)
+		}
+		sock.Trigger, gs.Trigger = &failing, &slow
+	}
 	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
 	gs.Maintainer = maint
 	defer maint.Close()
@@ -206,10 +253,6 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		http.Error(w, "not found", http.StatusNotFound)
 	})
 
-	httpLn, err := net.Listen("tcp", c.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
 	httpSrv := &http.Server{
 		Handler:           withRequestLog(r, log.With("component", "http"), newHTTPMetrics(reg)),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -217,17 +260,23 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Build claims waiting for work answer 204 as soon as the server stops
+	// (after the listeners are closed), rather than hold the shutdown.
+	stopping := make(chan struct{})
+	httpSrv.BaseContext = func(net.Listener) context.Context {
+		return ui.WithStopping(context.Background(), stopping)
+	}
+	httpSrv.RegisterOnShutdown(func() { close(stopping) })
 	sockSrv := &http.Server{Handler: sock, ReadHeaderTimeout: 10 * time.Second}
 
 	var sshSrv *gitserver.SSHServer
-	var sshLn net.Listener
-	if c.SSHAddr != "" {
-		sshSrv, err = gitserver.NewSSHServer(gs, d.hostKey(), log.With("component", "ssh"))
+	if sshLn != nil {
+		sshSrv, err = gitserver.NewSSHServer(gs, d.root, log.With("component", "ssh"))
 		if err != nil {
 			return err
 		}
-		if sshLn, err = net.Listen("tcp", c.SSHAddr); err != nil {
-			return fmt.Errorf("ssh listen: %w", err)
+		for _, k := range sshSrv.HostKeys() {
+			log.Info("ssh host key", "type", k.Type, "fingerprint", k.Fingerprint, "file", k.Path)
 		}
 		// The port actually bound (--ssh-addr may say :0).
 		api.SSHURL = sshCloneBase(c.BaseURL, sshLn.Addr().String())
@@ -262,16 +311,27 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		defer cancel()
 		// Past the grace period, what still runs is cut off (its git
 		// processes are killed with their request); that is the bounded
-		// part of a clean stop, not a failure.
-		if err := httpSrv.Shutdown(sctx); err != nil {
-			log.Warn("HTTP requests still running after the grace period were cut off", "err", err)
-			httpSrv.Close()
-		}
-		if sshSrv != nil {
-			if err := sshSrv.Shutdown(sctx); err != nil {
-				log.Warn("SSH sessions still running after the grace period were cut off", "err", err)
+		// part of a clean stop, not a failure. HTTP and SSH drain side by
+		// side, each with the whole grace period.
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			err := httpSrv.Shutdown(sctx)
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
+				log.Warn("HTTP requests still running after the grace period were cut off")
+				httpSrv.Close()
+			case err != nil:
+				log.Warn("stop HTTP server", "err", err)
 			}
+		})
+		if sshSrv != nil {
+			wg.Go(func() {
+				if err := sshSrv.Shutdown(sctx); err != nil {
+					log.Warn("SSH sessions still running after the grace period were cut off", "err", err)
+				}
+			})
 		}
+		wg.Wait()
 		// The hook socket closes last: hooks of pushes still finishing need it.
 		if err := sockSrv.Shutdown(sctx); err != nil {
 			sockSrv.Close()
