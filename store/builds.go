@@ -382,7 +382,7 @@ func (s *Store) withLease(ctx context.Context, op string, id int64, token string
 }
 
 func wrapUnlessSentinel(op string, err error) error {
-	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrExists} {
+	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrExists, ErrForbidden} {
 		if errors.Is(err, s) {
 			return err
 		}
