@@ -130,6 +130,11 @@ func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal
 			a.fail(w, r, err)
 			return
 		}
+		if p.Build != nil {
+			// A build's clone token is for git reads of one repository only.
+			WriteError(w, http.StatusForbidden, "forbidden", "a build's clone token only grants git read access to its repository, not the API")
+			return
+		}
 		fn(w, r.WithContext(httpauth.WithPrincipal(r.Context(), p)), p)
 	}
 }
@@ -447,7 +452,7 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, ne
 		a.fail(w, r, err)
 		return store.Repo{}, false
 	}
-	if p.Token != nil && p.Token.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
+	if p.Token != nil && p.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
 		acc = store.ReadAccess // the build system reads every repository's builds
 	}
 	if acc == store.NoAccess {
