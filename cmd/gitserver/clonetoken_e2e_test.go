@@ -2,14 +2,19 @@ package main
 
 // End-to-end tests of the build's clone token (contract §7: a claim hands
 // the worker a read-only credential for that one repository, valid while
-// the lease lives).
+// the lease lives) and of the README's build-worker loop, run verbatim with
+// bash, curl, jq and the real git client.
 
 import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -235,5 +240,174 @@ func TestCloneTokenE2E(t *testing.T) {
 	}
 	if got := strings.TrimSpace(g.Must(dir, "rev-parse", "HEAD")); got != c2 {
 		t.Errorf("second attempt cloned %s, want %s", got, c2)
+	}
+}
+
+// readmeWorkerLoop returns the build-worker loop from README.md: the code
+// block (fenced, or indented by four spaces) of the section "Builds and the
+// build system" that claims builds.
+func readmeWorkerLoop(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	start := strings.Index(text, "\n## Builds and the build system\n")
+	if start < 0 {
+		t.Fatal(`README.md has no section "## Builds and the build system"`)
+	}
+	section := text[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	var blocks []string
+	var cur []string
+	fenced := false
+	flush := func() {
+		if len(cur) > 0 {
+			blocks = append(blocks, strings.TrimRight(strings.Join(cur, "\n"), "\n")+"\n")
+		}
+		cur = nil
+	}
+	for _, line := range strings.Split(section, "\n") {
+		switch {
+		case fenced && strings.TrimSpace(line) == "```":
+			flush()
+			fenced = false
+		case fenced:
+			cur = append(cur, line)
+		case strings.HasPrefix(line, "```"):
+			flush()
+			fenced = true
+		case strings.HasPrefix(line, "    "):
+			cur = append(cur, line[4:])
+		case strings.TrimSpace(line) == "" && len(cur) > 0:
+			cur = append(cur, "")
+		default:
+			flush()
+		}
+	}
+	flush()
+	for _, b := range blocks {
+		if strings.Contains(b, "/builds/claim") {
+			return b
+		}
+	}
+	t.Fatalf("no code block claiming builds in README's build section:\n%s", section)
+	return ""
+}
+
+// TestReadmeBuildWorkerLoopE2E runs the README's worker loop as written
+// (only its API address points at the test server) with bash, curl, jq and
+// git: a pushed build is cloned, built and reported succeeded; a build whose
+// clone fails is reported failed, and the loop goes on.
+func TestReadmeBuildWorkerLoopE2E(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := fmt.Sprintf("SKIPPING TestReadmeBuildWorkerLoopE2E: %s is not installed (apt-get install -y %s; .ci/run installs it): the README's build-worker loop is NOT tested", tool, tool)
+			fmt.Fprintln(os.Stderr, "!!!", msg)
+			t.Skip(msg)
+		}
+	}
+	loop := readmeWorkerLoop(t)
+	for _, want := range []string{"TOKEN=$(./bin/gitserver admin token create admin --scope builds", "API=http://localhost:8080/api/v1", "clone_token"} {
+		if !strings.Contains(loop, want) {
+			t.Fatalf("README's worker loop lacks %q:\n%s", want, loop)
+		}
+	}
+	s := StartServer(t) // default --base-url: clone URLs say http://localhost:8080
+	// The only change to the loop: its API address is the test server's.
+	script := "set -euo pipefail\n" + strings.ReplaceAll(loop, "http://localhost:8080", s.URL)
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "ok", "restricted")
+	goneRepo := s.CreateRepo(admin, "admin", "gone", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(admin, "admin", "ok"))
+	h1 := g.Commit(work, "README", "one\n", "first")
+	g.Must(work, "push", "-q", "origin", "master")
+	gw := g.Init(s.RepoURL(admin, "admin", "gone"))
+	gone := g.Commit(gw, "README", "gone\n", "first")
+	g.Must(gw, "push", "-q", "origin", "master")
+	// The second repository's directory disappears: its clone must fail.
+	goneDir := filepath.Join(s.Data, "repos", strconv.FormatInt(int64(goneRepo["id"].(float64)), 10)+".git")
+	if err := os.Rename(goneDir, goneDir+".away"); err != nil {
+		t.Fatalf("move %s away: %v", goneDir, err)
+	}
+
+	// The loop runs where ./bin/gitserver is, as in a checkout after make.
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(binPath, filepath.Join(dir, "bin", "gitserver")); err != nil {
+		t.Fatal(err)
+	}
+	built := filepath.Join(t.TempDir(), "built")
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(append([]string{}, g.Env...),
+		"GITSERVER_DATA="+s.Data,
+		// The build: record what was checked out, prove it is the pushed tree.
+		`BUILD_CMD=test -f README && git rev-parse HEAD >>"$BUILT"`,
+		"BUILT="+built,
+		// Clone URLs carry the default --base-url; reach the test server.
+		"GIT_CONFIG_COUNT=1",
+		"GIT_CONFIG_KEY_0=url."+s.URL+"/.insteadOf",
+		"GIT_CONFIG_VALUE_0=http://localhost:8080/",
+	)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+
+	// waitFor polls until owner/name's build of commit is finished.
+	waitFor := func(name, commit string) map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			select {
+			case err := <-exited:
+				t.Fatalf("the README loop exited: %v\n%s", err, out.String())
+			default:
+			}
+			for _, b := range i3BuildsFor(t, s, admin, "admin", name, commit) {
+				if st := i3Str(b, "status"); st != "queued" && st != "running" {
+					return b
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("build of admin/%s %s not finished after 90 s; loop output:\n%s\nserver:\n%s", name, commit, out.String(), s.Output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	b := waitFor("ok", h1)
+	if i3Str(b, "status") != "succeeded" || i3Str(b, "worker") != "w1" {
+		t.Errorf("README loop's build of admin/ok: %v, want succeeded by w1\nloop output:\n%s", b, out.String())
+	}
+	b = waitFor("gone", gone)
+	if i3Str(b, "status") != "failed" || i3Str(b, "message") != "clone failed" {
+		t.Errorf("README loop's build of a repository it cannot clone: %v, want failed with \"clone failed\"\nloop output:\n%s", b, out.String())
+	}
+	// The loop goes on: the next push is claimed from its long poll.
+	h2 := g.Commit(work, "README", "two\n", "second")
+	g.Must(work, "push", "-q", "origin", "master")
+	if b := waitFor("ok", h2); i3Str(b, "status") != "succeeded" {
+		t.Errorf("README loop's second build: %v\nloop output:\n%s", b, out.String())
+	}
+	got, _ := os.ReadFile(built)
+	if want := h1 + "\n" + h2 + "\n"; string(got) != want {
+		t.Errorf("the loop built %q, want exactly the pushed commits %q\nloop output:\n%s", got, want, out.String())
 	}
 }
