@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Access is what a principal may do to a repository.
 type Access int
@@ -23,15 +26,24 @@ func (a Access) String() string {
 }
 
 // Principal is who is making a request: a user (signed in with a password,
-// a token or an SSH key), a deploy key, or nobody (anonymous).
+// a token or an SSH key), a deploy key, a build's clone token, or nobody
+// (anonymous).
 type Principal struct {
-	User      *Account // nil for anonymous and deploy keys
-	Token     *Token   // set when the user authenticated with a token
-	DeployKey *Key     // set when a deploy key authenticated
+	User      *Account    // nil for anonymous, deploy keys and clone tokens
+	Token     *Token      // set when the user authenticated with a token
+	DeployKey *Key        // set when a deploy key authenticated
+	Build     *BuildGrant // set when a build's clone token authenticated
+}
+
+// BuildGrant is what a clone token (handed out by ClaimBuild) stands for:
+// read access to the one repository of one running build.
+type BuildGrant struct {
+	BuildID int64
+	RepoID  int64
 }
 
 // Anonymous reports whether no credential was given.
-func (p Principal) Anonymous() bool { return p.User == nil && p.DeployKey == nil }
+func (p Principal) Anonymous() bool { return p.User == nil && p.DeployKey == nil && p.Build == nil }
 
 // Name is a display name for logs, audit and hooks.
 func (p Principal) Name() string {
@@ -40,6 +52,8 @@ func (p Principal) Name() string {
 		return p.User.Name
 	case p.DeployKey != nil:
 		return "deploy-key:" + p.DeployKey.Fingerprint
+	case p.Build != nil:
+		return "build:" + strconv.FormatInt(p.Build.BuildID, 10)
 	}
 	return "anonymous"
 }
@@ -56,12 +70,18 @@ func (p Principal) IsAdmin() bool {
 
 // HasScope reports whether the principal may act within scope sc. Password
 // and SSH-key sessions carry every scope but "builds" (which is only for
-// build-system tokens, or admins).
+// build-system tokens, or admins). Only admins hold builds tokens
+// (CreateToken refuses others); a builds token whose owner is not an admin
+// (any more) carries nothing of it. Deploy keys and clone tokens carry no
+// scope.
 func (p Principal) HasScope(sc string) bool {
 	if p.User == nil {
 		return false
 	}
 	if p.Token != nil {
+		if sc == ScopeBuilds && !p.User.IsAdmin {
+			return false
+		}
 		return p.Token.HasScope(sc) || p.Token.HasScope(ScopeAdmin) && p.User.IsAdmin
 	}
 	return sc != ScopeBuilds || p.User.IsAdmin
@@ -82,10 +102,17 @@ type Facts struct {
 //   - the owning user, or members of the owning org: write;
 //   - any other signed-in account: read on public repos;
 //   - anonymous: read on public repos only with --anonymous-read;
-//   - a deploy key: its one repo, read or read-write as created.
+//   - a deploy key: its one repo, read or read-write as created;
+//   - a build's clone token: read on its build's repo, nothing else.
 //
 // A token further limits the result to its scopes (repo:read, repo:write).
 func Decide(p Principal, r Repo, f Facts) Access {
+	if p.Build != nil {
+		if p.Build.RepoID == r.ID {
+			return ReadAccess
+		}
+		return NoAccess
+	}
 	if p.DeployKey != nil {
 		if p.DeployKey.RepoID != r.ID {
 			return NoAccess

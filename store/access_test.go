@@ -24,6 +24,7 @@ func TestDecide(t *testing.T) {
 	deploy := func(repoID int64, ro bool) Principal {
 		return Principal{DeployKey: &Key{ID: 9, RepoID: repoID, ReadOnly: ro, Fingerprint: "SHA256:x"}}
 	}
+	cloneTok := func(repoID int64) Principal { return Principal{Build: &BuildGrant{BuildID: 7, RepoID: repoID}} }
 	none, read, write := NoAccess, ReadAccess, WriteAccess
 
 	for _, tc := range []struct {
@@ -69,6 +70,12 @@ func TestDecide(t *testing.T) {
 		{"read-write deploy key", deploy(userRestricted.ID, false), userRestricted, Facts{}, write},
 		{"deploy key other repo", deploy(userRestricted.ID, false), userPublic, Facts{}, none},
 		{"deploy key other public repo, anonymous-read", deploy(userRestricted.ID, false), userPublic, Facts{AnonymousRead: true}, none},
+		// a build's clone token: read on its one repo, never write, nothing else
+		{"clone token own repo", cloneTok(userRestricted.ID), userRestricted, Facts{}, read},
+		{"clone token own org repo, member facts", cloneTok(orgRestricted.ID), orgRestricted, Facts{Member: true}, read},
+		{"clone token other repo", cloneTok(userRestricted.ID), orgRestricted, Facts{}, none},
+		{"clone token other public repo", cloneTok(userRestricted.ID), userPublic, Facts{}, none},
+		{"clone token other public repo, anonymous-read", cloneTok(userRestricted.ID), userPublic, Facts{AnonymousRead: true}, none},
 	} {
 		if got := Decide(tc.p, tc.r, tc.f); got != tc.want {
 			t.Errorf("%s: Decide = %v, want %v", tc.name, got, tc.want)
@@ -108,9 +115,24 @@ func TestPrincipal(t *testing.T) {
 	if !(Principal{User: admin}).HasScope(ScopeBuilds) {
 		t.Error("admin password session lacks builds")
 	}
-	bt := Principal{User: user, Token: &Token{Scopes: []string{ScopeBuilds}}}
+	bt := Principal{User: admin, Token: &Token{Scopes: []string{ScopeBuilds}}}
 	if !bt.HasScope(ScopeBuilds) || bt.HasScope(ScopeRepoRead) {
 		t.Error("builds token scopes wrong")
+	}
+	// Only admins hold builds tokens; one left over from before that rule
+	// (or whose owner is no admin any more) carries nothing of it.
+	if (Principal{User: user, Token: &Token{Scopes: []string{ScopeBuilds}}}).HasScope(ScopeBuilds) {
+		t.Error("a non-admin's builds token has the builds scope")
+	}
+	// A clone token is no user: no scope, no admin, not anonymous.
+	ct := Principal{Build: &BuildGrant{BuildID: 42, RepoID: 5}}
+	for _, sc := range []string{ScopeRepoRead, ScopeRepoWrite, ScopeBuilds, ScopeAdmin} {
+		if ct.HasScope(sc) {
+			t.Errorf("clone token has scope %s", sc)
+		}
+	}
+	if ct.IsAdmin() || ct.Anonymous() || ct.Name() != "build:42" {
+		t.Errorf("clone token principal: admin %v anonymous %v name %q", ct.IsAdmin(), ct.Anonymous(), ct.Name())
 	}
 	if (Principal{User: user, Token: &Token{Scopes: []string{ScopeAdmin}}}).HasScope(ScopeBuilds) {
 		t.Error("admin scope on a non-admin's token grants builds")

@@ -274,12 +274,38 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, label string, sco
 	}
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(randomBytes(30))
 	now := s.now().UTC()
-	res, err := s.w.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
-		userID, label, hashToken(secret), strings.Join(clean, " "), micros(now))
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var name, kind string
+		var isAdmin bool
+		err := tx.QueryRowContext(ctx, `SELECT name, kind, is_admin FROM accounts WHERE id = ?`, userID).Scan(&name, &kind, &isAdmin)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && kind != KindUser {
+			return fmt.Errorf("%w: no user with id %d", ErrNotFound, userID)
+		}
+		if err != nil {
+			return err
+		}
+		// The one place that enforces who may hold which scope, for the
+		// CLI and the API alike: a builds token can claim (and so clone)
+		// any repository's build, and an admin token acts as an admin.
+		if !isAdmin {
+			for _, sc := range clean {
+				if sc == ScopeBuilds || sc == ScopeAdmin {
+					return fmt.Errorf("%w: only admins can hold tokens with the %s scope, and %s is not an admin", ErrForbidden, sc, name)
+				}
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (user_id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
+			userID, label, hashToken(secret), strings.Join(clean, " "), micros(now))
+		if err != nil {
+			return err
+		}
+		id, _ = res.LastInsertId()
+		return nil
+	})
 	if err != nil {
-		return "", Token{}, fmt.Errorf("store: create token: %w", err)
+		return "", Token{}, wrapUnlessSentinel("create token", err)
 	}
-	id, _ := res.LastInsertId()
 	return secret, Token{ID: id, UserID: userID, Name: label, Scopes: clean, CreatedAt: fromMicros(micros(now))}, nil
 }
 

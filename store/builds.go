@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,6 +42,9 @@ type Build struct {
 	LogURL         string
 	LeaseToken     string
 	LeaseExpiresAt time.Time
+	// CloneToken is the secret of the claim's clone token. Only ClaimBuild
+	// sets it: the store keeps its SHA-256, never the secret.
+	CloneToken string
 }
 
 const buildCols = `b.id, b.repo_id, a.name || '/' || r.name, b.branch, b.commit_id, b.previous_commit, b.commit_count,
@@ -239,7 +244,7 @@ func (s *Store) expireLeases(ctx context.Context, tx *sql.Tx) (int, error) {
 	requeued := 0
 	for _, e := range list {
 		if e.attempt >= MaxAttempts {
-			_, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'failed', finished_at = ?, lease_token = '',
+			_, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'failed', finished_at = ?, lease_token = '', clone_token_hash = '',
 				message = 'lease expired on attempt ' || attempt || '; giving up after ' || ? || ' attempts' WHERE id = ?`, now, MaxAttempts, e.id)
 			if err != nil {
 				return 0, err
@@ -253,7 +258,7 @@ func (s *Store) expireLeases(ctx context.Context, tx *sql.Tx) (int, error) {
 			if _, err := tx.ExecContext(ctx, `UPDATE builds SET previous_commit = ?, commit_count = commit_count + ? WHERE id = ?`, e.prev, e.count, newer); err != nil {
 				return 0, err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'superseded', finished_at = ?, lease_token = '',
+			if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'superseded', finished_at = ?, lease_token = '', clone_token_hash = '',
 				message = 'lease expired; superseded by a newer queued build' WHERE id = ?`, now, e.id); err != nil {
 				return 0, err
 			}
@@ -262,7 +267,7 @@ func (s *Store) expireLeases(ctx context.Context, tx *sql.Tx) (int, error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'queued', attempt = attempt + 1, lease_token = '',
+		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'queued', attempt = attempt + 1, lease_token = '', clone_token_hash = '',
 			lease_expires_at = 0, worker = '', message = 'lease expired; re-queued' WHERE id = ?`, e.id); err != nil {
 			return 0, err
 		}
@@ -288,10 +293,12 @@ func (s *Store) ExpireLeases(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// ClaimBuild hands the oldest queued build to worker with a lease. It
-// returns ErrNotFound when nothing is queued.
+// ClaimBuild hands the oldest queued build to worker with a lease and a
+// fresh clone token (Build.CloneToken, see CheckCloneToken). It returns
+// ErrNotFound when nothing is queued.
 func (s *Store) ClaimBuild(ctx context.Context, worker string, lease time.Duration) (Build, error) {
 	var id int64
+	cloneToken := CloneTokenPrefix + base64.RawURLEncoding.EncodeToString(randomBytes(30))
 	requeued := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -307,8 +314,8 @@ func (s *Store) ClaimBuild(ctx context.Context, worker string, lease time.Durati
 		}
 		now := s.now()
 		_, err = tx.ExecContext(ctx, `UPDATE builds SET status = 'running', worker = ?, lease_token = ?, lease_expires_at = ?,
-			lease_seconds = ?, started_at = ?, message = '' WHERE id = ?`,
-			worker, RandomHex(16), micros(now.Add(lease)), int64(lease/time.Second), micros(now), id)
+			lease_seconds = ?, started_at = ?, message = '', clone_token_hash = ? WHERE id = ?`,
+			worker, RandomHex(16), micros(now.Add(lease)), int64(lease/time.Second), micros(now), hashToken(cloneToken), id)
 		return err
 	})
 	if requeued > 0 {
@@ -320,7 +327,37 @@ func (s *Store) ClaimBuild(ctx context.Context, worker string, lease time.Durati
 	if err != nil {
 		return Build{}, fmt.Errorf("store: claim build: %w", err)
 	}
-	return s.BuildByID(ctx, id)
+	b, err := s.BuildByID(ctx, id)
+	if err != nil {
+		return Build{}, err
+	}
+	b.CloneToken = cloneToken
+	return b, nil
+}
+
+// CloneTokenPrefix starts every clone token, so that authenticators can tell
+// one from an account token (TokenPrefix) without a lookup, and secret
+// scanners can recognise it.
+const CloneTokenPrefix = "gsc_"
+
+// CheckCloneToken finds the build whose live lease the clone token secret
+// belongs to: the build must be running and its lease not expired (a
+// heartbeat extends both). Anything else is ErrBadCredentials.
+func (s *Store) CheckCloneToken(ctx context.Context, secret string) (BuildGrant, error) {
+	if !strings.HasPrefix(secret, CloneTokenPrefix) || len(secret) > 200 {
+		return BuildGrant{}, ErrBadCredentials
+	}
+	var g BuildGrant
+	err := s.r.QueryRowContext(ctx, `SELECT id, repo_id FROM builds
+		WHERE clone_token_hash = ? AND status = 'running' AND lease_expires_at > ?`, hashToken(secret), micros(s.now())).
+		Scan(&g.BuildID, &g.RepoID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return BuildGrant{}, ErrBadCredentials
+	}
+	if err != nil {
+		return BuildGrant{}, fmt.Errorf("store: check clone token: %w", err)
+	}
+	return g, nil
 }
 
 func checkLease(b Build, token string) error {
@@ -347,7 +384,7 @@ func (s *Store) CompleteBuild(ctx context.Context, id int64, token, status, mess
 		return Build{}, fmt.Errorf("%w: status must be \"succeeded\" or \"failed\"", ErrInvalid)
 	}
 	return s.withLease(ctx, "complete build", id, token, func(tx *sql.Tx, now int64) error {
-		_, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '' WHERE id = ?`,
+		_, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '', clone_token_hash = '' WHERE id = ?`,
 			status, message, logURL, now, id)
 		return err
 	})
@@ -382,7 +419,7 @@ func (s *Store) withLease(ctx context.Context, op string, id int64, token string
 }
 
 func wrapUnlessSentinel(op string, err error) error {
-	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrExists} {
+	for _, s := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrExists, ErrForbidden} {
 		if errors.Is(err, s) {
 			return err
 		}

@@ -654,3 +654,79 @@ func TestBuildsStatusFilterAndNotFound(t *testing.T) {
 		}
 	}
 }
+
+// TestCloneToken: each claim hands out a clone token for its build's
+// repository that lives exactly as long as the lease.
+func TestCloneToken(t *testing.T) {
+	clock := newFakeClock()
+	s := openTestStore(t, clock)
+	ctx := context.Background()
+	r := testRepo(t, s, "alice", "app")
+	other := testRepo(t, s, "alice", "other")
+	bad := func(what, secret string) {
+		t.Helper()
+		if g, err := s.CheckCloneToken(ctx, secret); !errors.Is(err, store.ErrBadCredentials) {
+			t.Errorf("%s: CheckCloneToken = %+v, %v; want ErrBadCredentials", what, g, err)
+		}
+	}
+	good := func(what, secret string, b store.Build) {
+		t.Helper()
+		g, err := s.CheckCloneToken(ctx, secret)
+		if err != nil || g.BuildID != b.ID || g.RepoID != b.RepoID {
+			t.Errorf("%s: CheckCloneToken = %+v, %v; want build %d of repo %d", what, g, err, b.ID, b.RepoID)
+		}
+	}
+
+	b, _ := enqueue(t, s, r, commitID(1), "", 1)
+	enqueue(t, s, other, commitID(2), "", 1)
+	c := claim(t, s, "w", 10*time.Second)
+	if c.ID != b.ID || !strings.HasPrefix(c.CloneToken, store.CloneTokenPrefix) || len(c.CloneToken) < 40 {
+		t.Fatalf("claimed %+v", c)
+	}
+	if mustBuild(t, s, b.ID).CloneToken != "" {
+		t.Fatal("a stored build shows its clone token")
+	}
+	good("fresh", c.CloneToken, c)
+	bad("wrong", c.CloneToken+"x")
+	bad("account token prefix", store.TokenPrefix+strings.TrimPrefix(c.CloneToken, store.CloneTokenPrefix))
+	bad("overlong", store.CloneTokenPrefix+strings.Repeat("a", 300))
+	bad("empty", "")
+
+	// Two claims never share a token.
+	c2 := claim(t, s, "w2", time.Minute)
+	if c2.CloneToken == c.CloneToken || c2.RepoID != other.ID {
+		t.Fatalf("second claim %+v", c2)
+	}
+	good("second", c2.CloneToken, c2)
+
+	// A heartbeat keeps it alive with the lease.
+	for i := 0; i < 3; i++ {
+		clock.Advance(8 * time.Second)
+		if _, err := s.Heartbeat(ctx, c.ID, c.LeaseToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good("heartbeaten past its first lease", c.CloneToken, c)
+
+	// Lease runs out: dead at once, even before expiry re-queues the build.
+	clock.Advance(11 * time.Second)
+	bad("lease expired", c.CloneToken)
+	// The re-claim (attempt 2) gets a new token; the old one stays dead.
+	c3 := claim(t, s, "w3", 10*time.Second)
+	if c3.ID != c.ID || c3.Attempt != 2 || c3.CloneToken == c.CloneToken {
+		t.Fatalf("re-claim %+v", c3)
+	}
+	bad("previous attempt's", c.CloneToken)
+	good("re-claimed", c3.CloneToken, c3)
+
+	// Completion ends it.
+	if _, err := s.CompleteBuild(ctx, c3.ID, c3.LeaseToken, store.BuildSucceeded, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	bad("completed", c3.CloneToken)
+	good("other build unaffected", c2.CloneToken, c2)
+	if _, err := s.CompleteBuild(ctx, c2.ID, c2.LeaseToken, store.BuildFailed, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	bad("failed", c2.CloneToken)
+}

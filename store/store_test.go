@@ -300,11 +300,11 @@ func TestTokens(t *testing.T) {
 	}
 
 	// Explicit scopes are validated and de-duplicated.
-	_, tok2, err := s.CreateToken(ctx, bob.ID, "ci", []string{"builds", "repo:read", "builds"})
+	_, tok2, err := s.CreateToken(ctx, bob.ID, "ci", []string{"repo:write", "repo:read", "repo:write"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(tok2.Scopes, " ") != "builds repo:read" || tok2.Name != "ci" {
+	if strings.Join(tok2.Scopes, " ") != "repo:write repo:read" || tok2.Name != "ci" {
 		t.Fatalf("token %+v", tok2)
 	}
 	for _, bad := range [][]string{{"repo:delete"}, {"repo:read", ""}, {"ADMIN"}} {
@@ -460,5 +460,41 @@ func TestConcurrentWrites(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestTokenScopesOnlyForAdmins: builds and admin tokens are for admins only,
+// whoever asks (the CLI and the API both go through CreateToken).
+func TestTokenScopesOnlyForAdmins(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t)
+	alice := mustUser(t, s, "alice", false)
+	root := mustUser(t, s, "root", true)
+	for _, scopes := range [][]string{{ScopeBuilds}, {ScopeAdmin}, {ScopeRepoRead, ScopeBuilds}} {
+		_, _, err := s.CreateToken(ctx, alice.ID, "ci", scopes)
+		if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "only admins") || !strings.Contains(err.Error(), "alice") {
+			t.Errorf("non-admin CreateToken(%q) = %v, want ErrForbidden naming the rule and the user", scopes, err)
+		}
+	}
+	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{ScopeRepoRead}); err != nil {
+		t.Errorf("non-admin repo:read token: %v", err)
+	}
+	for _, scopes := range [][]string{{ScopeBuilds}, {ScopeAdmin}, {ScopeBuilds, ScopeRepoRead}} {
+		secret, tok, err := s.CreateToken(ctx, root.ID, "ci", scopes)
+		if err != nil {
+			t.Fatalf("admin CreateToken(%q): %v", scopes, err)
+		}
+		if _, got, err := s.CheckToken(ctx, "", secret); err != nil || got.ID != tok.ID {
+			t.Errorf("admin's %q token does not check: %v", scopes, err)
+		}
+	}
+	org, err := s.CreateOrg(ctx, "algos", root.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{org.ID, 999999} {
+		if _, _, err := s.CreateToken(ctx, id, "x", nil); !errors.Is(err, ErrNotFound) {
+			t.Errorf("token for account %d: %v, want ErrNotFound", id, err)
+		}
 	}
 }

@@ -106,6 +106,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		WriteError(w, http.StatusConflict, "conflict", msg)
 	case errors.Is(err, store.ErrInvalid):
 		WriteError(w, http.StatusBadRequest, "invalid", msg)
+	case errors.Is(err, store.ErrForbidden):
+		WriteError(w, http.StatusForbidden, "forbidden", msg)
 	default:
 		ref := store.RandomHex(6)
 		a.Log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err, "reference", ref)
@@ -126,6 +128,11 @@ func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal
 				return
 			}
 			a.fail(w, r, err)
+			return
+		}
+		if p.Build != nil {
+			// A build's clone token is for git reads of one repository only.
+			WriteError(w, http.StatusForbidden, "forbidden", "a build's clone token only grants git read access to its repository, not the API")
 			return
 		}
 		fn(w, r.WithContext(httpauth.WithPrincipal(r.Context(), p)), p)
@@ -206,12 +213,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Princi
 		WriteError(w, http.StatusForbidden, "forbidden", "tokens can only be created with a password, or with a token that has the admin scope")
 		return
 	}
-	for _, sc := range in.Scopes {
-		if (sc == store.ScopeAdmin || sc == store.ScopeBuilds) && !p.User.IsAdmin {
-			WriteError(w, http.StatusForbidden, "forbidden", "only admins can create tokens with the "+sc+" scope")
-			return
-		}
-	}
+	// Who may hold the builds and admin scopes is the store's rule
+	// (store.ErrForbidden -> 403), the same for the CLI.
 	secret, tok, err := a.Store.CreateToken(r.Context(), p.User.ID, in.Name, in.Scopes)
 	if err != nil {
 		a.fail(w, r, err)
@@ -449,7 +452,7 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, ne
 		a.fail(w, r, err)
 		return store.Repo{}, false
 	}
-	if p.Token != nil && p.Token.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
+	if p.Token != nil && p.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
 		acc = store.ReadAccess // the build system reads every repository's builds
 	}
 	if acc == store.NoAccess {

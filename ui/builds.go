@@ -22,6 +22,7 @@ func (a *API) buildJSON(b store.Build, withLease bool) map[string]any {
 	}
 	if withLease {
 		out["lease_token"] = b.LeaseToken
+		out["clone_token"] = b.CloneToken
 	}
 	return out
 }

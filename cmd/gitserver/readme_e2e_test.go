@@ -153,18 +153,30 @@ func TestReadmeExamples(t *testing.T) {
 	script.WriteString("set -euo pipefail\n")
 	ran := 0
 	for _, b := range readmeBlocks(t) {
+		fmt.Fprintf(&script, "echo '>>> README.md:%d (%s)' >&2\n", b.Line, b.Section)
 		switch b.Mode {
 		case "skip":
 			continue
 		case "":
+			script.WriteString(e.rewrite(b.Text))
+		case "background":
+			// An endless loop (the build worker): run it in the background,
+			// as a reader runs it in another terminal, until build 1 has
+			// finished; stop it when the script ends.
+			fmt.Fprintf(&script, "(\n%s) >worker.log 2>&1 &\ntrap 'kill %%1 2>/dev/null; cat worker.log >&2' EXIT\n", e.rewrite(b.Text))
+			fmt.Fprintf(&script, `for i in $(seq 1 300); do
+  case "$(curl -s -u admin:$(cat gitserver-data/initial-admin-password) http://localhost:%d/api/v1/builds/1 | jq -r .status)" in
+    succeeded|failed) break;;
+  esac
+  sleep 0.2
+done
+`, e.HTTPPort)
 		default:
 			t.Fatalf("README.md:%d: unknown readme-test mode %q", b.Line, b.Mode)
 		}
-		fmt.Fprintf(&script, "echo '>>> README.md:%d (%s)' >&2\n", b.Line, b.Section)
-		script.WriteString(e.rewrite(b.Text))
 		ran++
 	}
-	if ran < 4 {
+	if ran < 7 {
 		t.Fatalf("found only %d runnable README blocks; the extraction is broken", ran)
 	}
 	cmd := exec.Command("bash", "-c", script.String())

@@ -94,10 +94,18 @@ func (a *Authenticator) check(ctx context.Context, h string) (store.Principal, e
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch {
 	case strings.EqualFold(scheme, "Bearer"):
-		return a.token(ctx, "", strings.TrimSpace(rest))
+		secret := strings.TrimSpace(rest)
+		if strings.HasPrefix(secret, store.CloneTokenPrefix) {
+			return a.cloneToken(ctx, secret)
+		}
+		return a.token(ctx, "", secret)
 	case strings.EqualFold(scheme, "Basic"):
 		r := &http.Request{Header: http.Header{"Authorization": {h}}}
 		name, secret, ok := r.BasicAuth()
+		if ok && strings.HasPrefix(secret, store.CloneTokenPrefix) {
+			// A clone token names no account: any user name goes.
+			return a.cloneToken(ctx, secret)
+		}
 		if !ok || name == "" || secret == "" {
 			return store.Principal{}, ErrBadCredentials
 		}
@@ -121,6 +129,19 @@ func (a *Authenticator) token(ctx context.Context, name, secret string) (store.P
 		return store.Principal{}, err
 	}
 	return store.Principal{User: &acct, Token: &tok}, nil
+}
+
+// cloneToken checks a build's clone token (store.ClaimBuild): a SHA-256
+// lookup, no password hash.
+func (a *Authenticator) cloneToken(ctx context.Context, secret string) (store.Principal, error) {
+	g, err := a.Store.CheckCloneToken(ctx, secret)
+	if errors.Is(err, store.ErrBadCredentials) {
+		return store.Principal{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.Principal{}, err
+	}
+	return store.Principal{Build: &g}, nil
 }
 
 func (a *Authenticator) password(ctx context.Context, name, secret string) (store.Principal, error) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -307,6 +308,61 @@ func TestClientIP(t *testing.T) {
 		r := req("", remote)
 		if got := ClientIP(r); got != want {
 			t.Errorf("ClientIP(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
+
+// TestAuthenticateCloneToken: a build's clone token authenticates as a
+// Bearer token or as the Basic password with any user name, as that build;
+// a wrong or dead one is a bad credential that counts towards the throttle.
+func TestAuthenticateCloneToken(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	alice, err := s.CreateUser(ctx, "alice", "alice-password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: alice.ID, Name: "app", Visibility: store.Restricted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := s.EnqueueBuild(ctx, store.NewBuild{RepoID: r.ID, Branch: "master", Commit: strings.Repeat("a", 40)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ClaimBuild(ctx, "w", time.Minute)
+	if err != nil || c.ID != b.ID {
+		t.Fatalf("claim: %+v %v", c, err)
+	}
+	th, _ := newThrottle(1000, time.Minute)
+	a := New(s, th)
+	for _, auth := range []string{
+		"Bearer " + c.CloneToken,
+		"bearer " + c.CloneToken,
+		basic("x-access-token", c.CloneToken),
+		basic("anything-at-all", c.CloneToken),
+		basic("alice", c.CloneToken),
+		basic("", c.CloneToken),
+	} {
+		p, err := a.Authenticate(req(auth, "192.0.2.1:1"))
+		if err != nil || p.Build == nil || p.Build.BuildID != b.ID || p.Build.RepoID != r.ID || p.User != nil || p.Token != nil {
+			t.Errorf("%q: principal %+v, %v; want build %d", auth, p, err, b.ID)
+		}
+	}
+	if _, err := s.CompleteBuild(ctx, c.ID, c.LeaseToken, store.BuildSucceeded, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, auth := range []string{
+		"Bearer " + c.CloneToken, // build completed
+		basic("x", c.CloneToken),
+		"Bearer " + c.CloneToken + "x",
+		"Bearer " + store.CloneTokenPrefix,
+	} {
+		if _, err := a.Authenticate(req(auth, "192.0.2.2:1")); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("%q: %v, want ErrBadCredentials", auth, err)
+		}
+		if got := len(th.fail["192.0.2.2"]); got != i+1 {
+			t.Errorf("%q: %d recorded failures, want %d", auth, got, i+1)
 		}
 	}
 }
