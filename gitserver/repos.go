@@ -148,6 +148,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// isQuarantine reports whether name (an entry of objects/) is a push's
+// quarantine directory: "tmp_objdir-incoming-XXXXXX" since git 2.13's
+// tmp-objdir (observed with git 2.39), "incoming-XXXXXX" in older gits.
+func isQuarantine(name string) bool {
+	return strings.HasPrefix(name, "tmp_objdir-incoming-") || strings.HasPrefix(name, "incoming-")
+}
+
 // removeStaleLocks deletes what a git process killed mid-push leaves
 // behind: ref lock files (which would refuse every later update of that
 // ref) and quarantine directories. It runs only at start-up, before any git
@@ -165,7 +172,7 @@ func removeStaleLocks(dir string) {
 	})
 	if entries, err := os.ReadDir(filepath.Join(dir, "objects")); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "incoming-") {
+			if e.IsDir() && isQuarantine(e.Name()) {
 				os.RemoveAll(filepath.Join(dir, "objects", e.Name()))
 			}
 		}
