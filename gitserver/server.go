@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,14 @@ type Server struct {
 	// Maintainer, if set, is told about every successful push (repacking
 	// with bitmaps in the background).
 	Maintainer interface{ Schedule(store.Repo) }
+}
+
+// maxPush is the largest pack a push may carry.
+func (s *Server) maxPush() int64 {
+	if s.MaxPushBytes > 0 {
+		return s.MaxPushBytes
+	}
+	return defaultMaxPush
 }
 
 // Metrics are the transport's Prometheus collectors.
@@ -154,7 +163,14 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			Socket: s.HookSocket, Secret: s.HookSecret, RequestID: req.RequestID,
 		}.Environ()...)
 	}
-	cmd := s.Git.Command(ctx, s.Repos.Dir(req.Repo), env, s.Git.ServiceArgs(req.Service, req.Args...)...)
+	args := s.Git.ServiceArgs(req.Service, req.Args...)
+	if req.Service == ReceivePack {
+		// git itself bounds the pack (index-pack/unpack-objects
+		// --max-input-size), whatever the transport, and says so to the
+		// client: "pack exceeds maximum allowed size" on the side band.
+		args = append([]string{"-c", "receive.maxInputSize=" + strconv.FormatInt(s.maxPush(), 10)}, args...)
+	}
+	cmd := s.Git.Command(ctx, s.Repos.Dir(req.Repo), env, args...)
 	cmd.Stdout = req.Stdout
 	var errb limitedBuffer
 	errb.limit = 64 << 10
