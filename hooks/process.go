@@ -81,7 +81,7 @@ func PostReceive(ctx context.Context, env Env, stdin io.Reader, stderr io.Writer
 		ReportError(env, fmt.Errorf("post-receive: %w", err))
 		return 0
 	}
-	msg := PostReceiveRequest{RepoID: env.RepoID, Pusher: env.Pusher, Updates: updates}
+	msg := PostReceiveRequest{RepoID: env.RepoID, Pusher: env.Pusher, PushID: env.PushID, Updates: updates}
 	var resp PostReceiveResponse
 	if err := call(ctx, env, "/post-receive", msg, &resp); err != nil {
 		ReportError(env, fmt.Errorf("post-receive: %w", err))
@@ -96,8 +96,11 @@ func PostReceive(ctx context.Context, env Env, stdin io.Reader, stderr io.Writer
 
 // PostReceiveRequest is what a post-receive hook sends to the daemon.
 type PostReceiveRequest struct {
-	RepoID  int64       `json:"repo_id"`
-	Pusher  string      `json:"pusher"`
+	RepoID int64  `json:"repo_id"`
+	Pusher string `json:"pusher"`
+	// PushID is the receive-pack run's id (Env.PushID): git runs
+	// post-receive only after it updated at least one ref.
+	PushID  string      `json:"push_id,omitempty"`
 	Updates []RefUpdate `json:"updates"`
 }
 

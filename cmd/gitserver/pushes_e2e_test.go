@@ -4,12 +4,19 @@ package main
 // with what git did.
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // i8SSHGit prepares g to push over SSH to s as admin and returns the SSH
@@ -57,4 +64,109 @@ func TestSSHPushLimit(t *testing.T) {
 		t.Errorf("the client is not told that the push is over the limit:\n%s", out)
 	}
 	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": small})
+}
+
+// i8HangUpPush pushes head (with every object of work's history) to
+// refs/heads/master of the empty repository at path the way libgit2 and
+// Dulwich do: it reads the report and closes the connection at once,
+// without reading the rest of git's answer (post-receive's messages).
+func i8HangUpPush(t *testing.T, s *TestServer, g *GitEnv, work, head, path string, c Cred) {
+	t.Helper()
+	cmd := exec.Command("git", "pack-objects", "--stdout", "--revs", "-q")
+	cmd.Dir = work
+	cmd.Env = g.Env
+	cmd.Stdin = strings.NewReader(head + "\n")
+	pack, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pack-objects: %v", err)
+	}
+	var body bytes.Buffer
+	line := strings.Repeat("0", 40) + " " + head + " refs/heads/master\x00report-status side-band-64k agent=libgit2/1.7\n"
+	fmt.Fprintf(&body, "%04x%s0000", len(line)+4, line)
+	body.Write(pack)
+
+	conn, err := net.DialTimeout("tcp", s.HTTPAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-git-receive-pack-request\r\n", path, s.HTTPAddr)
+	fmt.Fprintf(&req, "Authorization: %s\r\nContent-Length: %d\r\n\r\n", i2Basic(c.User, c.Secret)["Authorization"], body.Len())
+	req.Write(body.Bytes())
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("receive-pack answered %s", resp.Status)
+	}
+	var got []byte
+	buf := make([]byte, 1)
+	for !bytes.Contains(got, []byte("ok refs/heads/master\n")) {
+		n, err := resp.Body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("no report before %v: %q", err, got)
+		}
+	}
+	if !bytes.Contains(got, []byte("unpack ok\n")) {
+		t.Fatalf("report: %q", got)
+	}
+	conn.Close() // at once: the hook's "build queued" line is never read
+}
+
+// TestPushClientHangsUpAfterReport: a push whose client closes the
+// connection right after reading git's report (libgit2, Dulwich) updated
+// its ref; it is counted as ok, not canceled, and gets its maintenance.
+func TestPushClientHangsUpAfterReport(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, WithEnv("GITSERVER_MAINTENANCE_DELAY=200ms"))
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "hangup", "restricted")
+	url := s.RepoURL(admin, "admin", "hangup")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	var head string
+	for i := range 3 {
+		head = g.Commit(work, "f.txt", strings.Repeat("x\n", i+1), "c")
+	}
+	i8HangUpPush(t, s, g, work, head, "/git/admin/hangup.git/git-receive-pack", admin)
+
+	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": head})
+	okRE := regexp.MustCompile(`gitserver_git_operations_total\{result="ok",service="receive-pack",transport="http"\} 1\b`)
+	var metrics string
+	var bitmaps []string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		metrics = i2Raw(t, s.HTTPAddr, "GET", "/metrics", nil, nil).Body
+		bitmaps, _ = filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "pack", "*.bitmap"))
+		if okRE.MatchString(metrics) && len(bitmaps) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var lines []string
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "gitserver_git_operations_total{") && strings.Contains(l, `service="receive-pack"`) {
+			lines = append(lines, l)
+		}
+	}
+	if !okRE.MatchString(metrics) || strings.Contains(metrics, `result="canceled",service="receive-pack"`) {
+		t.Errorf("push metrics disagree with git (the ref moved):\n%s", strings.Join(lines, "\n"))
+	}
+	if len(bitmaps) == 0 {
+		t.Errorf("no maintenance after a push that moved a ref\n%s", s.Output())
+	}
+	// The build the hook queued is there once, and the log has no cancel.
+	if b := s.Builds(admin, "admin", "hangup"); len(b) != 1 || b[0]["commit"] != head {
+		t.Errorf("builds: %v", b)
+	}
+	if strings.Contains(s.Output(), "git request canceled") {
+		t.Errorf("the push is logged as canceled:\n%s", s.Output())
+	}
 }
