@@ -170,3 +170,70 @@ func TestPushClientHangsUpAfterReport(t *testing.T) {
 		t.Errorf("the push is logged as canceled:\n%s", s.Output())
 	}
 }
+
+// TestDeleteRepoRecoverable: a repository whose directory cannot be moved
+// aside is not deleted (500, nothing lost); once it can, deletion removes
+// both rows and files; the trash is swept at start-up.
+func TestDeleteRepoRecoverable(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "doomed", "restricted")
+	url := s.RepoURL(admin, "admin", "doomed")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	head := g.Commit(work, "a", "1\n", "c")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	// A real rename failure: the repositories' root made immutable (as
+	// root, where chmod stops nothing), else the trash replaced by a file.
+	root := filepath.Join(s.Data, "repos")
+	trash := filepath.Join(root, ".trash")
+	undo := func() {}
+	if out, err := exec.Command("chattr", "+i", root).CombinedOutput(); err == nil {
+		t.Log("injected: chattr +i repos/")
+		undo = func() { exec.Command("chattr", "-i", root).Run() }
+	} else {
+		t.Logf("chattr +i: %v %s; injecting a file as the trash", err, out)
+		os.RemoveAll(trash)
+		if err := os.WriteFile(trash, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		undo = func() { os.Remove(trash) }
+	}
+	t.Cleanup(undo)
+	status, body := s.Do("DELETE", "/api/v1/repos/admin/doomed", admin, nil)
+	undo()
+	if status != http.StatusInternalServerError || !strings.Contains(string(body), "nothing was deleted") {
+		t.Errorf("DELETE with an immovable directory = %d %s, want 500 saying nothing was deleted", status, body)
+	}
+	if strings.Contains(string(body), s.Data) {
+		t.Errorf("error leaks a server path: %s", body)
+	}
+	if status, _ := s.Do("GET", "/api/v1/repos/admin/doomed", admin, nil); status != http.StatusOK {
+		t.Fatalf("repository lost by a failed delete: GET = %d", status)
+	}
+	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": head})
+
+	if status, body := s.Do("DELETE", "/api/v1/repos/admin/doomed", admin, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE = %d %s", status, body)
+	}
+	if status, _ := s.Do("GET", "/api/v1/repos/admin/doomed", admin, nil); status != http.StatusNotFound {
+		t.Fatalf("deleted repository: GET = %d", status)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "*.git"))
+	left, _ := os.ReadDir(trash)
+	if len(dirs) != 0 || len(left) != 0 {
+		t.Fatalf("deleted repository left %v and %v in the trash", dirs, left)
+	}
+
+	// Whatever is in the trash at start-up (a removal that failed before
+	// a crash) is removed.
+	if err := os.MkdirAll(filepath.Join(trash, "99.git-dead", "objects"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Restart()
+	if left, _ := os.ReadDir(trash); len(left) != 0 {
+		t.Fatalf("start-up left %v in the trash", left)
+	}
+}
