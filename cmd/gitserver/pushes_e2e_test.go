@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -236,4 +237,60 @@ func TestDeleteRepoRecoverable(t *testing.T) {
 	if left, _ := os.ReadDir(trash); len(left) != 0 {
 		t.Fatalf("start-up left %v in the trash", left)
 	}
+}
+
+// TestPushAllOrNothing: a push with one good ref and one git itself would
+// refuse (a directory/file conflict within the push or with an existing
+// ref, a hidden ref) changes no ref (contract §6), with a line naming the
+// refused ref.
+func TestPushAllOrNothing(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "atomic", "restricted")
+	url := s.RepoURL(admin, "admin", "atomic")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	c1 := g.Commit(work, "a", "1\n", "c1")
+	g.Must(work, "push", "-q", "origin", "master", "master:refs/heads/df", "master:refs/heads/dir/sub")
+	base := map[string]string{"refs/heads/master": c1, "refs/heads/df": c1, "refs/heads/dir/sub": c1}
+
+	for i, tc := range []struct {
+		name    string
+		refspec []string
+		want    string // in the push's output
+		absent  []string
+	}{
+		{"D/F within the push", []string{"master", "master:refs/heads/new", "master:refs/heads/new/x"},
+			"remote: rejected refs/heads/new", []string{"refs/heads/new", "refs/heads/new/x"}},
+		{"under an existing ref", []string{"master", "master:refs/heads/df/x"},
+			"remote: rejected refs/heads/df/x", []string{"refs/heads/df/x"}},
+		{"over an existing directory", []string{"master", "master:refs/heads/dir"},
+			"remote: rejected refs/heads/dir", []string{"refs/heads/dir"}},
+		{"hidden ref", []string{"master", "master:refs/gitserver/pins/x"},
+			"remote: rejected refs/gitserver/pins/x", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A new commit each time: the good ref's update is real.
+			g.Commit(work, "a", fmt.Sprint(i+2, "\n"), "next")
+			out := i3PushFails(t, g, work, append([]string{"origin"}, tc.refspec...)...)
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			want := maps.Clone(base)
+			for _, r := range tc.absent {
+				want[r] = ""
+			}
+			i3WantRefs(t, i3LsRemote(t, g, url), want)
+			if t.Failed() {
+				t.Logf("output:\n%s", out)
+			}
+		})
+	}
+	// Good pushes still work, including deleting a ref and creating one
+	// below its name in separate pushes.
+	c2 := g.Commit(work, "a", "last\n", "last")
+	g.Must(work, "push", "-q", "origin", "master", ":refs/heads/df")
+	g.Must(work, "push", "-q", "origin", "master:refs/heads/df/x")
+	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": c2, "refs/heads/df/x": c2, "refs/heads/df": ""})
 }
