@@ -180,13 +180,17 @@ func TestReposInitRealGit(t *testing.T) {
 	if err := rs.Pin(ctx, r, "not-a-commit"); err == nil {
 		t.Fatal("Pin accepted a bad commit id")
 	}
-	if err := rs.Remove(r); err != nil {
+	noRows := func(context.Context) error { return nil }
+	if err := rs.Delete(ctx, r, noRows); err != nil {
 		t.Fatal(err)
 	}
-	if entries, _ := os.ReadDir(root); len(entries) != 0 {
-		t.Fatalf("Remove left %v", entries)
+	if entries, _ := os.ReadDir(root); len(entries) != 1 || entries[0].Name() != ".trash" {
+		t.Fatalf("Delete left %v", entries)
 	}
-	if err := rs.Remove(r); err != nil {
-		t.Fatalf("Remove of a missing repo: %v", err)
+	if entries, _ := os.ReadDir(rs.TrashDir()); len(entries) != 0 {
+		t.Fatalf("Delete left %v in the trash", entries)
+	}
+	if err := rs.Delete(ctx, r, noRows); err != nil {
+		t.Fatalf("Delete of a missing repo: %v", err)
 	}
 }

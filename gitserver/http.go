@@ -18,6 +18,7 @@ import (
 const (
 	maxUploadPackRequest = 64 << 20 // wants/haves negotiation
 	defaultMaxPush       = 4 << 30
+	pushCommandSlack     = 16 << 20 // ref commands ahead of a push's pack
 )
 
 // RegisterHTTP adds the smart HTTP routes under /git/ to r:
@@ -147,10 +148,12 @@ func (s *Server) rpc(service string) http.HandlerFunc {
 		}
 		limit := int64(maxUploadPackRequest)
 		if service == ReceivePack {
-			limit = s.MaxPushBytes
-			if limit <= 0 {
-				limit = defaultMaxPush
-			}
+			// git enforces the push limit on the pack itself
+			// (receive.maxInputSize, see RunService) and tells the client
+			// why; the body bound leaves room for the ref commands ahead
+			// of the pack so that git, not a cut body ("early EOF"), is
+			// what refuses a pack over the limit. It remains a backstop.
+			limit = s.maxPush() + pushCommandSlack
 		}
 		var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
 		switch r.Header.Get("Content-Encoding") {

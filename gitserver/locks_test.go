@@ -1,9 +1,11 @@
 package gitserver
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -39,8 +41,9 @@ func TestRemoveStaleLocks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	incoming := filepath.Join(dir, "objects", "incoming-abc123")
-	if err := os.MkdirAll(filepath.Join(incoming, "pack"), 0o755); err != nil {
+	incoming := killedPushQuarantine(t, dir)
+	legacy := filepath.Join(dir, "objects", "incoming-abc123") // gits before tmp-objdir
+	if err := os.MkdirAll(filepath.Join(legacy, "pack"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := git("update-ref", "refs/heads/master", commit); err == nil {
@@ -50,8 +53,10 @@ func TestRemoveStaleLocks(t *testing.T) {
 	if out, err := git("update-ref", "refs/heads/master", commit); err != nil {
 		t.Fatalf("update-ref after removing stale locks: %v %s", err, out)
 	}
-	if _, err := os.Stat(incoming); !os.IsNotExist(err) {
-		t.Fatalf("quarantine directory still there: %v", err)
+	for _, q := range []string{incoming, legacy} {
+		if _, err := os.Stat(q); !os.IsNotExist(err) {
+			t.Fatalf("quarantine directory %s still there: %v", filepath.Base(q), err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "refs/heads/feature/x.lock")); !os.IsNotExist(err) {
 		t.Fatalf("nested ref lock still there: %v", err)
@@ -59,4 +64,50 @@ func TestRemoveStaleLocks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
 		t.Fatalf("HEAD removed: %v", err)
 	}
+}
+
+// killedPushQuarantine pushes a commit into the bare repository dir with a
+// pre-receive hook that kills receive-pack with SIGKILL (a server killed
+// mid-push), and returns the quarantine directory git really left behind,
+// whatever this git names it.
+func killedPushQuarantine(t *testing.T, dir string) string {
+	t.Helper()
+	hooks := t.TempDir()
+	script := "#!/bin/sh\nkill -9 $PPID\nsleep 5\n"
+	if err := os.WriteFile(filepath.Join(hooks, "pre-receive"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	env := append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@e", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@e")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main", work},
+		{"-C", work, "commit", "-q", "--allow-empty", "-m", "killed push"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	before, _ := os.ReadDir(filepath.Join(dir, "objects"))
+	push := exec.Command("git", "-C", work, "push", "--receive-pack=git -c core.hooksPath="+hooks+" receive-pack", dir, "main:refs/heads/killed")
+	push.Env = env
+	var out bytes.Buffer
+	push.Stdout, push.Stderr = &out, &out
+	if push.Run() == nil {
+		t.Fatalf("push survived a killed receive-pack:\n%s", out.String())
+	}
+	after, _ := os.ReadDir(filepath.Join(dir, "objects"))
+	var left []string
+	for _, e := range after {
+		if !slices.ContainsFunc(before, func(b os.DirEntry) bool { return b.Name() == e.Name() }) && e.IsDir() {
+			left = append(left, e.Name())
+		}
+	}
+	if len(left) != 1 || len(left[0]) == 2 {
+		t.Fatalf("killed push left %v in objects/, want one quarantine directory\n%s", left, out.String())
+	}
+	t.Logf("git left quarantine directory objects/%s", left[0])
+	return filepath.Join(dir, "objects", left[0])
 }

@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -35,6 +36,9 @@ type Maintainer struct {
 	Concurrency int
 	// Timeout bounds one job (default 1h).
 	Timeout time.Duration
+	// TrashSweep is how often Start's background loop retries removing
+	// deleted repositories' directories (default 10 minutes).
+	TrashSweep time.Duration
 
 	mu     sync.Mutex
 	jobs   map[int64]*maintJob
@@ -54,7 +58,12 @@ type maintJob struct {
 	gen     int
 	running bool
 	again   bool
+	cancel  context.CancelFunc // of the running job
+	done    chan struct{}      // closed when the running job ends
 }
+
+// errRepoGone: the repository's directory no longer exists (deleted).
+var errRepoGone = errors.New("repository deleted")
 
 func (m *Maintainer) init() {
 	if m.jobs != nil {
@@ -78,6 +87,42 @@ func (m *Maintainer) init() {
 	}
 	if m.Log == nil {
 		m.Log = slog.New(slog.DiscardHandler)
+	}
+	if m.TrashSweep <= 0 {
+		m.TrashSweep = 10 * time.Minute
+	}
+	if m.Repos != nil {
+		m.Repos.OnDelete(m.Forget)
+	}
+}
+
+// Forget cancels r's maintenance: a scheduled job is dropped, a running one
+// is stopped and waited for. Repos.Delete calls it once r's directory is in
+// the trash, so no git runs in a deleted repository.
+func (m *Maintainer) Forget(r store.Repo) {
+	m.mu.Lock()
+	m.init()
+	j := m.jobs[r.ID]
+	if j == nil {
+		m.mu.Unlock()
+		return
+	}
+	if j.timer != nil {
+		j.timer.Stop()
+		j.timer = nil
+	}
+	j.gen++ // a timer already firing finds itself stale
+	j.again = false
+	var done chan struct{}
+	if j.running {
+		j.cancel()
+		done = j.done
+	} else {
+		delete(m.jobs, r.ID)
+	}
+	m.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }
 
@@ -122,17 +167,22 @@ func (m *Maintainer) fire(id int64, gen int) {
 	}
 	j.running, j.timer = true, nil
 	r := j.repo
+	ctx, cancel := context.WithCancel(m.ctx)
+	j.cancel, j.done = cancel, make(chan struct{})
+	done := j.done
 	m.wg.Add(1)
 	m.mu.Unlock()
 	defer m.wg.Done()
+	defer close(done)
+	defer cancel()
 
 	var err error
 	select {
 	case m.sem <- struct{}{}:
-		err = m.Run(m.ctx, r)
+		err = m.Run(ctx, r)
 		<-m.sem
-	case <-m.ctx.Done():
-		err = m.ctx.Err()
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
 	if m.OnDone != nil {
 		m.OnDone(r, err)
@@ -160,6 +210,13 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
 	defer cancel()
 	dir := m.Repos.Dir(r)
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		// Deleted after it was scheduled: nothing to do, nothing to
+		// report (git would fail with a misleading "fork/exec
+		// /usr/bin/git: no such file or directory" from the chdir).
+		m.Log.Debug("repository maintenance skipped: repository deleted", "repo", r.FullName())
+		return errRepoGone
+	}
 	start := time.Now()
 	_, err := m.Git.Output(ctx, dir,
 		"-c", "repack.writeBitmaps=true",
@@ -168,6 +225,10 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 		"-c", "gc.autoDetach=false",
 		"gc", "--quiet", "--cruft", "--prune=2.weeks.ago")
 	if err != nil {
+		if _, serr := os.Stat(dir); os.IsNotExist(serr) {
+			m.Log.Debug("repository maintenance stopped: repository deleted", "repo", r.FullName())
+			return errRepoGone
+		}
 		if ctx.Err() == nil {
 			m.Log.Warn("repository maintenance failed", "repo", r.FullName(), "err", err)
 		}
@@ -181,6 +242,35 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 // objects but no bitmap yet (created before maintenance existed, or whose
 // last maintenance was interrupted).
 func (m *Maintainer) Start(ctx context.Context, s *store.Store) error {
+	m.mu.Lock()
+	m.init()
+	closed := m.closed
+	if !closed {
+		m.wg.Add(1)
+	}
+	m.mu.Unlock()
+	if m.Repos != nil {
+		m.Repos.setLogIfNil(m.Log)
+	}
+	if !closed {
+		// Deleted repositories whose directory could not be removed at
+		// once are retried here (and at every start, Repos.EnsureAll).
+		go func() {
+			defer m.wg.Done()
+			t := time.NewTicker(m.TrashSweep)
+			defer t.Stop()
+			for {
+				select {
+				case <-m.ctx.Done():
+					return
+				case <-t.C:
+					if m.Repos != nil {
+						m.Repos.SweepTrash()
+					}
+				}
+			}
+		}()
+	}
 	repos, err := s.Repos(ctx)
 	if err != nil {
 		return err

@@ -2,11 +2,15 @@ package gitserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gitserver/hooks"
 	"gitserver/store"
@@ -16,6 +20,48 @@ import (
 type Repos struct {
 	Root string
 	Git  *Git
+	// Log receives trash-sweeping messages (nil: the Maintainer's logger
+	// once it started, else slog's default).
+	Log *slog.Logger
+
+	// removeAll removes a trash entry (os.RemoveAll; tests inject
+	// failures, which chmod cannot cause for root).
+	removeAll func(string) error
+
+	mu        sync.Mutex
+	onDelete  []func(store.Repo)
+	trashFail map[string]bool // trash entries whose failed removal was logged
+}
+
+// TrashDir is where deleted repositories wait for their removal: inside
+// Root, so that moving one there is a rename on the same filesystem.
+func (rs *Repos) TrashDir() string { return filepath.Join(rs.Root, ".trash") }
+
+// OnDelete registers fn, called with every repository whose directory
+// Delete moved to the trash, before its files are removed (the Maintainer
+// cancels its work on it).
+func (rs *Repos) OnDelete(fn func(store.Repo)) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.onDelete = append(rs.onDelete, fn)
+}
+
+func (rs *Repos) log() *slog.Logger {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.Log != nil {
+		return rs.Log
+	}
+	return slog.Default()
+}
+
+// setLogIfNil gives Repos a logger when cmd did not.
+func (rs *Repos) setLogIfNil(l *slog.Logger) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.Log == nil {
+		rs.Log = l
+	}
 }
 
 // Dir is the directory of repo: <root>/<id>.git. Only the numeric id goes
@@ -55,18 +101,92 @@ func (rs *Repos) Init(ctx context.Context, r store.Repo) error {
 	return nil
 }
 
-// Remove deletes r's directory. It is renamed away first so that a crash
-// never leaves a half-deleted repository under its live name.
-func (rs *Repos) Remove(r store.Repo) error {
+// Delete deletes repository r: its directory is renamed into the trash,
+// then deleteRows deletes its rows, then the trash entry is removed. If the
+// rename fails, nothing is deleted and the error says so; if deleteRows
+// fails, the directory is moved back. A trash entry that cannot be removed
+// now is logged (once) and removed by a later SweepTrash, so a deleted
+// repository never leaves an orphaned directory behind.
+func (rs *Repos) Delete(ctx context.Context, r store.Repo, deleteRows func(context.Context) error) error {
 	dir := rs.Dir(r)
-	trash := filepath.Join(rs.Root, ".deleted-"+strconv.FormatInt(r.ID, 10)+"-"+store.RandomHex(4))
-	if err := os.Rename(dir, trash); err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("remove repo: %w", err)
+	trashed := filepath.Join(rs.TrashDir(), strconv.FormatInt(r.ID, 10)+".git-"+store.RandomHex(4))
+	moved := true
+	if err := os.Mkdir(rs.TrashDir(), 0o750); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("repository directory could not be moved to the trash (nothing was deleted): %w", err)
 	}
-	return os.RemoveAll(trash)
+	if err := os.Rename(dir, trashed); err != nil {
+		if _, serr := os.Lstat(dir); !os.IsNotExist(serr) {
+			return fmt.Errorf("repository directory could not be moved to the trash (nothing was deleted): %w", err)
+		}
+		moved = false // no directory: only the rows are left to delete
+	}
+	if err := deleteRows(ctx); err != nil {
+		if moved {
+			if rerr := os.Rename(trashed, dir); rerr != nil {
+				return errors.Join(err, fmt.Errorf("restore repository directory from %s: %w", trashed, rerr))
+			}
+		}
+		return err
+	}
+	rs.mu.Lock()
+	listeners := slices.Clone(rs.onDelete)
+	rs.mu.Unlock()
+	for _, fn := range listeners {
+		fn(r)
+	}
+	if moved {
+		rs.removeTrashEntry(filepath.Base(trashed))
+	}
+	return nil
+}
+
+// removeTrashEntry removes one entry of the trash, logging a failure once
+// per entry (it is retried by every sweep).
+func (rs *Repos) removeTrashEntry(name string) bool {
+	removeAll := rs.removeAll
+	if removeAll == nil {
+		removeAll = os.RemoveAll
+	}
+	err := removeAll(filepath.Join(rs.TrashDir(), name))
+	rs.mu.Lock()
+	logged := rs.trashFail[name]
+	if err != nil && !logged {
+		if rs.trashFail == nil {
+			rs.trashFail = map[string]bool{}
+		}
+		rs.trashFail[name] = true
+	}
+	if err == nil {
+		delete(rs.trashFail, name)
+	}
+	rs.mu.Unlock()
+	switch {
+	case err != nil && !logged:
+		rs.log().Warn("deleted repository's directory could not be removed yet; retrying in the background",
+			"path", filepath.Join(rs.TrashDir(), name), "err", err)
+	case err == nil && logged:
+		rs.log().Info("deleted repository's directory removed", "path", filepath.Join(rs.TrashDir(), name))
+	}
+	return err == nil
+}
+
+// SweepTrash removes what deleted repositories left behind: every entry of
+// the trash (a removal that failed before), and the temporary directories of
+// older versions and interrupted inits. It runs at start-up and
+// periodically (Maintainer.Start).
+func (rs *Repos) SweepTrash() {
+	entries, _ := os.ReadDir(rs.Root)
+	for _, e := range entries {
+		// .init-*: an Init that crashed; .deleted-*: the trash of older
+		// versions, directly in Root.
+		if strings.HasPrefix(e.Name(), ".init-") || strings.HasPrefix(e.Name(), ".deleted-") {
+			os.RemoveAll(filepath.Join(rs.Root, e.Name()))
+		}
+	}
+	trash, _ := os.ReadDir(rs.TrashDir())
+	for _, e := range trash {
+		rs.removeTrashEntry(e.Name())
+	}
 }
 
 // PinRef is the hidden ref that keeps a published commit reachable.
@@ -99,11 +219,9 @@ func (rs *Repos) EnsureAll(ctx context.Context, s *store.Store) error {
 	if err := os.MkdirAll(rs.Root, 0o750); err != nil {
 		return err
 	}
-	entries, _ := os.ReadDir(rs.Root)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".init-") || strings.HasPrefix(e.Name(), ".deleted-") {
-			os.RemoveAll(filepath.Join(rs.Root, e.Name()))
-		}
+	rs.SweepTrash()
+	if err := os.Mkdir(rs.TrashDir(), 0o750); err != nil && !os.IsExist(err) {
+		return fmt.Errorf("trash for deleted repositories: %w", err)
 	}
 	repos, err := s.Repos(ctx)
 	if err != nil {
@@ -148,6 +266,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// isQuarantine reports whether name (an entry of objects/) is a push's
+// quarantine directory: "tmp_objdir-incoming-XXXXXX" since git 2.13's
+// tmp-objdir (observed with git 2.39), "incoming-XXXXXX" in older gits.
+func isQuarantine(name string) bool {
+	return strings.HasPrefix(name, "tmp_objdir-incoming-") || strings.HasPrefix(name, "incoming-")
+}
+
 // removeStaleLocks deletes what a git process killed mid-push leaves
 // behind: ref lock files (which would refuse every later update of that
 // ref) and quarantine directories. It runs only at start-up, before any git
@@ -165,7 +290,7 @@ func removeStaleLocks(dir string) {
 	})
 	if entries, err := os.ReadDir(filepath.Join(dir, "objects")); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "incoming-") {
+			if e.IsDir() && isQuarantine(e.Name()) {
 				os.RemoveAll(filepath.Join(dir, "objects", e.Name()))
 			}
 		}

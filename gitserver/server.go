@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +43,14 @@ type Server struct {
 	// bg is the background work started by requests (the post-push build
 	// backstop); Close waits for it, so it never outlives the store.
 	bg background
+}
+
+// maxPush is the largest pack a push may carry.
+func (s *Server) maxPush() int64 {
+	if s.MaxPushBytes > 0 {
+		return s.MaxPushBytes
+	}
+	return defaultMaxPush
 }
 
 // Metrics are the transport's Prometheus collectors.
@@ -147,6 +156,41 @@ func (e *ServiceError) ExitCode() int {
 func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	start := time.Now()
 	env := ProtocolEnv(req.Protocol)
+	gitCtx := ctx
+	refsUpdated := func() bool { return false }
+	tracked := false
+	pushID := ""
+	if req.isPush() {
+		// A push is judged by what git did to the refs, not by the
+		// request: libgit2 and Dulwich close the connection as soon as
+		// they have read the report, before git has run post-receive.
+		// So git is not killed when the client leaves (a pack cut short
+		// ends in git's own EOF error, which updates nothing), and its
+		// output is drained rather than failing it with EPIPE. A push that
+		// no client sends to the end is still bounded: see pushGrace.
+		var stop context.CancelFunc
+		gitCtx, stop = context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		go func() {
+			select {
+			case <-ctx.Done():
+				t := time.NewTimer(pushGrace)
+				defer t.Stop()
+				select {
+				case <-t.C:
+					stop()
+				case <-gitCtx.Done():
+				}
+			case <-gitCtx.Done():
+			}
+		}()
+		req.Stdout = drainOnError(req.Stdout)
+		req.Stderr = drainOnError(req.Stderr)
+		if s.Trigger != nil {
+			pushID, refsUpdated = s.Trigger.TrackPush()
+			tracked = true
+		}
+	}
 	if req.Service == ReceivePack {
 		pusherID := int64(0)
 		if req.Principal.User != nil {
@@ -155,10 +199,17 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		env = append(env, hooks.Env{
 			RepoID: req.Repo.ID, Repo: req.Repo.FullName(), DefaultBranch: req.Repo.DefaultBranch,
 			Pusher: req.Principal.Name(), PusherID: pusherID, Transport: req.Transport,
-			Socket: s.HookSocket, Secret: s.HookSecret, RequestID: req.RequestID,
+			Socket: s.HookSocket, Secret: s.HookSecret, RequestID: req.RequestID, PushID: pushID,
 		}.Environ()...)
 	}
-	cmd := s.Git.Command(ctx, s.Repos.Dir(req.Repo), env, s.Git.ServiceArgs(req.Service, req.Args...)...)
+	args := s.Git.ServiceArgs(req.Service, req.Args...)
+	if req.Service == ReceivePack {
+		// git itself bounds the pack (index-pack/unpack-objects
+		// --max-input-size), whatever the transport, and says so to the
+		// client: "pack exceeds maximum allowed size" on the side band.
+		args = append([]string{"-c", "receive.maxInputSize=" + strconv.FormatInt(s.maxPush(), 10)}, args...)
+	}
+	cmd := s.Git.Command(gitCtx, s.Repos.Dir(req.Repo), env, args...)
 	cmd.Stdout = req.Stdout
 	var errb limitedBuffer
 	errb.limit = 64 << 10
@@ -195,8 +246,10 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		default:
 		}
 	}
+	// post-receive has run (and reached the daemon) iff git updated refs.
+	updated := refsUpdated()
 	result := "ok"
-	if err != nil {
+	if err != nil && !updated {
 		result = "error"
 		if ctx.Err() != nil {
 			result = "canceled"
@@ -219,13 +272,43 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			}
 		})
 	}
-	if req.isPush() && err == nil && s.Maintainer != nil {
+	// Maintenance follows changed refs; without the hook's signal (no
+	// Trigger), a clean exit is the best evidence there is.
+	if req.isPush() && (updated || !tracked && err == nil) && s.Maintainer != nil {
 		s.Maintainer.Schedule(req.Repo)
 	}
 	if err != nil {
 		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}
 	}
 	return nil
+}
+
+// pushGrace is how long a push's git may still run once its client has
+// gone: enough to finish checking and applying a pack it received in full.
+const pushGrace = 5 * time.Minute
+
+// drainOnError passes writes to w until one fails (the client left), then
+// discards them, so that git never dies of EPIPE half-way through its
+// post-receive work.
+func drainOnError(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &drainWriter{w: w}
+}
+
+type drainWriter struct {
+	w      io.Writer
+	failed bool
+}
+
+func (d *drainWriter) Write(p []byte) (int, error) {
+	if !d.failed {
+		if _, err := d.w.Write(p); err != nil {
+			d.failed = true
+		}
+	}
+	return len(p), nil
 }
 
 type limitedBuffer struct {

@@ -16,6 +16,7 @@ const (
 	EnvSocket        = "GITSERVER_HOOK_SOCKET"
 	EnvSecret        = "GITSERVER_HOOK_SECRET"
 	EnvRequestID     = "GITSERVER_REQUEST_ID"
+	EnvPushID        = "GITSERVER_PUSH_ID"
 )
 
 // Env is what the daemon tells a hook process about the push it is part of.
@@ -29,6 +30,9 @@ type Env struct {
 	Socket        string // the daemon's hook socket
 	Secret        string // per-daemon secret that authenticates the hook to the socket
 	RequestID     string // correlates hook errors with the daemon's log
+	// PushID names one receive-pack run (Trigger.TrackPush); post-receive
+	// hands it back so the daemon learns that git updated refs.
+	PushID string
 }
 
 // Environ renders e as KEY=VALUE pairs for exec.Cmd.Env.
@@ -43,6 +47,7 @@ func (e Env) Environ() []string {
 		EnvSocket + "=" + e.Socket,
 		EnvSecret + "=" + e.Secret,
 		EnvRequestID + "=" + e.RequestID,
+		EnvPushID + "=" + e.PushID,
 	}
 }
 
@@ -56,6 +61,7 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		Socket:        getenv(EnvSocket),
 		Secret:        getenv(EnvSecret),
 		RequestID:     getenv(EnvRequestID),
+		PushID:        getenv(EnvPushID),
 	}
 	var err error
 	if e.RepoID, err = strconv.ParseInt(getenv(EnvRepoID), 10, 64); err != nil || e.RepoID <= 0 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,26 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 		return ok, err
 	}
 	rejected := Check(updates, env.DefaultBranch, isAncestor)
+	// What git would refuse only when updating refs, after this hook, while
+	// applying the rest: refuse it here so that the push stays all or
+	// nothing (contract §6).
+	more := CheckNames(updates)
+	if patterns := ConflictPatterns(updates); len(patterns) > 0 {
+		existing, err := GitRefs(ctx, gitPath, "", patterns)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			for _, u := range updates {
+				if u.Created() {
+					more = append(more, Rejection{Ref: u.Ref, Reason: ReasonCheckFailed})
+				}
+			}
+		} else {
+			more = append(more, CheckConflicts(updates, existing)...)
+		}
+	}
+	rejected = addNew(rejected, more)
 	for _, r := range rejected {
 		fmt.Fprintln(stderr, r.String())
 	}
@@ -45,6 +66,36 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 		return 1
 	}
 	return 0
+}
+
+// addNew appends to rs the rejections of more whose ref rs does not reject
+// yet (one reason per ref is enough).
+func addNew(rs, more []Rejection) []Rejection {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.Ref] = true
+	}
+	for _, r := range more {
+		if !seen[r.Ref] {
+			seen[r.Ref] = true
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// GitRefs lists the refs matching for-each-ref patterns, with git run in dir
+// ("" = the current directory, as in a hook).
+func GitRefs(ctx context.Context, gitPath, dir string, patterns []string) ([]string, error) {
+	cmd := exec.CommandContext(ctx, gitPath, append([]string{"for-each-ref", "--format=%(refname)", "--"}, patterns...)...)
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("git for-each-ref: %v: %s", err, bytes.TrimSpace(errb.Bytes()))
+	}
+	return strings.Fields(out.String()), nil
 }
 
 // GitAncestry answers Check's question with `git merge-base --is-ancestor`
@@ -81,7 +132,7 @@ func PostReceive(ctx context.Context, env Env, stdin io.Reader, stderr io.Writer
 		ReportError(env, fmt.Errorf("post-receive: %w", err))
 		return 0
 	}
-	msg := PostReceiveRequest{RepoID: env.RepoID, Pusher: env.Pusher, Updates: updates}
+	msg := PostReceiveRequest{RepoID: env.RepoID, Pusher: env.Pusher, PushID: env.PushID, Updates: updates}
 	var resp PostReceiveResponse
 	if err := call(ctx, env, "/post-receive", msg, &resp); err != nil {
 		ReportError(env, fmt.Errorf("post-receive: %w", err))
@@ -96,8 +147,11 @@ func PostReceive(ctx context.Context, env Env, stdin io.Reader, stderr io.Writer
 
 // PostReceiveRequest is what a post-receive hook sends to the daemon.
 type PostReceiveRequest struct {
-	RepoID  int64       `json:"repo_id"`
-	Pusher  string      `json:"pusher"`
+	RepoID int64  `json:"repo_id"`
+	Pusher string `json:"pusher"`
+	// PushID is the receive-pack run's id (Env.PushID): git runs
+	// post-receive only after it updated at least one ref.
+	PushID  string      `json:"push_id,omitempty"`
 	Updates []RefUpdate `json:"updates"`
 }
 

@@ -30,6 +30,9 @@ func (s *SocketServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
+		// git runs post-receive only once it has updated refs: whatever
+		// happens to the enqueue or to the client, this push changed refs.
+		s.Trigger.NoteRefsUpdated(req.PushID)
 		if s.BeforeEnqueue != nil {
 			s.BeforeEnqueue()
 		}

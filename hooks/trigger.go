@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 
 	"gitserver/store"
 )
@@ -23,6 +24,41 @@ type Trigger struct {
 	// OnQueued, when set, is called for every newly queued build (the
 	// optional build webhook).
 	OnQueued func(store.Build)
+
+	pushMu sync.Mutex
+	pushes map[string]bool // TrackPush id -> post-receive reached us
+}
+
+// TrackPush registers one receive-pack run. Its id goes to the hooks
+// (Env.PushID); refsUpdated, called once git has exited, reports whether
+// post-receive told the daemon that git updated refs (git runs post-receive
+// only then), and forgets the id. It is how a push is judged: by what git
+// did to the refs, not by whether the client stayed to the end.
+func (t *Trigger) TrackPush() (id string, refsUpdated func() bool) {
+	id = store.RandomHex(16)
+	t.pushMu.Lock()
+	if t.pushes == nil {
+		t.pushes = map[string]bool{}
+	}
+	t.pushes[id] = false
+	t.pushMu.Unlock()
+	return id, func() bool {
+		t.pushMu.Lock()
+		defer t.pushMu.Unlock()
+		updated := t.pushes[id]
+		delete(t.pushes, id)
+		return updated
+	}
+}
+
+// NoteRefsUpdated records that the post-receive hook of push id ran.
+// Unknown ids (a push tracked by a previous daemon, or none) are ignored.
+func (t *Trigger) NoteRefsUpdated(id string) {
+	t.pushMu.Lock()
+	defer t.pushMu.Unlock()
+	if _, ok := t.pushes[id]; ok {
+		t.pushes[id] = true
+	}
 }
 
 // PostReceive handles the updates of one push.

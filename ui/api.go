@@ -21,7 +21,10 @@ import (
 // RepoFS is what the API needs done on disk.
 type RepoFS interface {
 	Init(ctx context.Context, r store.Repo) error
-	Remove(r store.Repo) error
+	// Delete moves r's directory aside, runs deleteRows, then removes the
+	// directory (later, if it cannot now). If the directory cannot be
+	// moved aside, deleteRows is not run and nothing is deleted.
+	Delete(ctx context.Context, r store.Repo, deleteRows func(context.Context) error) error
 	Pin(ctx context.Context, r store.Repo, commit string) error
 }
 
@@ -499,12 +502,22 @@ func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 			return
 		}
 	}
-	if err := a.Store.DeleteRepo(r.Context(), rp.ID); err != nil {
-		a.fail(w, r, err)
+	var rowsErr error
+	err := a.Repos.Delete(r.Context(), rp, func(ctx context.Context) error {
+		rowsErr = a.Store.DeleteRepo(ctx, rp.ID)
+		return rowsErr
+	})
+	switch {
+	case rowsErr != nil:
+		a.fail(w, r, rowsErr)
 		return
-	}
-	if err := a.Repos.Remove(rp); err != nil {
-		a.Log.Error("remove repo directory", "repo", rp.FullName(), "err", err)
+	case err != nil:
+		// The directory could not be moved aside: nothing was deleted.
+		ref := store.RandomHex(6)
+		a.Log.Error("delete repository", "repo", rp.FullName(), "err", err, "reference", ref)
+		WriteError(w, http.StatusInternalServerError, "internal",
+			"the repository's files could not be moved aside for deletion; nothing was deleted (reference "+ref+")")
+		return
 	}
 	a.audit(r, p, "repo.delete", rp.FullName(), "")
 	w.WriteHeader(http.StatusNoContent)

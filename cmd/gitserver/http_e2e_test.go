@@ -761,6 +761,8 @@ func TestHTTPPushLimit(t *testing.T) {
 	g.Must(work, "commit", "-q", "-m", "too big")
 	if out, err := g.Run(work, "push", "origin", "master"); err == nil {
 		t.Fatalf("push over the limit succeeded:\n%s", out)
+	} else if !strings.Contains(out, "remote: fatal: pack exceeds maximum allowed size") {
+		t.Errorf("the client is not told that the push is over the limit:\n%s", out)
 	}
 	i2Healthy(t, s)
 	out := g.Must("", "ls-remote", url)
