@@ -205,19 +205,22 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		// Fault injection for the shutdown test: the hook's enqueue fails
 		// and the post-push backstop takes 2 s, so a stop right after the
 		// push finds the backstop still running.
-		failing, slow := *trigger, *trigger
-		failing.Git = func(context.Context, string, ...string) (string, error) {
-			return "", errors.New("fault injection: hook enqueue fails")
-		}
-		slow.Git = func(ctx context.Context, dir string, args ...string) (string, error) {
-			select {
-			case <-time.After(2 * time.Second):
-			case <-ctx.Done():
-				return "", ctx.Err()
-			}
-			return git.Output(ctx, dir, args...)
-		}
-		sock.Trigger, gs.Trigger = &failing, &slow
+		// (Two triggers: the push tracking of the slow one never hears of
+		// post-receive, so such a push is judged by git's exit alone.)
+		failing := &hooks.Trigger{Store: s, RepoDir: repos.Dir, Log: trigger.Log, OnQueued: trigger.OnQueued,
+			Git: func(context.Context, string, ...string) (string, error) {
+				return "", errors.New("fault injection: hook enqueue fails")
+			}}
+		slow := &hooks.Trigger{Store: s, RepoDir: repos.Dir, Log: trigger.Log, OnQueued: trigger.OnQueued,
+			Git: func(ctx context.Context, dir string, args ...string) (string, error) {
+				select {
+				case <-time.After(2 * time.Second):
+				case <-ctx.Done():
+					return "", ctx.Err()
+				}
+				return git.Output(ctx, dir, args...)
+			}}
+		sock.Trigger, gs.Trigger = failing, slow
 	}
 	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
 	gs.Maintainer = maint
