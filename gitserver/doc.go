@@ -8,5 +8,7 @@
 // the filesystem. Every git process is tied to its request's context and
 // killed with its process group when the request ends.
 //
-// gitserver imports store, hooks and ui/httpauth; only cmd imports it.
+// gitserver imports store, hooks, ui/httpauth and its own gitserver/access
+// (the access policy, which Server.Resolve applies for both transports);
+// only cmd imports gitserver, while ui and gitserver import access.
 package gitserver

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gitserver/gitserver/access"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 )
@@ -56,9 +57,9 @@ func serviceFromQuery(v string) (string, bool) {
 // authorize authenticates the request and resolves the repository with the
 // access the service needs; on failure it has written the answer.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service string) (store.Repo, store.Principal, bool) {
-	need := store.ReadAccess
+	op := access.OpRead
 	if service == ReceivePack {
-		need = store.WriteAccess
+		op = access.OpWrite
 	}
 	p, err := s.Auth.Authenticate(r)
 	textBody := func(status int, _, msg string) { gitError(w, status, msg) }
@@ -66,7 +67,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service strin
 	case errors.Is(err, httpauth.ErrNoCredentials):
 		// Anonymous: only public reads with --anonymous-read; otherwise
 		// ask for credentials (git then prompts or uses its helper).
-		if !(s.AnonymousRead && need == store.ReadAccess) {
+		if !(s.AnonymousRead && op == access.OpRead) {
 			httpauth.Challenge(w, err, textBody)
 			return store.Repo{}, p, false
 		}
@@ -81,7 +82,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service strin
 		return store.Repo{}, p, false
 	}
 	vars := mux.Vars(r)
-	repo, err := s.Resolve(r.Context(), p, vars["owner"], vars["name"], need)
+	repo, err := s.Resolve(r.Context(), p, access.HTTPGit, vars["owner"], vars["name"], op)
 	switch {
 	case err == nil:
 		return repo, p, true

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gitserver/gitserver/access"
 	"gitserver/hooks"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
@@ -82,10 +83,11 @@ var (
 	ErrForbidden    = errors.New("permission denied")
 )
 
-// Resolve finds owner/name and checks that p may perform an operation
-// needing access need. A repository the principal cannot read is reported as
-// not found, so its existence does not leak.
-func (s *Server) Resolve(ctx context.Context, p store.Principal, owner, name string, need store.Access) (store.Repo, error) {
+// Resolve finds owner/name and asks the access policy whether p may perform
+// op (access.OpRead or access.OpWrite) on it over transport t. A repository
+// the principal cannot read is reported as not found, so its existence does
+// not leak.
+func (s *Server) Resolve(ctx context.Context, p store.Principal, t access.Transport, owner, name string, op access.Op) (store.Repo, error) {
 	if !store.ValidName(owner) || !store.ValidName(name) {
 		return store.Repo{}, ErrRepoNotFound
 	}
@@ -96,17 +98,19 @@ func (s *Server) Resolve(ctx context.Context, p store.Principal, owner, name str
 	if err != nil {
 		return store.Repo{}, err
 	}
-	acc, err := s.Store.AccessTo(ctx, p, repo, s.AnonymousRead)
-	if err != nil {
-		return store.Repo{}, err
+	f := access.Facts{AnonymousRead: s.AnonymousRead}
+	if p.User != nil && repo.OwnerKind == store.KindOrg {
+		if f.OrgRole, err = s.Store.Role(ctx, repo.OwnerID, p.User.ID); err != nil {
+			return store.Repo{}, err
+		}
 	}
-	switch {
-	case acc >= need:
+	switch access.Decide(p, op, t, access.Target{Repo: repo}, f).Outcome {
+	case access.Allow:
 		return repo, nil
-	case acc == store.NoAccess:
-		return store.Repo{}, ErrRepoNotFound
+	case access.Forbidden:
+		return store.Repo{}, ErrForbidden
 	}
-	return store.Repo{}, ErrForbidden
+	return store.Repo{}, ErrRepoNotFound
 }
 
 // ServiceRequest is one git operation, from either transport.

@@ -23,6 +23,7 @@ import (
 	"github.com/gliderlabs/ssh"
 	gossh "golang.org/x/crypto/ssh"
 
+	"gitserver/gitserver/access"
 	"gitserver/store"
 )
 
@@ -208,11 +209,11 @@ func (s *SSHServer) handle(sess ssh.Session) {
 		fail(1, err.Error())
 		return
 	}
-	need := store.ReadAccess
+	op := access.OpRead
 	if service == ReceivePack {
-		need = store.WriteAccess
+		op = access.OpWrite
 	}
-	repo, err := s.git.Resolve(ctx, p, owner, name, need)
+	repo, err := s.git.Resolve(ctx, p, access.SSHGit, owner, name, op)
 	switch {
 	case errors.Is(err, ErrRepoNotFound):
 		fail(1, "repository not found")

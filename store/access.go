@@ -6,6 +6,8 @@ import (
 )
 
 // Access is what a principal may do to a repository.
+//
+// Deprecated: access decisions are gitserver/access's (access.Decide).
 type Access int
 
 // Access levels, ordered.
@@ -61,6 +63,8 @@ func (p Principal) Name() string {
 // IsAdmin reports whether the principal is a site admin acting with admin
 // rights: signed in with a password or SSH key, or with a token that carries
 // the admin scope.
+//
+// Deprecated: use access.IsAdmin; unused, kept until store's split settles.
 func (p Principal) IsAdmin() bool {
 	if p.User == nil || !p.User.IsAdmin {
 		return false
@@ -74,6 +78,9 @@ func (p Principal) IsAdmin() bool {
 // (CreateToken refuses others); a builds token whose owner is not an admin
 // (any more) carries nothing of it. Deploy keys and clone tokens carry no
 // scope.
+//
+// Deprecated: use access.HasScope (an admin token's admin scope implies
+// every other there); unused, kept until store's split settles.
 func (p Principal) HasScope(sc string) bool {
 	if p.User == nil {
 		return false
@@ -88,6 +95,8 @@ func (p Principal) HasScope(sc string) bool {
 }
 
 // Facts are what the access rule needs to know beyond the principal and repo.
+//
+// Deprecated: use access.Facts.
 type Facts struct {
 	// Member is true when the principal's user owns the repo's organisation
 	// or is a member of it.
@@ -106,6 +115,9 @@ type Facts struct {
 //   - a build's clone token: read on its build's repo, nothing else.
 //
 // A token further limits the result to its scopes (repo:read, repo:write).
+//
+// Deprecated: use access.Decide, the one access policy (it differs for
+// admin-scope tokens, which act as the admin there); unused.
 func Decide(p Principal, r Repo, f Facts) Access {
 	if p.Build != nil {
 		if p.Build.RepoID == r.ID {
@@ -154,6 +166,8 @@ func Decide(p Principal, r Repo, f Facts) Access {
 
 // AccessTo resolves the facts for p and r from the database and applies
 // Decide.
+//
+// Deprecated: look up Role and call access.Decide; unused.
 func (s *Store) AccessTo(ctx context.Context, p Principal, r Repo, anonymousRead bool) (Access, error) {
 	f := Facts{AnonymousRead: anonymousRead}
 	if p.User != nil && r.OwnerKind == KindOrg {

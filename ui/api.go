@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gitserver/gitserver/access"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 )
@@ -133,9 +134,8 @@ func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal
 			a.fail(w, r, err)
 			return
 		}
-		if p.Build != nil {
-			// A build's clone token is for git reads of one repository only.
-			WriteError(w, http.StatusForbidden, "forbidden", "a build's clone token only grants git read access to its repository, not the API")
+		// A build's clone token is for git reads of one repository only.
+		if !a.allowed(w, p, access.Admit(p, access.API)) {
 			return
 		}
 		fn(w, r.WithContext(httpauth.WithPrincipal(r.Context(), p)), p)
@@ -175,12 +175,36 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func needScope(w http.ResponseWriter, p store.Principal, scope string) bool {
-	if p.HasScope(scope) || p.IsAdmin() {
+// allowed writes the answer to a refusal of the access policy: 404 (to an
+// anonymous client, 401 with a challenge) when the target's existence is
+// not revealed, 403 otherwise.
+func (a *API) allowed(w http.ResponseWriter, p store.Principal, d access.Decision) bool {
+	switch d.Outcome {
+	case access.Allow:
 		return true
+	case access.Forbidden:
+		WriteError(w, http.StatusForbidden, d.Code, d.Reason)
+	default:
+		notFound(w, p, d.Reason)
 	}
-	WriteError(w, http.StatusForbidden, "insufficient_scope", "this credential lacks the "+scope+" scope")
 	return false
+}
+
+// may asks the access policy about an operation on no repository.
+func (a *API) may(w http.ResponseWriter, p store.Principal, op access.Op) bool {
+	return a.allowed(w, p, access.Decide(p, op, access.API, access.Target{}, access.Facts{AnonymousRead: a.AnonymousRead}))
+}
+
+// facts looks up what the access policy needs to know about p and the
+// account ownerID (of kind ownerKind).
+func (a *API) facts(ctx context.Context, p store.Principal, ownerKind string, ownerID int64) (access.Facts, error) {
+	f := access.Facts{AnonymousRead: a.AnonymousRead}
+	if p.User == nil || ownerKind != store.KindOrg {
+		return f, nil
+	}
+	var err error
+	f.OrgRole, err = a.Store.Role(ctx, ownerID, p.User.ID)
+	return f, err
 }
 
 func ts(t time.Time) any {
@@ -212,8 +236,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Princi
 	if !decode(w, r, &in) {
 		return
 	}
-	if p.Token != nil && !p.Token.HasScope(store.ScopeAdmin) {
-		WriteError(w, http.StatusForbidden, "forbidden", "tokens can only be created with a password, or with a token that has the admin scope")
+	if !a.may(w, p, access.OpCreateToken) {
 		return
 	}
 	// Who may hold the builds and admin scopes is the store's rule
@@ -240,7 +263,7 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Princip
 		Title string `json:"title"`
 		Key   string `json:"key"`
 	}
-	if !decode(w, r, &in) || !a.userOnly(w, p) {
+	if !decode(w, r, &in) || !a.may(w, p, access.OpManageAccount) {
 		return
 	}
 	pk, err := store.ParseSSHKey(in.Key)
@@ -258,14 +281,6 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Princip
 	}
 	a.audit(r, p, "key.add", p.User.Name, k.Fingerprint)
 	writeJSON(w, http.StatusCreated, keyJSON(k))
-}
-
-func (a *API) userOnly(w http.ResponseWriter, p store.Principal) bool {
-	if p.User == nil || !p.HasScope(store.ScopeRepoWrite) {
-		WriteError(w, http.StatusForbidden, "insufficient_scope", "this credential lacks the repo:write scope")
-		return false
-	}
-	return true
 }
 
 func (a *API) listUserKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -291,7 +306,7 @@ func pathID(r *http.Request) int64 {
 }
 
 func (a *API) deleteUserKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	if !a.userOnly(w, p) {
+	if !a.may(w, p, access.OpManageAccount) {
 		return
 	}
 	if err := a.Store.DeleteUserKey(r.Context(), p.User.ID, pathID(r)); err != nil {
@@ -308,7 +323,7 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request, p store.Principa
 	var in struct {
 		Name string `json:"name"`
 	}
-	if !decode(w, r, &in) || !a.userOnly(w, p) {
+	if !decode(w, r, &in) || !a.may(w, p, access.OpManageAccount) {
 		return
 	}
 	org, err := a.Store.CreateOrg(r.Context(), in.Name, p.User.ID)
@@ -324,7 +339,7 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 	var in struct {
 		Role string `json:"role"`
 	}
-	if !decode(w, r, &in) || !a.userOnly(w, p) {
+	if !decode(w, r, &in) || !a.allowed(w, p, access.Scoped(p, access.OpManageOrg, access.API)) {
 		return
 	}
 	vars := mux.Vars(r)
@@ -333,16 +348,13 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 		WriteError(w, http.StatusNotFound, "not_found", "no organisation "+strconv.Quote(vars["org"]))
 		return
 	}
-	if !p.IsAdmin() {
-		role, err := a.Store.Role(r.Context(), org.ID, p.User.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if role != store.RoleOwner {
-			WriteError(w, http.StatusForbidden, "forbidden", "only owners of "+org.Name+" can change its members")
-			return
-		}
+	f, err := a.facts(r.Context(), p, org.Kind, org.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !a.allowed(w, p, access.Decide(p, access.OpManageOrg, access.API, access.Target{Owner: org}, f)) {
+		return
 	}
 	user, err := a.Store.UserByName(r.Context(), vars["user"])
 	if err != nil {
@@ -383,7 +395,7 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 		Visibility    string `json:"visibility"`
 		DefaultBranch string `json:"default_branch"`
 	}
-	if !decode(w, r, &in) || !a.userOnly(w, p) {
+	if !decode(w, r, &in) || !a.allowed(w, p, access.Scoped(p, access.OpCreateRepo, access.API)) {
 		return
 	}
 	if in.Owner == "" {
@@ -402,17 +414,12 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 		a.fail(w, r, err)
 		return
 	}
-	allowed := p.IsAdmin() || owner.ID == p.User.ID
-	if !allowed && owner.Kind == store.KindOrg {
-		role, err := a.Store.Role(r.Context(), owner.ID, p.User.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		allowed = role != ""
+	f, err := a.facts(r.Context(), p, owner.Kind, owner.ID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	if !allowed {
-		WriteError(w, http.StatusForbidden, "forbidden", "you cannot create repositories for "+owner.Name)
+	if !a.allowed(w, p, access.Decide(p, access.OpCreateRepo, access.API, access.Target{Owner: owner}, f)) {
 		return
 	}
 	rp, err := a.Store.CreateRepo(r.Context(), store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
@@ -432,10 +439,10 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 	writeJSON(w, http.StatusCreated, a.repoJSON(rp))
 }
 
-// repo resolves {owner}/{name} with at least access need; it writes a 404
-// when the principal cannot read it (existence is not revealed) and 403
-// when it can read but needs more.
-func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, need store.Access) (store.Repo, bool) {
+// repo resolves {owner}/{name} and asks the access policy whether p may do
+// op to it; it writes a 404 when the principal cannot read it (existence is
+// not revealed) and 403 when it can read but not do op.
+func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op access.Op) (store.Repo, bool) {
 	vars := mux.Vars(r)
 	if !store.ValidName(vars["owner"]) || !store.ValidName(vars["name"]) {
 		notFound(w, p, "repository not found")
@@ -450,20 +457,12 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, ne
 		a.fail(w, r, err)
 		return store.Repo{}, false
 	}
-	acc, err := a.Store.AccessTo(r.Context(), p, rp, a.AnonymousRead)
+	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
 	if err != nil {
 		a.fail(w, r, err)
 		return store.Repo{}, false
 	}
-	if p.Token != nil && p.HasScope(store.ScopeBuilds) && acc < store.ReadAccess && need == store.ReadAccess {
-		acc = store.ReadAccess // the build system reads every repository's builds
-	}
-	if acc == store.NoAccess {
-		notFound(w, p, "repository not found")
-		return store.Repo{}, false
-	}
-	if acc < need {
-		WriteError(w, http.StatusForbidden, "forbidden", "you need write access to "+rp.FullName())
+	if !a.allowed(w, p, access.Decide(p, op, access.API, access.Target{Repo: rp}, f)) {
 		return store.Repo{}, false
 	}
 	return rp, true
@@ -481,26 +480,15 @@ func notFound(w http.ResponseWriter, p store.Principal, msg string) {
 }
 
 func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	if rp, ok := a.repo(w, r, p, store.ReadAccess); ok {
+	if rp, ok := a.repo(w, r, p, access.OpRead); ok {
 		writeJSON(w, http.StatusOK, a.repoJSON(rp))
 	}
 }
 
 func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	rp, ok := a.repo(w, r, p, access.OpDeleteRepo)
 	if !ok {
 		return
-	}
-	if rp.OwnerKind == store.KindOrg && !p.IsAdmin() {
-		role, err := a.Store.Role(r.Context(), rp.OwnerID, p.User.ID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if role != store.RoleOwner {
-			WriteError(w, http.StatusForbidden, "forbidden", "only owners of "+rp.Owner+" can delete its repositories")
-			return
-		}
 	}
 	var rowsErr error
 	err := a.Repos.Delete(r.Context(), rp, func(ctx context.Context) error {
@@ -532,7 +520,7 @@ func (a *API) addDeployKey(w http.ResponseWriter, r *http.Request, p store.Princ
 	if !decode(w, r, &in) {
 		return
 	}
-	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	rp, ok := a.repo(w, r, p, access.OpManageKeys)
 	if !ok {
 		return
 	}
@@ -555,7 +543,7 @@ func (a *API) addDeployKey(w http.ResponseWriter, r *http.Request, p store.Princ
 }
 
 func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	rp, ok := a.repo(w, r, p, access.OpManageKeys)
 	if !ok {
 		return
 	}
@@ -564,7 +552,7 @@ func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Pri
 }
 
 func (a *API) deleteDeployKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	rp, ok := a.repo(w, r, p, access.OpManageKeys)
 	if !ok {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"gitserver/gitserver/access"
 	"gitserver/store"
 )
 
@@ -39,7 +40,7 @@ func ownerOf(full string) string {
 func nameOf(full string) string { return full[len(ownerOf(full))+1:] }
 
 func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, store.ReadAccess)
+	rp, ok := a.repo(w, r, p, access.OpReadBuilds)
 	if !ok {
 		return
 	}
@@ -70,16 +71,20 @@ func (a *API) getBuild(w http.ResponseWriter, r *http.Request, p store.Principal
 		a.fail(w, r, err)
 		return
 	}
-	if !p.HasScope(store.ScopeBuilds) {
-		rp, err := a.Store.RepoByID(r.Context(), b.RepoID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if acc, err := a.Store.AccessTo(r.Context(), p, rp, a.AnonymousRead); err != nil || acc < store.ReadAccess {
-			notFound(w, p, "build not found")
-			return
-		}
+	rp, err := a.Store.RepoByID(r.Context(), b.RepoID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if !access.Decide(p, access.OpReadBuilds, access.API, access.Target{Repo: rp}, f).OK() {
+		// Whether or not the build exists is not revealed.
+		notFound(w, p, "build not found")
+		return
 	}
 	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
 }
@@ -90,7 +95,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
 		WaitSeconds  *int   `json:"wait_seconds"`
 		LeaseSeconds *int   `json:"lease_seconds"`
 	}
-	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+	if !decode(w, r, &in) || !a.may(w, p, access.OpClaimBuilds) {
 		return
 	}
 	if in.Worker == "" || len(in.Worker) > 100 {
@@ -175,7 +180,7 @@ type leaseBody struct {
 
 func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	var in leaseBody
-	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+	if !decode(w, r, &in) || !a.may(w, p, access.OpClaimBuilds) {
 		return
 	}
 	b, err := a.Store.Heartbeat(r.Context(), pathID(r), in.LeaseToken)
@@ -193,7 +198,7 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, p store.Principal
 		Message    string `json:"message"`
 		LogURL     string `json:"log_url"`
 	}
-	if !decode(w, r, &in) || !needScope(w, p, store.ScopeBuilds) {
+	if !decode(w, r, &in) || !a.may(w, p, access.OpClaimBuilds) {
 		return
 	}
 	if len(in.Message) > 64<<10 || len(in.LogURL) > 2048 {
@@ -225,7 +230,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal)
 	if !decode(w, r, &in) {
 		return
 	}
-	rp, ok := a.repo(w, r, p, store.WriteAccess)
+	rp, ok := a.repo(w, r, p, access.OpPublish)
 	if !ok {
 		return
 	}
@@ -257,7 +262,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal)
 }
 
 func (a *API) listVersions(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, store.ReadAccess)
+	rp, ok := a.repo(w, r, p, access.OpRead)
 	if !ok {
 		return
 	}

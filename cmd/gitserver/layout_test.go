@@ -16,10 +16,13 @@ var allowedImports = map[string][]string{
 	"gitserver/store":       {},
 	"gitserver/hooks":       {"gitserver/store"},
 	"gitserver/ui/httpauth": {"gitserver/store"},
-	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth"},
+	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth", "gitserver/gitserver/access"},
 	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/ui/httpauth", "gitserver/gitserver/"},
 	"gitserver/bench":       {"gitserver/"},
 	"gitserver/cmd/":        {"gitserver/"},
+
+	// The access policy is pure: domain types only.
+	"gitserver/gitserver/access": {"gitserver/store"},
 }
 
 // forbiddenEverywhere are dependencies judged unfit (docs/decisions.md).
