@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"strconv"
-)
+import "strconv"
 
 // Access is what a principal may do to a repository.
 type Access int
@@ -150,18 +147,4 @@ func Decide(p Principal, r Repo, f Facts) Access {
 		acc = min(acc, limit)
 	}
 	return acc
-}
-
-// AccessTo resolves the facts for p and r from the database and applies
-// Decide.
-func (s *Store) AccessTo(ctx context.Context, p Principal, r Repo, anonymousRead bool) (Access, error) {
-	f := Facts{AnonymousRead: anonymousRead}
-	if p.User != nil && r.OwnerKind == KindOrg {
-		role, err := s.Role(ctx, r.OwnerID, p.User.ID)
-		if err != nil {
-			return NoAccess, err
-		}
-		f.Member = role != ""
-	}
-	return Decide(p, r, f), nil
 }

@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"testing"
-)
+import "testing"
 
 func TestDecide(t *testing.T) {
 	owner := &Account{ID: 1, Name: "owner", Kind: KindUser}
@@ -143,50 +140,3 @@ func TestPrincipal(t *testing.T) {
 }
 
 // TestAccessTo checks that membership facts come from the database.
-func TestAccessTo(t *testing.T) {
-	ctx := context.Background()
-	s := MustOpen(t)
-	alice := mustUser(t, s, "alice", false)
-	bob := mustUser(t, s, "bob", false)
-	carol := mustUser(t, s, "carol", false)
-	org, err := s.CreateOrg(ctx, "acme", alice.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetMembership(ctx, org.ID, bob.ID, RoleMember); err != nil {
-		t.Fatal(err)
-	}
-	restricted, err := s.CreateRepo(ctx, NewRepo{OwnerID: org.ID, Name: "secret", Visibility: Restricted})
-	if err != nil {
-		t.Fatal(err)
-	}
-	public, err := s.CreateRepo(ctx, NewRepo{OwnerID: org.ID, Name: "open", Visibility: Public})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		who  Account
-		r    Repo
-		want Access
-	}{
-		{alice, restricted, WriteAccess},
-		{bob, restricted, WriteAccess},
-		{carol, restricted, NoAccess},
-		{carol, public, ReadAccess},
-		{bob, public, WriteAccess},
-	} {
-		got, err := s.AccessTo(ctx, Principal{User: &tc.who}, tc.r, false)
-		if err != nil || got != tc.want {
-			t.Errorf("AccessTo(%s, %s) = %v, %v; want %v", tc.who.Name, tc.r.Name, got, err, tc.want)
-		}
-	}
-	if got, _ := s.AccessTo(ctx, Principal{}, public, true); got != ReadAccess {
-		t.Errorf("anonymous-read public = %v", got)
-	}
-	if got, _ := s.AccessTo(ctx, Principal{}, restricted, true); got != NoAccess {
-		t.Errorf("anonymous-read restricted = %v", got)
-	}
-	if NoAccess.String() != "none" || ReadAccess.String() != "read" || WriteAccess.String() != "write" {
-		t.Error("Access.String")
-	}
-}

@@ -20,6 +20,11 @@ var allowedImports = map[string][]string{
 	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/ui/httpauth", "gitserver/gitserver/"},
 	"gitserver/bench":       {"gitserver/"},
 	"gitserver/cmd/":        {"gitserver/"},
+
+	// Store implementations and their contract suite import only store;
+	// only cmd (and bench, tests) import an implementation.
+	"gitserver/store/sqlite":    {"gitserver/store"},
+	"gitserver/store/storetest": {"gitserver/store"},
 }
 
 // forbiddenEverywhere are dependencies judged unfit (docs/decisions.md).
