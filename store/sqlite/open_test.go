@@ -34,4 +34,3 @@ func TestOpenIsIdempotent(t *testing.T) {
 		t.Fatalf("CountUsers after reopen = %d, %v; want 1", n, err)
 	}
 }
-
