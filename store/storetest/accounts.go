@@ -66,7 +66,7 @@ func testUsers(t *testing.T, f Factory) {
 	}
 	h1, err := passwordHash(ctx, s, alice.ID)
 	if err != nil || h1 == "" {
-		t.Fatalf("PasswordHashOf = %q, %v", h1, err)
+		t.Fatalf("UserWithPasswordHash = %q, %v", h1, err)
 	}
 	if err := s.SetPassword(ctx, "alice", "short"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("SetPassword(short) = %v", err)
