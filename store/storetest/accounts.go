@@ -46,7 +46,7 @@ func testUsers(t *testing.T, f Factory) {
 		t.Fatalf("AccountByName(aLiCe) = %+v, %v", got, err)
 	}
 	if _, err := s.AccountByName(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("AccountByName(nobody) = %v, want store.ErrNotFound", err)
+		t.Fatalf("AccountByName(nobody) = %v, want ErrNotFound", err)
 	}
 	if got, err := s.AccountByID(ctx, alice.ID); err != nil || got.Name != "Alice" {
 		t.Fatalf("AccountByID = %+v, %v", got, err)
@@ -58,7 +58,7 @@ func testUsers(t *testing.T, f Factory) {
 	}
 	for _, pw := range []string{"", "password-alice", "password-Alice "} {
 		if _, err := s.CheckPassword(ctx, "alice", pw); !errors.Is(err, store.ErrBadCredentials) {
-			t.Errorf("CheckPassword(%q) = %v, want store.ErrBadCredentials", pw, err)
+			t.Errorf("CheckPassword(%q) = %v, want ErrBadCredentials", pw, err)
 		}
 	}
 	if _, err := s.CheckPassword(ctx, "nobody", "password-Alice"); !errors.Is(err, store.ErrBadCredentials) {
@@ -106,10 +106,10 @@ func testOrgsAndMemberships(t *testing.T, f Factory) {
 	}
 	// Users and orgs share one namespace.
 	if _, err := s.CreateOrg(ctx, "ALICE", bob.ID); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("CreateOrg(ALICE) = %v, want store.ErrExists", err)
+		t.Fatalf("CreateOrg(ALICE) = %v, want ErrExists", err)
 	}
 	if _, err := s.CreateUser(ctx, "acme", "long-enough-pw", false); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("CreateUser(acme) = %v, want store.ErrExists", err)
+		t.Fatalf("CreateUser(acme) = %v, want ErrExists", err)
 	}
 	if _, err := s.CreateOrg(ctx, "bad name", bob.ID); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("CreateOrg(bad name) = %v", err)
@@ -198,7 +198,7 @@ func testRepos(t *testing.T, f Factory) {
 	}
 	all, err := s.Repos(ctx)
 	if err != nil || len(all) != 2 || all[0].ID != r.ID || all[1].ID != r2.ID {
-		t.Fatalf("store.Repos = %+v, %v", all, err)
+		t.Fatalf("Repos = %+v, %v", all, err)
 	}
 
 	if err := s.DeleteRepo(ctx, r.ID); err != nil {
@@ -251,7 +251,7 @@ func testTokens(t *testing.T, f Factory) {
 		{"", ""},
 	} {
 		if _, _, err := s.CheckToken(ctx, tc.name, tc.secret); !errors.Is(err, store.ErrBadCredentials) {
-			t.Errorf("CheckToken(%q, %q) = %v, want store.ErrBadCredentials", tc.name, tc.secret, err)
+			t.Errorf("CheckToken(%q, %q) = %v, want ErrBadCredentials", tc.name, tc.secret, err)
 		}
 	}
 
@@ -265,7 +265,7 @@ func testTokens(t *testing.T, f Factory) {
 	}
 	for _, bad := range [][]string{{"repo:delete"}, {"repo:read", ""}, {"ADMIN"}} {
 		if _, _, err := s.CreateToken(ctx, bob.ID, "x", bad); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("CreateToken(%q) = %v, want store.ErrInvalid", bad, err)
+			t.Errorf("CreateToken(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 	if _, _, err := s.CreateToken(ctx, bob.ID, strings.Repeat("n", 101), nil); !errors.Is(err, store.ErrInvalid) {
@@ -307,14 +307,14 @@ func testKeys(t *testing.T, f Factory) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(pk.Fingerprint, "SHA256:") || pk.Comment != "alice@laptop" || strings.Contains(pk.PublicKey, "alice@laptop") {
-		t.Fatalf("store.ParseSSHKey = %+v", pk)
+		t.Fatalf("ParseSSHKey = %+v", pk)
 	}
 	for _, bad := range []string{
 		"", "not a key", "ssh-ed25519 AAAA", text + "\n" + newPubKey(t, "two"),
 		`command="sh" ` + text, strings.Repeat("A", 20000),
 	} {
 		if _, err := store.ParseSSHKey(bad); !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("store.ParseSSHKey(%.40q) = %v, want store.ErrInvalid", bad, err)
+			t.Errorf("ParseSSHKey(%.40q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 
@@ -327,7 +327,7 @@ func testKeys(t *testing.T, f Factory) {
 	}
 	// The same key cannot be added again, not even as a deploy key.
 	if _, err := s.AddKey(ctx, store.NewKey{RepoID: repo.ID, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey}); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("duplicate key = %v, want store.ErrExists", err)
+		t.Fatalf("duplicate key = %v, want ErrExists", err)
 	}
 	if _, err := s.AddKey(ctx, store.NewKey{Fingerprint: "x", PublicKey: "x"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("key without owner = %v", err)
@@ -386,8 +386,8 @@ func testAuditAndClock(t *testing.T, f Factory) {
 	}
 }
 
-// TestConcurrentWrites: the single-writer design must not give SQLITE_BUSY
-// under concurrent writers and readers.
+// testConcurrentWrites: concurrent writers and readers on one Store get no
+// error (for SQLite: no SQLITE_BUSY).
 func testConcurrentWrites(t *testing.T, f Factory) {
 	ctx := context.Background()
 	s := f.open(t, nil)
@@ -415,7 +415,7 @@ func testConcurrentWrites(t *testing.T, f Factory) {
 	}
 }
 
-// TestTokenScopesOnlyForAdmins: builds and admin tokens are for admins only,
+// testTokenScopesOnlyForAdmins: builds and admin tokens are for admins only,
 // whoever asks (the CLI and the API both go through CreateToken).
 func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	ctx := context.Background()
@@ -425,7 +425,7 @@ func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	for _, scopes := range [][]string{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeRepoRead, store.ScopeBuilds}} {
 		_, _, err := s.CreateToken(ctx, alice.ID, "ci", scopes)
 		if !errors.Is(err, store.ErrForbidden) || !strings.Contains(err.Error(), "only admins") || !strings.Contains(err.Error(), "alice") {
-			t.Errorf("non-admin CreateToken(%q) = %v, want store.ErrForbidden naming the rule and the user", scopes, err)
+			t.Errorf("non-admin CreateToken(%q) = %v, want ErrForbidden naming the rule and the user", scopes, err)
 		}
 	}
 	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{store.ScopeRepoRead}); err != nil {
@@ -446,7 +446,7 @@ func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	}
 	for _, id := range []int64{org.ID, 999999} {
 		if _, _, err := s.CreateToken(ctx, id, "x", nil); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("token for account %d: %v, want store.ErrNotFound", id, err)
+			t.Errorf("token for account %d: %v, want ErrNotFound", id, err)
 		}
 	}
 }
@@ -495,7 +495,7 @@ func testAccessTo(t *testing.T, f Factory) {
 		t.Errorf("anonymous-read restricted = %v", got)
 	}
 	if store.NoAccess.String() != "none" || store.ReadAccess.String() != "read" || store.WriteAccess.String() != "write" {
-		t.Error("store.Access.String")
+		t.Error("Access.String")
 	}
 }
 

@@ -556,7 +556,7 @@ func testBuildsStatusFilterAndNotFound(t *testing.T, f Factory) {
 	}
 }
 
-// TestCloneToken: each claim hands out a clone token for its build's
+// testCloneToken: each claim hands out a clone token for its build's
 // repository that lives exactly as long as the lease.
 func testCloneToken(t *testing.T, f Factory) {
 	clock := newFakeClock()
