@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"gitserver/store"
+	"gitserver/store/sqlite"
 	"gitserver/ui/httpauth"
 )
 
@@ -141,7 +142,7 @@ func newSmartHTTPFixture(tb testing.TB) *smartHTTPFixture {
 		tb.Fatal(err)
 		return nil
 	}
-	st, err := store.Open(ctx, filepath.Join(root, "gitserver.db"), store.Options{})
+	st, err := sqlite.Open(ctx, filepath.Join(root, "gitserver.db"), sqlite.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -241,7 +241,7 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 // Start schedules, shortly after start-up, every repository that has
 // objects but no bitmap yet (created before maintenance existed, or whose
 // last maintenance was interrupted).
-func (m *Maintainer) Start(ctx context.Context, s *store.Store) error {
+func (m *Maintainer) Start(ctx context.Context, s store.Store) error {
 	m.mu.Lock()
 	m.init()
 	closed := m.closed

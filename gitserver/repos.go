@@ -215,7 +215,7 @@ func (rs *Repos) Head(ctx context.Context, r store.Repo) string {
 // published commits pinned; it runs at start-up and repairs a crash between
 // a store write and the matching disk change. Leftover temporary
 // directories are removed.
-func (rs *Repos) EnsureAll(ctx context.Context, s *store.Store) error {
+func (rs *Repos) EnsureAll(ctx context.Context, s store.Store) error {
 	if err := os.MkdirAll(rs.Root, 0o750); err != nil {
 		return err
 	}

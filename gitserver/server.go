@@ -24,7 +24,7 @@ import (
 // Server holds what both transports need. Fields are set by cmd; New
 // starts nothing.
 type Server struct {
-	Store         *store.Store
+	Store         store.Store
 	Repos         *Repos
 	Git           *Git
 	Auth          *httpauth.Authenticator

@@ -14,7 +14,7 @@ import (
 // Trigger is the daemon side of post-receive: it turns a push of a
 // repository's default branch into exactly one queued build of its head.
 type Trigger struct {
-	Store *store.Store
+	Store store.Store
 	// Git runs git in dir and returns its trimmed stdout (the server's
 	// runner, gitserver.Git.Output, with its clean environment).
 	Git func(ctx context.Context, dir string, args ...string) (string, error)
@@ -117,25 +117,31 @@ func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, hea
 	if ok, err := t.Store.HasBuildFor(ctx, repo.ID, head); err != nil || ok {
 		return store.Build{}, false, err
 	}
-	b, created, err := t.Store.EnqueueBuild(ctx, store.NewBuild{
-		RepoID: repo.ID, Branch: repo.DefaultBranch, Commit: head, PushedBy: pusher, OldHead: oldHead,
-		Count: func(prev string) (int, error) {
-			out, err := "", errors.New("no previous commit")
-			if prev != "" {
-				out, err = t.Git(ctx, dir, "rev-list", "--count", head, "^"+prev)
-			}
-			if err != nil {
-				// Nothing built before, or the previous commit is gone:
-				// the build covers the whole history.
-				if out, err = t.Git(ctx, dir, "rev-list", "--count", head); err != nil {
-					return 0, err
-				}
-			}
-			return strconv.Atoi(out)
-		},
-	})
-	if err != nil {
-		return store.Build{}, false, err
+	// Commits are counted outside the store's write transaction (no
+	// subprocess holds the database); EnqueueBuild refuses with ErrConflict
+	// when the base moved meanwhile, and the count is redone once.
+	var b store.Build
+	var created bool
+	for attempt := 1; ; attempt++ {
+		prev, err := t.Store.BuildBase(ctx, repo.ID, oldHead)
+		if err != nil {
+			return store.Build{}, false, err
+		}
+		count, err := t.countCommits(ctx, dir, prev, head)
+		if err != nil {
+			return store.Build{}, false, fmt.Errorf("count commits: %w", err)
+		}
+		b, created, err = t.Store.EnqueueBuild(ctx, store.NewBuild{
+			RepoID: repo.ID, Branch: repo.DefaultBranch, Commit: head, PushedBy: pusher,
+			PreviousCommit: prev, CommitCount: count,
+		})
+		if errors.Is(err, store.ErrConflict) && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return store.Build{}, false, err
+		}
+		break
 	}
 	if created {
 		t.Log.Info("build queued", "build", b.ID, "repo", b.Repo, "commit", b.Commit, "commit_count", b.CommitCount, "pushed_by", pusher)
@@ -144,6 +150,23 @@ func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, hea
 		}
 	}
 	return b, created, nil
+}
+
+// countCommits counts the commits in prev..head, or all of head's history
+// when prev is "" or gone.
+func (t *Trigger) countCommits(ctx context.Context, dir, prev, head string) (int, error) {
+	out, err := "", errors.New("no previous commit")
+	if prev != "" {
+		out, err = t.Git(ctx, dir, "rev-list", "--count", head, "^"+prev)
+	}
+	if err != nil {
+		// Nothing built before, or the previous commit is gone: the build
+		// covers the whole history.
+		if out, err = t.Git(ctx, dir, "rev-list", "--count", head); err != nil {
+			return 0, err
+		}
+	}
+	return strconv.Atoi(out)
 }
 
 // ReconcileAll queues every owed build (a default-branch head without a

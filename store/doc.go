@@ -1,14 +1,23 @@
 // Package store holds gitserver's domain types (accounts, organisations,
-// repositories, tokens, SSH keys, builds, versions, audit events) and their
-// persistence in a single SQLite file.
+// repositories, tokens, SSH keys, builds, versions, audit events), the
+// sentinel errors, and the persistence contract: the role interfaces
+// Accounts, Credentials, Orgs, Repos, BuildQueue, Versions and Audit, and
+// Store, which embeds them all.
 //
-// The store knows nothing about transports or git processes: it imports no
-// other package of this module. Every other package may import it. Errors
-// returned by the store wrap one of the sentinels ErrNotFound, ErrExists,
-// ErrConflict or ErrInvalid so that each boundary (HTTP API, git transport,
-// CLI) can map them to a status without string matching.
+// The store knows nothing about transports, git processes or databases: it
+// imports no other package of this module and no database driver. Every
+// other package may import it and depends on the Store interface only;
+// implementations live in sub-packages (store/sqlite), which only cmd/ (and
+// benchmarks and tests) import, and are held to the contract by
+// store/storetest. Errors returned by a Store wrap one of the sentinels
+// ErrNotFound, ErrExists, ErrConflict, ErrInvalid, ErrForbidden or
+// ErrBadCredentials (each method's doc says which) so that each boundary
+// (HTTP API, git transport, CLI) can map them to a status without string
+// matching.
 //
-// Writes go through one connection (SQLite allows one writer at a time) with
-// BEGIN IMMEDIATE transactions; reads use a separate read-only pool. The
-// migrations in migrations/*.sql are embedded and applied in order by Open.
+// A Store must be correct when several Store values (processes, nodes)
+// share one database: uniqueness is a constraint of the database, every
+// state change re-checks its precondition in the statement itself, and no
+// transaction waits for anything but the database (no subprocess, no
+// callback).
 package store

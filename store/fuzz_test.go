@@ -27,13 +27,13 @@ func FuzzValidName(f *testing.F) {
 			t.Fatalf("ValidName(%q) = %v, want %v", s, got, want)
 		}
 		if !got {
-			if err := checkName("repository", s); err == nil {
-				t.Fatalf("checkName(%q) accepted an invalid name", s)
+			if err := CheckName("repository", s); err == nil {
+				t.Fatalf("CheckName(%q) accepted an invalid name", s)
 			}
 			return
 		}
-		if checkName("repository", s) != nil {
-			t.Fatalf("checkName(%q) refused a valid name", s)
+		if CheckName("repository", s) != nil {
+			t.Fatalf("CheckName(%q) refused a valid name", s)
 		}
 		if strings.ContainsAny(s, "/\\\x00 %?#:") || s == "." || s == ".." || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "-") {
 			t.Fatalf("valid name %q is unsafe as a path element or URL segment", s)

@@ -1,10 +1,7 @@
 package store
 
 import (
-	"context"
 	"crypto/rsa"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,110 +33,23 @@ type NewKey struct {
 	ReadOnly    bool
 }
 
-const keyCols = `id, COALESCE(user_id, 0), COALESCE(repo_id, 0), title, fingerprint, public_key, read_only, created_at`
+// MaxKeyTitle is the longest key title accepted.
+const MaxKeyTitle = 200
 
-func scanKey(row interface{ Scan(...any) error }) (Key, error) {
-	var k Key
-	var created int64
-	if err := row.Scan(&k.ID, &k.UserID, &k.RepoID, &k.Title, &k.Fingerprint, &k.PublicKey, &k.ReadOnly, &created); err != nil {
-		return Key{}, err
-	}
-	k.CreatedAt = fromMicros(created)
-	return k, nil
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
-	}
-	return id
-}
-
-// AddKey stores a key. A key already stored anywhere (same fingerprint)
-// gives ErrExists.
-func (s *Store) AddKey(ctx context.Context, nk NewKey) (Key, error) {
+// Normalize validates nk (ErrInvalid) and fills in defaults: the title
+// "key", and ReadOnly false for a user's key.
+func (nk *NewKey) Normalize() error {
 	if (nk.UserID == 0) == (nk.RepoID == 0) {
-		return Key{}, fmt.Errorf("%w: a key belongs to a user or to a repository", ErrInvalid)
+		return fmt.Errorf("%w: a key belongs to a user or to a repository", ErrInvalid)
 	}
 	if nk.Title == "" {
 		nk.Title = "key"
 	}
-	if len(nk.Title) > 200 {
-		return Key{}, fmt.Errorf("%w: title longer than 200 characters", ErrInvalid)
+	if len(nk.Title) > MaxKeyTitle {
+		return fmt.Errorf("%w: title longer than 200 characters", ErrInvalid)
 	}
 	if nk.UserID != 0 {
 		nk.ReadOnly = false
-	}
-	now := s.now().UTC()
-	res, err := s.w.ExecContext(ctx, `INSERT INTO ssh_keys (user_id, repo_id, title, fingerprint, public_key, read_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		nullID(nk.UserID), nullID(nk.RepoID), nk.Title, nk.Fingerprint, nk.PublicKey, nk.ReadOnly, micros(now))
-	if isUniqueErr(err) {
-		return Key{}, fmt.Errorf("%w: this key is already in use (fingerprint %s)", ErrExists, nk.Fingerprint)
-	}
-	if err != nil {
-		return Key{}, fmt.Errorf("store: add key: %w", err)
-	}
-	id, _ := res.LastInsertId()
-	return Key{ID: id, UserID: nk.UserID, RepoID: nk.RepoID, Title: nk.Title, Fingerprint: nk.Fingerprint,
-		PublicKey: nk.PublicKey, ReadOnly: nk.ReadOnly, CreatedAt: fromMicros(micros(now))}, nil
-}
-
-// KeyByFingerprint finds a key by its SHA256 fingerprint.
-func (s *Store) KeyByFingerprint(ctx context.Context, fp string) (Key, error) {
-	k, err := scanKey(s.r.QueryRowContext(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE fingerprint = ?`, fp))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Key{}, fmt.Errorf("%w: key %s", ErrNotFound, fp)
-	}
-	if err != nil {
-		return Key{}, fmt.Errorf("store: key: %w", err)
-	}
-	return k, nil
-}
-
-// UserKeys lists a user's keys.
-func (s *Store) UserKeys(ctx context.Context, userID int64) ([]Key, error) {
-	return s.keys(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE user_id = ? ORDER BY id`, userID)
-}
-
-// DeployKeys lists a repository's deploy keys.
-func (s *Store) DeployKeys(ctx context.Context, repoID int64) ([]Key, error) {
-	return s.keys(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE repo_id = ? ORDER BY id`, repoID)
-}
-
-func (s *Store) keys(ctx context.Context, q string, arg int64) ([]Key, error) {
-	rows, err := s.r.QueryContext(ctx, q, arg)
-	if err != nil {
-		return nil, fmt.Errorf("store: keys: %w", err)
-	}
-	defer rows.Close()
-	out := []Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
-}
-
-// DeleteUserKey removes key id of user userID.
-func (s *Store) DeleteUserKey(ctx context.Context, userID, id int64) error {
-	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND user_id = ?`, id, userID)
-}
-
-// DeleteDeployKey removes deploy key id of repository repoID.
-func (s *Store) DeleteDeployKey(ctx context.Context, repoID, id int64) error {
-	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND repo_id = ?`, id, repoID)
-}
-
-func (s *Store) deleteKey(ctx context.Context, q string, id, owner int64) error {
-	res, err := s.w.ExecContext(ctx, q, id, owner)
-	if err != nil {
-		return fmt.Errorf("store: delete key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: key %d", ErrNotFound, id)
 	}
 	return nil
 }

@@ -24,9 +24,11 @@ func ValidName(s string) bool {
 	return !strings.HasSuffix(strings.ToLower(s), ".git")
 }
 
-func checkName(kind, s string) error {
+// CheckName returns an ErrInvalid error unless ValidName(s); kind ("user",
+// "organisation", "repository") names the thing in the message.
+func CheckName(kind, s string) error {
 	if !ValidName(s) {
-		return fmt.Errorf("%w: %s name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git", ErrInvalid, kind, truncate(s, 120))
+		return fmt.Errorf("%w: %s name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git", ErrInvalid, kind, Truncate(s, 120))
 	}
 	return nil
 }
@@ -52,7 +54,8 @@ func ValidBranchName(b string) bool {
 	return true
 }
 
-func truncate(s string, n int) string {
+// Truncate shortens s to n bytes for an error message.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

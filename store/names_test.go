@@ -51,15 +51,15 @@ func TestValidName(t *testing.T) {
 
 func TestCheckNameErrorIsInvalidAndBounded(t *testing.T) {
 	long := strings.Repeat("x", 5000) + "/"
-	err := checkName("repository", long)
+	err := CheckName("repository", long)
 	if err == nil || !strings.Contains(err.Error(), "invalid") {
-		t.Fatalf("checkName = %v", err)
+		t.Fatalf("CheckName = %v", err)
 	}
 	if len(err.Error()) > 400 {
 		t.Fatalf("error echoes the whole input (%d bytes)", len(err.Error()))
 	}
-	if err := checkName("repository", "fine"); err != nil {
-		t.Fatalf("checkName(fine) = %v", err)
+	if err := CheckName("repository", "fine"); err != nil {
+		t.Fatalf("CheckName(fine) = %v", err)
 	}
 }
 

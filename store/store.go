@@ -2,193 +2,195 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"embed"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io/fs"
-	"net/url"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// Sentinel errors. Every error the store returns for a caller mistake wraps
-// one of these.
-var (
-	ErrNotFound  = errors.New("not found")
-	ErrExists    = errors.New("already exists")
-	ErrConflict  = errors.New("conflict")
-	ErrInvalid   = errors.New("invalid")
-	ErrForbidden = errors.New("forbidden")
-)
+// Store is the whole persistence of gitserver: every role below, plus the
+// database's life cycle and clock. Implementations (store/sqlite) are safe
+// for concurrent use, and correct when several Store values (processes,
+// nodes) share one database: every guard is in the database, none in the
+// process. The contract, errors included, is tested by store/storetest.
+type Store interface {
+	Accounts
+	Credentials
+	Orgs
+	Repos
+	BuildQueue
+	Versions
+	Audit
 
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// Store is the SQLite-backed persistence of gitserver. It is safe for
-// concurrent use.
-type Store struct {
-	w   *sql.DB // single writer connection
-	r   *sql.DB // read-only pool
-	now func() time.Time
-
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever a build becomes claimable
+	// Close releases the database.
+	Close() error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Now is the store's clock (the one leases and timestamps use).
+	Now() time.Time
+	// Changed returns a channel that is closed the next time a build
+	// becomes claimable through this Store value (an enqueue or a lease
+	// expiry it performed). Long-polling claimers wait on it; builds queued
+	// through another Store value on the same database do not close it, so
+	// a claimer also polls.
+	Changed() <-chan struct{}
 }
 
-// Options configure Open.
-type Options struct {
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+// Accounts are users (and the account namespace organisations share).
+type Accounts interface {
+	// CountUsers returns the number of user accounts.
+	CountUsers(ctx context.Context) (int, error)
+	// CreateUser creates a user account with the given password. A bad
+	// name or a password shorter than MinPasswordLen is ErrInvalid; a name
+	// taken by any account (case-insensitively) is ErrExists.
+	CreateUser(ctx context.Context, name, password string, admin bool) (Account, error)
+	// SetPassword replaces a user's password: ErrInvalid for a short
+	// password, ErrNotFound when no user has that name.
+	SetPassword(ctx context.Context, name, password string) error
+	// AccountByName finds a user or organisation by name
+	// (case-insensitive), or ErrNotFound.
+	AccountByName(ctx context.Context, name string) (Account, error)
+	// AccountByID finds an account by id, or ErrNotFound.
+	AccountByID(ctx context.Context, id int64) (Account, error)
+	// UserByName finds a user (not an organisation) by name, or
+	// ErrNotFound.
+	UserByName(ctx context.Context, name string) (Account, error)
 }
 
-// Open opens (creating if needed) the SQLite database at path and applies
-// pending migrations.
-func Open(ctx context.Context, path string, opt Options) (*Store, error) {
-	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, now: opt.Now, changed: make(chan struct{})}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if err := s.migrate(ctx); err != nil {
-		w.Close()
-		return nil, err
-	}
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store: open reader: %w", err)
-	}
-	r.SetMaxOpenConns(8)
-	s.r = r
-	return s, nil
+// Credentials are what proves an identity: passwords, tokens, SSH keys
+// (user and deploy keys) and builds' clone tokens.
+type Credentials interface {
+	// CheckPassword verifies a user's password. Any failure to
+	// authenticate is ErrBadCredentials, and takes the same time whether
+	// or not the user exists.
+	CheckPassword(ctx context.Context, name, password string) (Account, error)
+	// UserWithPasswordHash returns an account and its stored password hash
+	// in one read; the hash changes whenever the password does (the
+	// sign-in cache keys on it). ErrNotFound for an unknown id.
+	UserWithPasswordHash(ctx context.Context, userID int64) (Account, string, error)
+	// CreateToken creates a token for a user and returns its secret
+	// (TokenPrefix...), which is not stored and cannot be shown again. An
+	// unknown scope or a name over 100 bytes is ErrInvalid, an unknown user
+	// ErrNotFound, and the builds or admin scope for a non-admin
+	// ErrForbidden.
+	CreateToken(ctx context.Context, userID int64, name string, scopes []string) (string, Token, error)
+	// CheckToken finds the token with the given secret; if name is not
+	// empty the token must belong to that user. Anything else is
+	// ErrBadCredentials.
+	CheckToken(ctx context.Context, name, secret string) (Account, Token, error)
+	// AddKey stores an SSH key (see NewKey.Normalize for ErrInvalid). A key
+	// already stored anywhere (same fingerprint) is ErrExists.
+	AddKey(ctx context.Context, nk NewKey) (Key, error)
+	// KeyByFingerprint finds a key by its SHA256 fingerprint, or
+	// ErrNotFound.
+	KeyByFingerprint(ctx context.Context, fp string) (Key, error)
+	// UserKeys lists a user's keys, oldest first (never nil).
+	UserKeys(ctx context.Context, userID int64) ([]Key, error)
+	// DeployKeys lists a repository's deploy keys, oldest first (never
+	// nil).
+	DeployKeys(ctx context.Context, repoID int64) ([]Key, error)
+	// DeleteUserKey removes key id of user userID, or ErrNotFound.
+	DeleteUserKey(ctx context.Context, userID, id int64) error
+	// DeleteDeployKey removes deploy key id of repository repoID, or
+	// ErrNotFound.
+	DeleteDeployKey(ctx context.Context, repoID, id int64) error
+	// CheckCloneToken finds the build whose live lease the clone token
+	// secret belongs to: the build must be running and its lease not
+	// expired (a heartbeat extends both). Anything else is
+	// ErrBadCredentials.
+	CheckCloneToken(ctx context.Context, secret string) (BuildGrant, error)
 }
 
-// Close releases the database.
-func (s *Store) Close() error {
-	err1 := s.r.Close()
-	err2 := s.w.Close()
-	return errors.Join(err1, err2)
+// Orgs are organisations and their memberships.
+type Orgs interface {
+	// CreateOrg creates an organisation whose first owner is creatorID. A
+	// bad name is ErrInvalid, a taken one ErrExists.
+	CreateOrg(ctx context.Context, name string, creatorID int64) (Account, error)
+	// SetMembership adds a user to an organisation or changes their role
+	// (RoleOwner, RoleMember; anything else is ErrInvalid).
+	SetMembership(ctx context.Context, orgID, userID int64, role string) error
+	// Role returns a user's role in an organisation, or "" (and no error)
+	// if not a member.
+	Role(ctx context.Context, orgID, userID int64) (string, error)
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+// Repos are the hosted repositories' records (their directories are the
+// caller's).
+type Repos interface {
+	// CreateRepo records a new repository (see NewRepo.Normalize for
+	// ErrInvalid). A name the owner already uses (case-insensitively) is
+	// ErrExists.
+	CreateRepo(ctx context.Context, nr NewRepo) (Repo, error)
+	// RepoByName finds owner/name (case-insensitive), or ErrNotFound.
+	RepoByName(ctx context.Context, owner, name string) (Repo, error)
+	// RepoByID finds a repository by id, or ErrNotFound.
+	RepoByID(ctx context.Context, id int64) (Repo, error)
+	// Repos lists every repository, ordered by id.
+	Repos(ctx context.Context) ([]Repo, error)
+	// DeleteRepo removes a repository's records (builds, versions, deploy
+	// keys), or ErrNotFound.
+	DeleteRepo(ctx context.Context, id int64) error
 }
 
-// Now returns the store's clock reading.
-func (s *Store) Now() time.Time { return s.now() }
-
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("store: migrate: bad migration name %q", e.Name())
-		}
-		body, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("migration %s: %w", e.Name(), err)
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, s.now().UnixMicro())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-	}
-	return nil
+// BuildQueue is the build queue: one build per pushed default-branch head,
+// claimed by workers under a lease.
+type BuildQueue interface {
+	// BuildBase returns the commit a build queued now would follow: the
+	// previous commit of the repository's queued build (which the new one
+	// supersedes), else the commit of its newest build that was not
+	// superseded, else oldHead (the branch's value before the push, "" for
+	// a creation or when unknown). The caller counts the commits since it,
+	// outside any transaction, and passes both to EnqueueBuild.
+	BuildBase(ctx context.Context, repoID int64, oldHead string) (string, error)
+	// EnqueueBuild queues a build of nb.Commit unless one exists for that
+	// commit already (then it returns that build and false): whatever the
+	// number of callers and Store values, a commit gets one build. A
+	// queued, unclaimed build of the same repository is superseded. When
+	// the repository's base (BuildBase) is no longer nb.PreviousCommit, it
+	// queues nothing and returns ErrConflict: the caller counts again.
+	EnqueueBuild(ctx context.Context, nb NewBuild) (Build, bool, error)
+	// HasBuildFor reports whether any build exists for commit.
+	HasBuildFor(ctx context.Context, repoID int64, commit string) (bool, error)
+	// BuildByID returns one build, or ErrNotFound.
+	BuildByID(ctx context.Context, id int64) (Build, error)
+	// Builds lists a repository's builds, newest first, optionally only
+	// those in one status (never nil).
+	Builds(ctx context.Context, repoID int64, status string, limit int) ([]Build, error)
+	// ClaimBuild hands the oldest queued build to worker with a lease and
+	// a fresh clone token (Build.CloneToken). A build is claimed once, by
+	// one claimer, whatever the number of Store values. It first expires
+	// leases (as ExpireLeases). ErrNotFound when nothing is queued.
+	ClaimBuild(ctx context.Context, worker string, lease time.Duration) (Build, error)
+	// ExpireLeases returns running builds whose lease ran out to the queue
+	// (attempt + 1), folds them into a newer queued build of the same
+	// repository, or fails them after MaxAttempts. It reports how many
+	// went back to the queue.
+	ExpireLeases(ctx context.Context) (int, error)
+	// Heartbeat extends a running build's lease by its original length.
+	// ErrNotFound for an unknown build; ErrConflict when the build is not
+	// running or token is not its current lease token (a lease that
+	// expired was re-queued first).
+	Heartbeat(ctx context.Context, id int64, token string) (Build, error)
+	// CompleteBuild records a running build's result (BuildSucceeded or
+	// BuildFailed, else ErrInvalid), with the errors of Heartbeat.
+	CompleteBuild(ctx context.Context, id int64, token, status, message, logURL string) (Build, error)
 }
 
-// tx runs fn in an immediate (write-locked) transaction on the writer.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// Versions are the published versions of repositories.
+type Versions interface {
+	// Publish records the next version (bump: BumpMajor, BumpMinor,
+	// BumpPatch) of a repository for a succeeded build. A bad bump or
+	// notes over MaxReleaseNotes are ErrInvalid, a build not of this
+	// repository ErrNotFound, a build that did not succeed or is already
+	// published ErrConflict. The caller pins the commit before calling.
+	Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string) (Version, error)
+	// Versions lists a repository's versions, newest first (never nil).
+	Versions(ctx context.Context, repoID int64) ([]Version, error)
+	// PinnedCommits lists every published commit of a repository.
+	PinnedCommits(ctx context.Context, repoID int64) ([]string, error)
 }
 
-// Changed returns a channel that is closed the next time a build becomes
-// claimable through this Store. Long-polling claimers wait on it.
-func (s *Store) Changed() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed
-}
-
-func (s *Store) notify() {
-	s.mu.Lock()
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-}
-
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
-
-// RandomHex returns n random bytes, hex encoded.
-func RandomHex(n int) string {
-	return hex.EncodeToString(randomBytes(n))
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("store: crypto/rand failed: " + err.Error())
-	}
-	return b
-}
-
-func isUniqueErr(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+// Audit is the append-only audit log.
+type Audit interface {
+	// Audit appends an audit event. Callers usually only log a failure.
+	Audit(ctx context.Context, actor, action, target, detail string) error
+	// AuditEvents returns up to limit audit events, newest first.
+	AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error)
 }

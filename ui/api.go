@@ -31,7 +31,7 @@ type RepoFS interface {
 
 // API is the JSON API. Fields are set by cmd.
 type API struct {
-	Store         *store.Store
+	Store         store.Store
 	Auth          *httpauth.Authenticator
 	Repos         RepoFS
 	Log           *slog.Logger

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"gitserver/store"
+	"gitserver/store/sqlite"
 )
 
 const adminUsage = `usage:
@@ -94,7 +95,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
 	}
 	ctx := context.Background()
-	s, err := store.Open(ctx, db, store.Options{})
+	s, err := sqlite.Open(ctx, db, sqlite.Options{})
 	if err != nil {
 		return err
 	}

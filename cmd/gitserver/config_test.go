@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"gitserver/store"
+	"gitserver/store/sqlite"
 )
 
 // i2ClearServeEnv unsets every GITSERVER_* variable the serve flags read, so
@@ -182,7 +182,7 @@ func TestAdminRunInterspersed(t *testing.T) {
 	if err := os.Mkdir(data, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := store.Open(context.Background(), filepath.Join(data, "gitserver.db"), store.Options{}); err != nil {
+	if s, err := sqlite.Open(context.Background(), filepath.Join(data, "gitserver.db"), sqlite.Options{}); err != nil {
 		t.Fatal(err)
 	} else {
 		s.Close()
@@ -200,7 +200,7 @@ func TestAdminRunInterspersed(t *testing.T) {
 		t.Fatalf("token create: %v", err)
 	}
 	secret := strings.TrimSpace(out)
-	s, err := store.Open(context.Background(), filepath.Join(data, "gitserver.db"), store.Options{})
+	s, err := sqlite.Open(context.Background(), filepath.Join(data, "gitserver.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

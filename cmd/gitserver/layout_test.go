@@ -23,6 +23,10 @@ var allowedImports = map[string][]string{
 
 	// The access policy is pure: domain types only.
 	"gitserver/gitserver/access": {"gitserver/store"},
+	// Store implementations and their contract suite import only store;
+	// only cmd (and bench, tests) import an implementation.
+	"gitserver/store/sqlite":    {"gitserver/store"},
+	"gitserver/store/storetest": {"gitserver/store"},
 }
 
 // forbiddenEverywhere are dependencies judged unfit (docs/decisions.md).

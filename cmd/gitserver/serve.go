@@ -27,6 +27,7 @@ import (
 	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
+	"gitserver/store/sqlite"
 	"gitserver/ui"
 	"gitserver/ui/httpauth"
 )
@@ -82,7 +83,7 @@ func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache"
 func (d dataPaths) adminPassword() string { return filepath.Join(d.root, "initial-admin-password") }
 
 // openStore creates the data directory if needed and opens the store.
-func openStore(ctx context.Context, dataDir string) (*store.Store, dataPaths, error) {
+func openStore(ctx context.Context, dataDir string) (store.Store, dataPaths, error) {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, dataPaths{}, err
@@ -91,7 +92,7 @@ func openStore(ctx context.Context, dataDir string) (*store.Store, dataPaths, er
 	if err := os.MkdirAll(d.root, 0o750); err != nil {
 		return nil, d, fmt.Errorf("create data directory: %w", err)
 	}
-	s, err := store.Open(ctx, d.db(), store.Options{})
+	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{})
 	if err != nil {
 		return nil, d, err
 	}
@@ -374,7 +375,7 @@ func sshCloneBase(baseURL, sshAddr string) string {
 
 // firstRunAdmin creates the admin account on the very first start, prints
 // its password once and writes it to <data>/initial-admin-password (0600).
-func firstRunAdmin(ctx context.Context, s *store.Store, d dataPaths, log *slog.Logger) error {
+func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, log *slog.Logger) error {
 	n, err := s.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err

@@ -31,7 +31,7 @@ func (e *ThrottledError) Error() string {
 
 // Authenticator checks credentials.
 type Authenticator struct {
-	Store    *store.Store
+	Store    store.Store
 	Throttle *Throttle
 
 	pepper []byte
@@ -50,7 +50,7 @@ type cached struct {
 const passwordCacheTTL = 5 * time.Minute
 
 // New returns an Authenticator.
-func New(s *store.Store, t *Throttle) *Authenticator {
+func New(s store.Store, t *Throttle) *Authenticator {
 	return &Authenticator{Store: s, Throttle: t, pepper: []byte(store.RandomHex(32)), cache: map[[32]byte]cached{}}
 }
 
@@ -168,7 +168,7 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 	if err != nil {
 		return store.Principal{}, err
 	}
-	if hash, err := a.Store.PasswordHashOf(ctx, acct.ID); err == nil {
+	if _, hash, err := a.Store.UserWithPasswordHash(ctx, acct.ID); err == nil {
 		a.mu.Lock()
 		if len(a.cache) > 10000 {
 			clear(a.cache)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gitserver/store"
+	"gitserver/store/sqlite"
 )
 
 type fakeClock struct {
@@ -96,9 +97,9 @@ func TestThrottleKeepsOnlyLimitEntries(t *testing.T) {
 	}
 }
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t *testing.T) store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"), store.Options{})
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,69 +1,25 @@
-package store
+package storetest
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"gitserver/store"
 )
 
-// MustOpen opens a fresh store in a temporary directory, closed at cleanup.
-func MustOpen(tb testing.TB) *Store {
-	tb.Helper()
-	s, err := Open(context.Background(), filepath.Join(tb.TempDir(), "test.db"), Options{})
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-func mustUser(tb testing.TB, s *Store, name string, admin bool) Account {
-	tb.Helper()
-	a, err := s.CreateUser(context.Background(), name, "password-"+name, admin)
-	if err != nil {
-		tb.Fatalf("create user %s: %v", name, err)
-	}
-	return a
-}
-
-func TestOpenIsIdempotent(t *testing.T) {
+func testUsers(t *testing.T, f Factory) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUser(t, s, "alice", false)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Reopening applies no migration twice and keeps the data.
-	s, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
-	if err := s.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
-		t.Fatalf("CountUsers after reopen = %d, %v; want 1", n, err)
-	}
-}
-
-func TestUsers(t *testing.T) {
-	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "Alice", false)
-	if alice.Kind != KindUser || alice.IsAdmin || alice.ID == 0 || alice.CreatedAt.IsZero() {
+	if alice.Kind != store.KindUser || alice.IsAdmin || alice.ID == 0 || alice.CreatedAt.IsZero() {
 		t.Fatalf("unexpected account %+v", alice)
 	}
 
@@ -71,13 +27,13 @@ func TestUsers(t *testing.T) {
 		name, pw string
 		want     error
 	}{
-		{"alice", "another-password", ErrExists}, // case-insensitive duplicate
-		{"ALICE", "another-password", ErrExists},
-		{"bob", "short", ErrInvalid},
-		{"-bob", "long-enough-pw", ErrInvalid},
-		{"bob.git", "long-enough-pw", ErrInvalid},
-		{"", "long-enough-pw", ErrInvalid},
-		{strings.Repeat("b", 101), "long-enough-pw", ErrInvalid},
+		{"alice", "another-password", store.ErrExists}, // case-insensitive duplicate
+		{"ALICE", "another-password", store.ErrExists},
+		{"bob", "short", store.ErrInvalid},
+		{"-bob", "long-enough-pw", store.ErrInvalid},
+		{"bob.git", "long-enough-pw", store.ErrInvalid},
+		{"", "long-enough-pw", store.ErrInvalid},
+		{strings.Repeat("b", 101), "long-enough-pw", store.ErrInvalid},
 	} {
 		if _, err := s.CreateUser(ctx, tc.name, tc.pw, false); !errors.Is(err, tc.want) {
 			t.Errorf("CreateUser(%q, %q) = %v, want %v", tc.name, tc.pw, err, tc.want)
@@ -89,7 +45,7 @@ func TestUsers(t *testing.T) {
 	if err != nil || got.ID != alice.ID || got.Name != "Alice" {
 		t.Fatalf("AccountByName(aLiCe) = %+v, %v", got, err)
 	}
-	if _, err := s.AccountByName(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.AccountByName(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("AccountByName(nobody) = %v, want ErrNotFound", err)
 	}
 	if got, err := s.AccountByID(ctx, alice.ID); err != nil || got.Name != "Alice" {
@@ -101,33 +57,33 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("CheckPassword right password: %v", err)
 	}
 	for _, pw := range []string{"", "password-alice", "password-Alice "} {
-		if _, err := s.CheckPassword(ctx, "alice", pw); !errors.Is(err, ErrBadCredentials) {
+		if _, err := s.CheckPassword(ctx, "alice", pw); !errors.Is(err, store.ErrBadCredentials) {
 			t.Errorf("CheckPassword(%q) = %v, want ErrBadCredentials", pw, err)
 		}
 	}
-	if _, err := s.CheckPassword(ctx, "nobody", "password-Alice"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := s.CheckPassword(ctx, "nobody", "password-Alice"); !errors.Is(err, store.ErrBadCredentials) {
 		t.Errorf("CheckPassword(unknown user) = %v", err)
 	}
-	h1, err := s.PasswordHashOf(ctx, alice.ID)
+	h1, err := passwordHash(ctx, s, alice.ID)
 	if err != nil || h1 == "" {
-		t.Fatalf("PasswordHashOf = %q, %v", h1, err)
+		t.Fatalf("UserWithPasswordHash = %q, %v", h1, err)
 	}
-	if err := s.SetPassword(ctx, "alice", "short"); !errors.Is(err, ErrInvalid) {
+	if err := s.SetPassword(ctx, "alice", "short"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("SetPassword(short) = %v", err)
 	}
-	if err := s.SetPassword(ctx, "nobody", "long-enough-pw"); !errors.Is(err, ErrNotFound) {
+	if err := s.SetPassword(ctx, "nobody", "long-enough-pw"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SetPassword(nobody) = %v", err)
 	}
 	if err := s.SetPassword(ctx, "ALICE", "a-new-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CheckPassword(ctx, "alice", "password-Alice"); !errors.Is(err, ErrBadCredentials) {
+	if _, err := s.CheckPassword(ctx, "alice", "password-Alice"); !errors.Is(err, store.ErrBadCredentials) {
 		t.Errorf("old password still works after SetPassword: %v", err)
 	}
 	if _, err := s.CheckPassword(ctx, "alice", "a-new-password"); err != nil {
 		t.Errorf("new password refused: %v", err)
 	}
-	if h2, _ := s.PasswordHashOf(ctx, alice.ID); h2 == h1 {
+	if h2, _ := passwordHash(ctx, s, alice.ID); h2 == h1 {
 		t.Errorf("password hash unchanged by SetPassword")
 	}
 	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
@@ -135,9 +91,9 @@ func TestUsers(t *testing.T) {
 	}
 }
 
-func TestOrgsAndMemberships(t *testing.T) {
+func testOrgsAndMemberships(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
 	bob := mustUser(t, s, "bob", false)
 
@@ -145,88 +101,88 @@ func TestOrgsAndMemberships(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if org.Kind != KindOrg {
+	if org.Kind != store.KindOrg {
 		t.Fatalf("org kind %q", org.Kind)
 	}
 	// Users and orgs share one namespace.
-	if _, err := s.CreateOrg(ctx, "ALICE", bob.ID); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateOrg(ctx, "ALICE", bob.ID); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("CreateOrg(ALICE) = %v, want ErrExists", err)
 	}
-	if _, err := s.CreateUser(ctx, "acme", "long-enough-pw", false); !errors.Is(err, ErrExists) {
+	if _, err := s.CreateUser(ctx, "acme", "long-enough-pw", false); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("CreateUser(acme) = %v, want ErrExists", err)
 	}
-	if _, err := s.CreateOrg(ctx, "bad name", bob.ID); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateOrg(ctx, "bad name", bob.ID); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("CreateOrg(bad name) = %v", err)
 	}
-	// Orgs cannot sign in and are not users.
-	if _, err := s.CheckPassword(ctx, "acme", ""); !errors.Is(err, ErrBadCredentials) {
+	// store.Orgs cannot sign in and are not users.
+	if _, err := s.CheckPassword(ctx, "acme", ""); !errors.Is(err, store.ErrBadCredentials) {
 		t.Fatalf("org sign-in: %v", err)
 	}
-	if _, err := s.UserByName(ctx, "acme"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.UserByName(ctx, "acme"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UserByName(org) = %v", err)
 	}
 	if n, _ := s.CountUsers(ctx); n != 2 {
 		t.Fatalf("CountUsers counts orgs: %d", n)
 	}
 
-	if role, err := s.Role(ctx, org.ID, alice.ID); err != nil || role != RoleOwner {
+	if role, err := s.Role(ctx, org.ID, alice.ID); err != nil || role != store.RoleOwner {
 		t.Fatalf("creator role = %q, %v; want owner", role, err)
 	}
 	if role, err := s.Role(ctx, org.ID, bob.ID); err != nil || role != "" {
 		t.Fatalf("non-member role = %q, %v", role, err)
 	}
-	if err := s.SetMembership(ctx, org.ID, bob.ID, "boss"); !errors.Is(err, ErrInvalid) {
+	if err := s.SetMembership(ctx, org.ID, bob.ID, "boss"); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("SetMembership(boss) = %v", err)
 	}
-	if err := s.SetMembership(ctx, org.ID, bob.ID, RoleMember); err != nil {
+	if err := s.SetMembership(ctx, org.ID, bob.ID, store.RoleMember); err != nil {
 		t.Fatal(err)
 	}
-	if role, _ := s.Role(ctx, org.ID, bob.ID); role != RoleMember {
+	if role, _ := s.Role(ctx, org.ID, bob.ID); role != store.RoleMember {
 		t.Fatalf("bob role %q", role)
 	}
-	if err := s.SetMembership(ctx, org.ID, bob.ID, RoleOwner); err != nil {
+	if err := s.SetMembership(ctx, org.ID, bob.ID, store.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
-	if role, _ := s.Role(ctx, org.ID, bob.ID); role != RoleOwner {
+	if role, _ := s.Role(ctx, org.ID, bob.ID); role != store.RoleOwner {
 		t.Fatalf("bob role after promotion %q", role)
 	}
 }
 
-func TestRepos(t *testing.T) {
+func testRepos(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
 	org, err := s.CreateOrg(ctx, "acme", alice.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	r, err := s.CreateRepo(ctx, NewRepo{OwnerID: alice.ID, Name: "Proj", Visibility: Restricted})
+	r, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: alice.ID, Name: "Proj", Visibility: store.Restricted})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.DefaultBranch != "master" || r.Owner != "alice" || r.OwnerKind != KindUser || r.FullName() != "alice/Proj" || r.CreatedAt.IsZero() {
+	if r.DefaultBranch != "master" || r.Owner != "alice" || r.OwnerKind != store.KindUser || r.FullName() != "alice/Proj" || r.CreatedAt.IsZero() {
 		t.Fatalf("unexpected repo %+v", r)
 	}
-	r2, err := s.CreateRepo(ctx, NewRepo{OwnerID: org.ID, Name: "proj", Visibility: Public, DefaultBranch: "main"})
+	r2, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: org.ID, Name: "proj", Visibility: store.Public, DefaultBranch: "main"})
 	if err != nil {
 		t.Fatalf("same name under another owner: %v", err)
 	}
-	if r2.DefaultBranch != "main" || r2.OwnerKind != KindOrg || r2.ID == r.ID {
+	if r2.DefaultBranch != "main" || r2.OwnerKind != store.KindOrg || r2.ID == r.ID {
 		t.Fatalf("unexpected repo %+v", r2)
 	}
 
 	for _, tc := range []struct {
-		nr   NewRepo
+		nr   store.NewRepo
 		want error
 	}{
-		{NewRepo{OwnerID: alice.ID, Name: "PROJ", Visibility: Public}, ErrExists},
-		{NewRepo{OwnerID: alice.ID, Name: "x.git", Visibility: Public}, ErrInvalid},
-		{NewRepo{OwnerID: alice.ID, Name: "../x", Visibility: Public}, ErrInvalid},
-		{NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: "secret"}, ErrInvalid},
-		{NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: ""}, ErrInvalid},
-		{NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: Public, DefaultBranch: "a..b"}, ErrInvalid},
-		{NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: Public, DefaultBranch: "-x"}, ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "PROJ", Visibility: store.Public}, store.ErrExists},
+		{store.NewRepo{OwnerID: alice.ID, Name: "x.git", Visibility: store.Public}, store.ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "../x", Visibility: store.Public}, store.ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: "secret"}, store.ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: ""}, store.ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: store.Public, DefaultBranch: "a..b"}, store.ErrInvalid},
+		{store.NewRepo{OwnerID: alice.ID, Name: "ok", Visibility: store.Public, DefaultBranch: "-x"}, store.ErrInvalid},
 	} {
 		if _, err := s.CreateRepo(ctx, tc.nr); !errors.Is(err, tc.want) {
 			t.Errorf("CreateRepo(%+v) = %v, want %v", tc.nr, err, tc.want)
@@ -237,7 +193,7 @@ func TestRepos(t *testing.T) {
 	if err != nil || got.ID != r.ID || got.Name != "Proj" {
 		t.Fatalf("RepoByName case-insensitive = %+v, %v", got, err)
 	}
-	if _, err := s.RepoByName(ctx, "alice", "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RepoByName(ctx, "alice", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RepoByName(nope) = %v", err)
 	}
 	all, err := s.Repos(ctx)
@@ -248,14 +204,14 @@ func TestRepos(t *testing.T) {
 	if err := s.DeleteRepo(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteRepo(ctx, r.ID); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteRepo(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second DeleteRepo = %v", err)
 	}
-	if _, err := s.RepoByID(ctx, r.ID); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RepoByID(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RepoByID after delete = %v", err)
 	}
 	// The name is free again.
-	r3, err := s.CreateRepo(ctx, NewRepo{OwnerID: alice.ID, Name: "proj", Visibility: Public})
+	r3, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: alice.ID, Name: "proj", Visibility: store.Public})
 	if err != nil {
 		t.Fatalf("recreate after delete: %v", err)
 	}
@@ -264,9 +220,9 @@ func TestRepos(t *testing.T) {
 	}
 }
 
-func TestTokens(t *testing.T) {
+func testTokens(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
 	bob := mustUser(t, s, "bob", false)
 
@@ -274,14 +230,14 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) < 30 {
+	if !strings.HasPrefix(secret, store.TokenPrefix) || len(secret) < 30 {
 		t.Fatalf("token secret %q", secret)
 	}
 	if strings.Join(tok.Scopes, " ") != "repo:read repo:write" || tok.Name == "" {
 		t.Fatalf("default token %+v", tok)
 	}
 	a, got, err := s.CheckToken(ctx, "", secret)
-	if err != nil || a.ID != alice.ID || got.ID != tok.ID || !got.HasScope(ScopeRepoWrite) || got.HasScope(ScopeAdmin) {
+	if err != nil || a.ID != alice.ID || got.ID != tok.ID || !got.HasScope(store.ScopeRepoWrite) || got.HasScope(store.ScopeAdmin) {
 		t.Fatalf("CheckToken = %+v %+v %v", a, got, err)
 	}
 	if _, _, err := s.CheckToken(ctx, "ALICE", secret); err != nil {
@@ -290,11 +246,11 @@ func TestTokens(t *testing.T) {
 	for _, tc := range []struct{ name, secret string }{
 		{"bob", secret},    // someone else's token
 		{"", secret + "x"}, // wrong secret
-		{"", strings.TrimPrefix(secret, TokenPrefix)}, // no prefix
-		{"", TokenPrefix + strings.Repeat("a", 300)},  // overlong
+		{"", strings.TrimPrefix(secret, store.TokenPrefix)}, // no prefix
+		{"", store.TokenPrefix + strings.Repeat("a", 300)},  // overlong
 		{"", ""},
 	} {
-		if _, _, err := s.CheckToken(ctx, tc.name, tc.secret); !errors.Is(err, ErrBadCredentials) {
+		if _, _, err := s.CheckToken(ctx, tc.name, tc.secret); !errors.Is(err, store.ErrBadCredentials) {
 			t.Errorf("CheckToken(%q, %q) = %v, want ErrBadCredentials", tc.name, tc.secret, err)
 		}
 	}
@@ -308,11 +264,11 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("token %+v", tok2)
 	}
 	for _, bad := range [][]string{{"repo:delete"}, {"repo:read", ""}, {"ADMIN"}} {
-		if _, _, err := s.CreateToken(ctx, bob.ID, "x", bad); !errors.Is(err, ErrInvalid) {
+		if _, _, err := s.CreateToken(ctx, bob.ID, "x", bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateToken(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
-	if _, _, err := s.CreateToken(ctx, bob.ID, strings.Repeat("n", 101), nil); !errors.Is(err, ErrInvalid) {
+	if _, _, err := s.CreateToken(ctx, bob.ID, strings.Repeat("n", 101), nil); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("overlong token name accepted: %v", err)
 	}
 	// Two tokens never share a secret.
@@ -336,17 +292,17 @@ func newPubKey(t *testing.T, comment string) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp))) + " " + comment
 }
 
-func TestKeys(t *testing.T) {
+func testKeys(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
-	repo, err := s.CreateRepo(ctx, NewRepo{OwnerID: alice.ID, Name: "p", Visibility: Restricted})
+	repo, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: alice.ID, Name: "p", Visibility: store.Restricted})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	text := newPubKey(t, "alice@laptop")
-	pk, err := ParseSSHKey(text)
+	pk, err := store.ParseSSHKey(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,12 +313,12 @@ func TestKeys(t *testing.T) {
 		"", "not a key", "ssh-ed25519 AAAA", text + "\n" + newPubKey(t, "two"),
 		`command="sh" ` + text, strings.Repeat("A", 20000),
 	} {
-		if _, err := ParseSSHKey(bad); !errors.Is(err, ErrInvalid) {
+		if _, err := store.ParseSSHKey(bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("ParseSSHKey(%.40q) = %v, want ErrInvalid", bad, err)
 		}
 	}
 
-	k, err := s.AddKey(ctx, NewKey{UserID: alice.ID, Title: pk.Comment, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey, ReadOnly: true})
+	k, err := s.AddKey(ctx, store.NewKey{UserID: alice.ID, Title: pk.Comment, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,18 +326,18 @@ func TestKeys(t *testing.T) {
 		t.Errorf("user key stored read-only")
 	}
 	// The same key cannot be added again, not even as a deploy key.
-	if _, err := s.AddKey(ctx, NewKey{RepoID: repo.ID, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey}); !errors.Is(err, ErrExists) {
+	if _, err := s.AddKey(ctx, store.NewKey{RepoID: repo.ID, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate key = %v, want ErrExists", err)
 	}
-	if _, err := s.AddKey(ctx, NewKey{Fingerprint: "x", PublicKey: "x"}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.AddKey(ctx, store.NewKey{Fingerprint: "x", PublicKey: "x"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("key without owner = %v", err)
 	}
-	if _, err := s.AddKey(ctx, NewKey{UserID: alice.ID, RepoID: repo.ID, Fingerprint: "x", PublicKey: "x"}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.AddKey(ctx, store.NewKey{UserID: alice.ID, RepoID: repo.ID, Fingerprint: "x", PublicKey: "x"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("key with two owners = %v", err)
 	}
 
-	dpk, _ := ParseSSHKey(newPubKey(t, "deploy"))
-	dk, err := s.AddKey(ctx, NewKey{RepoID: repo.ID, Title: "ci", Fingerprint: dpk.Fingerprint, PublicKey: dpk.PublicKey, ReadOnly: true})
+	dpk, _ := store.ParseSSHKey(newPubKey(t, "deploy"))
+	dk, err := s.AddKey(ctx, store.NewKey{RepoID: repo.ID, Title: "ci", Fingerprint: dpk.Fingerprint, PublicKey: dpk.PublicKey, ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +352,7 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("DeployKeys = %+v, %v", keys, err)
 	}
 	// Deleting needs the right owner.
-	if err := s.DeleteUserKey(ctx, alice.ID, dk.ID); !errors.Is(err, ErrNotFound) {
+	if err := s.DeleteUserKey(ctx, alice.ID, dk.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DeleteUserKey(deploy key) = %v", err)
 	}
 	if err := s.DeleteUserKey(ctx, alice.ID, k.ID); err != nil {
@@ -406,19 +362,15 @@ func TestKeys(t *testing.T) {
 	if err := s.DeleteRepo(ctx, repo.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.KeyByFingerprint(ctx, dpk.Fingerprint); !errors.Is(err, ErrNotFound) {
+	if _, err := s.KeyByFingerprint(ctx, dpk.Fingerprint); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deploy key survived its repo: %v", err)
 	}
 }
 
-func TestAuditAndClock(t *testing.T) {
+func testAuditAndClock(t *testing.T, f Factory) {
 	ctx := context.Background()
 	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "db"), Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := f.Open(t, func() time.Time { return now })
 	u := mustUser(t, s, "alice", false)
 	if !u.CreatedAt.Equal(now) {
 		t.Fatalf("CreatedAt %v, want injected %v", u.CreatedAt, now)
@@ -434,11 +386,11 @@ func TestAuditAndClock(t *testing.T) {
 	}
 }
 
-// TestConcurrentWrites: the single-writer design must not give SQLITE_BUSY
-// under concurrent writers and readers.
-func TestConcurrentWrites(t *testing.T) {
+// testConcurrentWrites: concurrent writers and readers on one Store get no
+// error (for SQLite: no SQLITE_BUSY).
+func testConcurrentWrites(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	u := mustUser(t, s, "alice", false)
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
@@ -463,23 +415,23 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 }
 
-// TestTokenScopesOnlyForAdmins: builds and admin tokens are for admins only,
+// testTokenScopesOnlyForAdmins: builds and admin tokens are for admins only,
 // whoever asks (the CLI and the API both go through CreateToken).
-func TestTokenScopesOnlyForAdmins(t *testing.T) {
+func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	ctx := context.Background()
-	s := MustOpen(t)
+	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
 	root := mustUser(t, s, "root", true)
-	for _, scopes := range [][]string{{ScopeBuilds}, {ScopeAdmin}, {ScopeRepoRead, ScopeBuilds}} {
+	for _, scopes := range [][]string{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeRepoRead, store.ScopeBuilds}} {
 		_, _, err := s.CreateToken(ctx, alice.ID, "ci", scopes)
-		if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "only admins") || !strings.Contains(err.Error(), "alice") {
+		if !errors.Is(err, store.ErrForbidden) || !strings.Contains(err.Error(), "only admins") || !strings.Contains(err.Error(), "alice") {
 			t.Errorf("non-admin CreateToken(%q) = %v, want ErrForbidden naming the rule and the user", scopes, err)
 		}
 	}
-	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{ScopeRepoRead}); err != nil {
+	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{store.ScopeRepoRead}); err != nil {
 		t.Errorf("non-admin repo:read token: %v", err)
 	}
-	for _, scopes := range [][]string{{ScopeBuilds}, {ScopeAdmin}, {ScopeBuilds, ScopeRepoRead}} {
+	for _, scopes := range [][]string{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeBuilds, store.ScopeRepoRead}} {
 		secret, tok, err := s.CreateToken(ctx, root.ID, "ci", scopes)
 		if err != nil {
 			t.Fatalf("admin CreateToken(%q): %v", scopes, err)
@@ -493,8 +445,14 @@ func TestTokenScopesOnlyForAdmins(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []int64{org.ID, 999999} {
-		if _, _, err := s.CreateToken(ctx, id, "x", nil); !errors.Is(err, ErrNotFound) {
+		if _, _, err := s.CreateToken(ctx, id, "x", nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("token for account %d: %v, want ErrNotFound", id, err)
 		}
 	}
+}
+
+
+func passwordHash(ctx context.Context, s store.Store, id int64) (string, error) {
+	_, h, err := s.UserWithPasswordHash(ctx, id)
+	return h, err
 }

@@ -1,4 +1,4 @@
-package store_test
+package storetest
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // finishedBuild queues, claims and completes a build of commit with status.
-func finishedBuild(t *testing.T, s *store.Store, r store.Repo, commit, status string) store.Build {
+func finishedBuild(t *testing.T, s store.Store, r store.Repo, commit, status string) store.Build {
 	t.Helper()
 	b, _ := enqueue(t, s, r, commit, "", 1)
 	c := claim(t, s, "w", time.Minute)
@@ -25,7 +25,7 @@ func finishedBuild(t *testing.T, s *store.Store, r store.Repo, commit, status st
 	return done
 }
 
-func TestNextVersion(t *testing.T) {
+func testNextVersion(t *testing.T, f Factory) {
 	cases := []struct {
 		ma, mi, pa int
 		bump       string
@@ -51,9 +51,9 @@ func TestNextVersion(t *testing.T) {
 	}
 }
 
-func TestPublishNumbering(t *testing.T) {
+func testPublishNumbering(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	other := testRepo(t, s, "alice", "other")
 	ctx := context.Background()
@@ -106,8 +106,8 @@ func TestPublishNumbering(t *testing.T) {
 	}
 }
 
-func TestPublishOnlySucceededBuilds(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testPublishOnlySucceededBuilds(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
 	other := testRepo(t, s, "alice", "other")
 	ctx := context.Background()
@@ -155,8 +155,8 @@ func TestPublishOnlySucceededBuilds(t *testing.T) {
 	}
 }
 
-func TestPublishSameBuildTwice(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testPublishSameBuildTwice(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 	b := finishedBuild(t, s, r, commitID(1), store.BuildSucceeded)

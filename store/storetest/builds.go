@@ -1,10 +1,9 @@
-package store_test
+package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,112 +12,14 @@ import (
 	"gitserver/store"
 )
 
-// fakeClock is an injectable, manually advanced clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// openTestStore opens a real SQLite store in a temp dir with clock.
-func openTestStore(t testing.TB, clock *fakeClock) *store.Store {
-	t.Helper()
-	opt := store.Options{}
-	if clock != nil {
-		opt.Now = clock.Now
-	}
-	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), opt)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// testRepo creates a user (once per name) and a repository owned by it.
-func testRepo(t testing.TB, s *store.Store, owner, name string) store.Repo {
-	t.Helper()
-	ctx := context.Background()
-	acct, err := s.AccountByName(ctx, owner)
-	if err != nil {
-		acct, err = s.CreateUser(ctx, owner, "password-"+owner, false)
-		if err != nil {
-			t.Fatalf("create user: %v", err)
-		}
-	}
-	r, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: acct.ID, Name: name, Visibility: store.Restricted})
-	if err != nil {
-		t.Fatalf("create repo: %v", err)
-	}
-	return r
-}
-
-// commitID makes a distinct, valid-looking 40-hex commit id.
-func commitID(n int) string { return fmt.Sprintf("%040x", n+0xc0ffee) }
-
-// countFrom returns a Count func that records the prev it was asked about.
-func countFrom(n int, gotPrev *string) func(string) (int, error) {
-	return func(prev string) (int, error) {
-		if gotPrev != nil {
-			*gotPrev = prev
-		}
-		return n, nil
-	}
-}
-
-func enqueue(t testing.TB, s *store.Store, r store.Repo, commit, oldHead string, count int) (store.Build, bool) {
-	t.Helper()
-	b, created, err := s.EnqueueBuild(context.Background(), store.NewBuild{
-		RepoID: r.ID, Branch: r.DefaultBranch, Commit: commit, PushedBy: "alice", OldHead: oldHead,
-		Count: countFrom(count, nil),
-	})
-	if err != nil {
-		t.Fatalf("enqueue %s: %v", commit, err)
-	}
-	return b, created
-}
-
-func claim(t testing.TB, s *store.Store, worker string, lease time.Duration) store.Build {
-	t.Helper()
-	b, err := s.ClaimBuild(context.Background(), worker, lease)
-	if err != nil {
-		t.Fatalf("claim: %v", err)
-	}
-	return b
-}
-
-func mustBuild(t testing.TB, s *store.Store, id int64) store.Build {
-	t.Helper()
-	b, err := s.BuildByID(context.Background(), id)
-	if err != nil {
-		t.Fatalf("build %d: %v", id, err)
-	}
-	return b
-}
-
-func TestEnqueueFirstBuildAndDedupe(t *testing.T) {
+func testEnqueueFirstBuildAndDedupe(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 
 	var prev string
-	b, created, err := s.EnqueueBuild(ctx, store.NewBuild{
+	b, created, err := enqueueCounted(ctx, s, countedBuild{
 		RepoID: r.ID, Branch: "master", Commit: commitID(1), PushedBy: "alice", Count: countFrom(3, &prev),
 	})
 	if err != nil || !created {
@@ -136,7 +37,7 @@ func TestEnqueueFirstBuildAndDedupe(t *testing.T) {
 	}
 
 	// The same commit again: the existing build, nothing new.
-	b2, created, err := s.EnqueueBuild(ctx, store.NewBuild{RepoID: r.ID, Branch: "master", Commit: commitID(1), Count: countFrom(99, nil)})
+	b2, created, err := enqueueCounted(ctx, s, countedBuild{RepoID: r.ID, Branch: "master", Commit: commitID(1), Count: countFrom(99, nil)})
 	if err != nil || created || b2.ID != b.ID {
 		t.Fatalf("re-enqueue same commit: created=%v id=%d (want %d) err=%v", created, b2.ID, b.ID, err)
 	}
@@ -152,11 +53,11 @@ func TestEnqueueFirstBuildAndDedupe(t *testing.T) {
 	}
 }
 
-func TestEnqueueOldHeadIsPreviousWhenNothingBuilt(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testEnqueueOldHeadIsPreviousWhenNothingBuilt(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
 	var prev string
-	b, _, err := s.EnqueueBuild(context.Background(), store.NewBuild{
+	b, _, err := enqueueCounted(context.Background(), s, countedBuild{
 		RepoID: r.ID, Branch: "master", Commit: commitID(2), OldHead: commitID(1), Count: countFrom(1, &prev),
 	})
 	if err != nil {
@@ -167,10 +68,10 @@ func TestEnqueueOldHeadIsPreviousWhenNothingBuilt(t *testing.T) {
 	}
 }
 
-func TestEnqueueCountError(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testEnqueueCountError(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
-	_, _, err := s.EnqueueBuild(context.Background(), store.NewBuild{
+	_, _, err := enqueueCounted(context.Background(), s, countedBuild{
 		RepoID: r.ID, Branch: "master", Commit: commitID(1),
 		Count: func(string) (int, error) { return 0, errors.New("boom") },
 	})
@@ -182,9 +83,9 @@ func TestEnqueueCountError(t *testing.T) {
 	}
 }
 
-func TestSupersedeQueuedBuild(t *testing.T) {
+func testSupersedeQueuedBuild(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 
@@ -202,7 +103,7 @@ func TestSupersedeQueuedBuild(t *testing.T) {
 	}
 	clock.Advance(time.Second)
 	var prev string
-	b3, created, err := s.EnqueueBuild(ctx, store.NewBuild{
+	b3, created, err := enqueueCounted(ctx, s, countedBuild{
 		RepoID: r.ID, Branch: "master", Commit: commitID(3), OldHead: commitID(2), Count: countFrom(5, &prev),
 	})
 	if err != nil || !created {
@@ -238,9 +139,9 @@ func ids(bs []store.Build) []int64 {
 	return out
 }
 
-func TestClaimedBuildNotSuperseded(t *testing.T) {
+func testClaimedBuildNotSuperseded(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 
@@ -265,9 +166,9 @@ func TestClaimedBuildNotSuperseded(t *testing.T) {
 	}
 }
 
-func TestClaimOrderAndEmpty(t *testing.T) {
+func testClaimOrderAndEmpty(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	ctx := context.Background()
 	if _, err := s.ClaimBuild(ctx, "w", time.Minute); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("claim on empty queue: %v, want ErrNotFound", err)
@@ -293,9 +194,9 @@ func TestClaimOrderAndEmpty(t *testing.T) {
 	}
 }
 
-func TestLeaseExpiryRequeuesThenFails(t *testing.T) {
+func testLeaseExpiryRequeuesThenFails(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 	b, _ := enqueue(t, s, r, commitID(1), "", 1)
@@ -343,10 +244,10 @@ func TestLeaseExpiryRequeuesThenFails(t *testing.T) {
 	}
 }
 
-func TestLeaseExpiryDuringClaim(t *testing.T) {
+func testLeaseExpiryDuringClaim(t *testing.T, f Factory) {
 	// ClaimBuild expires leases itself: no ticker is needed.
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	b, _ := enqueue(t, s, r, commitID(1), "", 1)
 	claim(t, s, "w1", time.Second)
@@ -357,16 +258,16 @@ func TestLeaseExpiryDuringClaim(t *testing.T) {
 	}
 }
 
-func TestLeaseExpiryFoldsIntoNewerQueuedBuild(t *testing.T) {
+func testLeaseExpiryFoldsIntoNewerQueuedBuild(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 
 	b1, _ := enqueue(t, s, r, commitID(1), "", 2) // root..c1: 2 commits
 	claim(t, s, "w", 10*time.Second)
 	var prev string
-	b2, _, err := s.EnqueueBuild(ctx, store.NewBuild{RepoID: r.ID, Branch: "master", Commit: commitID(2),
+	b2, _, err := enqueueCounted(ctx, s, countedBuild{RepoID: r.ID, Branch: "master", Commit: commitID(2),
 		OldHead: commitID(1), Count: countFrom(3, &prev)}) // c1..c2: 3 commits
 	if err != nil {
 		t.Fatal(err)
@@ -392,9 +293,9 @@ func TestLeaseExpiryFoldsIntoNewerQueuedBuild(t *testing.T) {
 	}
 }
 
-func TestHeartbeatExtendsLease(t *testing.T) {
+func testHeartbeatExtendsLease(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 	b, _ := enqueue(t, s, r, commitID(1), "", 1)
@@ -428,9 +329,9 @@ func TestHeartbeatExtendsLease(t *testing.T) {
 	}
 }
 
-func TestCompleteBuild(t *testing.T) {
+func testCompleteBuild(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	ctx := context.Background()
 	for _, status := range []string{store.BuildSucceeded, store.BuildFailed} {
 		t.Run(status, func(t *testing.T) {
@@ -472,9 +373,9 @@ func TestCompleteBuild(t *testing.T) {
 	}
 }
 
-func TestConcurrentClaimersNeverShareABuild(t *testing.T) {
+func testConcurrentClaimersNeverShareABuild(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	ctx := context.Background()
 	const repos, pushes, workers = 6, 5, 8
 
@@ -522,7 +423,7 @@ func TestConcurrentClaimersNeverShareABuild(t *testing.T) {
 	}
 	for p := 0; p < pushes; p++ {
 		for i, r := range rs {
-			if _, _, err := s.EnqueueBuild(ctx, store.NewBuild{RepoID: r.ID, Branch: "master",
+			if _, _, err := enqueueCounted(ctx, s, countedBuild{RepoID: r.ID, Branch: "master",
 				Commit: commitID(1000*i + p), Count: countFrom(1, nil)}); err != nil {
 				t.Fatal(err)
 			}
@@ -572,8 +473,8 @@ func TestConcurrentClaimersNeverShareABuild(t *testing.T) {
 	}
 }
 
-func TestChangedClosesOnEnqueue(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testChangedClosesOnEnqueue(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
 	ch := s.Changed()
 	select {
@@ -600,9 +501,9 @@ func TestChangedClosesOnEnqueue(t *testing.T) {
 	}
 }
 
-func TestChangedClosesOnRequeue(t *testing.T) {
+func testChangedClosesOnRequeue(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	r := testRepo(t, s, "alice", "app")
 	enqueue(t, s, r, commitID(1), "", 1)
 	claim(t, s, "w", time.Second)
@@ -618,8 +519,8 @@ func TestChangedClosesOnRequeue(t *testing.T) {
 	}
 }
 
-func TestBuildsStatusFilterAndNotFound(t *testing.T) {
-	s := openTestStore(t, newFakeClock())
+func testBuildsStatusFilterAndNotFound(t *testing.T, f Factory) {
+	s := f.open(t, newFakeClock())
 	r := testRepo(t, s, "alice", "app")
 	ctx := context.Background()
 	enqueue(t, s, r, commitID(1), "", 1)
@@ -640,8 +541,8 @@ func TestBuildsStatusFilterAndNotFound(t *testing.T) {
 	if _, err := s.BuildByID(ctx, 777); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("BuildByID(missing): %v", err)
 	}
-	if _, err := s.LastBuild(ctx, r.ID+1000); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("LastBuild(no builds): %v", err)
+	if got, err := s.Builds(ctx, r.ID+1000, "", 10); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("Builds(no such repo) = %v, %v; want an empty list", got, err)
 	}
 	for _, st := range []string{"queued", "running", "succeeded", "failed", "superseded"} {
 		if !store.ValidBuildStatus(st) {
@@ -655,11 +556,11 @@ func TestBuildsStatusFilterAndNotFound(t *testing.T) {
 	}
 }
 
-// TestCloneToken: each claim hands out a clone token for its build's
+// testCloneToken: each claim hands out a clone token for its build's
 // repository that lives exactly as long as the lease.
-func TestCloneToken(t *testing.T) {
+func testCloneToken(t *testing.T, f Factory) {
 	clock := newFakeClock()
-	s := openTestStore(t, clock)
+	s := f.open(t, clock)
 	ctx := context.Background()
 	r := testRepo(t, s, "alice", "app")
 	other := testRepo(t, s, "alice", "other")

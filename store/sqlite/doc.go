@@ -1,0 +1,16 @@
+// Package sqlite implements store.Store on one SQLite file (the pure-Go
+// modernc.org/sqlite driver, so the binary stays static).
+//
+// Open applies the embedded migrations (migrations/*.sql) in order. Writes
+// go through one connection per DB value with BEGIN IMMEDIATE transactions
+// and a busy timeout; reads use a separate read-only pool. Correctness does
+// not rest on that single writer: two DB values on one file (two
+// processes) are as safe as one, because every guard is in the SQL (status
+// and lease token in the WHERE clause of each update, unique indexes for
+// "one build per commit" and "one queued build per repository", INSERT ...
+// ON CONFLICT and RETURNING, constraint errors recognised by their SQLite
+// extended code).
+//
+// It imports only gitserver/store of this module. Nothing but cmd/ (and
+// benchmarks and tests) imports it; everything else uses store.Store.
+package sqlite

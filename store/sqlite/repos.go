@@ -1,0 +1,113 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"gitserver/store"
+)
+
+const repoCols = `r.id, r.owner_id, a.name, a.kind, r.name, r.visibility, r.default_branch, r.created_at`
+
+func scanRepo(row scanner) (store.Repo, error) {
+	var r store.Repo
+	var created int64
+	if err := row.Scan(&r.ID, &r.OwnerID, &r.Owner, &r.OwnerKind, &r.Name, &r.Visibility, &r.DefaultBranch, &created); err != nil {
+		return store.Repo{}, err
+	}
+	r.CreatedAt = fromMicros(created)
+	return r, nil
+}
+
+// CreateRepo records a new repository. The caller creates its directory.
+func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo) (store.Repo, error) {
+	if err := nr.Normalize(); err != nil {
+		return store.Repo{}, err
+	}
+	now := s.now().UTC()
+	var id int64
+	err := s.w.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		nr.OwnerID, nr.Name, nr.Visibility, nr.DefaultBranch, micros(now)).Scan(&id)
+	if isUniqueErr(err) {
+		return store.Repo{}, fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
+	}
+	if isForeignKeyErr(err) {
+		return store.Repo{}, fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
+	}
+	if err != nil {
+		return store.Repo{}, fmt.Errorf("store: create repo: %w", err)
+	}
+	return s.repoByID(ctx, s.w, id)
+}
+
+// RepoByName finds owner/name (case-insensitive).
+func (s *DB) RepoByName(ctx context.Context, owner, name string) (store.Repo, error) {
+	r, err := scanRepo(s.r.QueryRowContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id WHERE a.name = ? AND r.name = ?`, owner, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Repo{}, fmt.Errorf("%w: repository %s/%s", store.ErrNotFound, truncate(owner, 100), truncate(name, 100))
+	}
+	if err != nil {
+		return store.Repo{}, fmt.Errorf("store: repo: %w", err)
+	}
+	return r, nil
+}
+
+// RepoByID finds a repository by id.
+func (s *DB) RepoByID(ctx context.Context, id int64) (store.Repo, error) {
+	return s.repoByID(ctx, s.r, id)
+}
+
+func (s *DB) repoByID(ctx context.Context, q querier, id int64) (store.Repo, error) {
+	r, err := scanRepo(q.QueryRowContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id WHERE r.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Repo{}, fmt.Errorf("%w: repository %d", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return store.Repo{}, fmt.Errorf("store: repo: %w", err)
+	}
+	return r, nil
+}
+
+// Repos lists every repository, ordered by id.
+func (s *DB) Repos(ctx context.Context) ([]store.Repo, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id ORDER BY r.id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: repos: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Repo
+	for rows.Next() {
+		r, err := scanRepo(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteRepo removes a repository's records (builds, versions, deploy keys).
+// The caller removes its directory.
+func (s *DB) DeleteRepo(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM versions WHERE repo_id = ?`,
+			`DELETE FROM builds WHERE repo_id = ?`,
+			`DELETE FROM ssh_keys WHERE repo_id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return fmt.Errorf("store: delete repo: %w", err)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM repos WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("store: delete repo: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: repository %d", store.ErrNotFound, id)
+		}
+		return nil
+	})
+}
