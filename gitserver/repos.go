@@ -202,15 +202,6 @@ func (rs *Repos) Pin(ctx context.Context, r store.Repo, commit string) error {
 	return err
 }
 
-// Head returns the commit of r's default branch, or "" when it has none.
-func (rs *Repos) Head(ctx context.Context, r store.Repo) string {
-	out, err := rs.Git.Output(ctx, rs.Dir(r), "rev-parse", "--verify", "--quiet", "refs/heads/"+r.DefaultBranch+"^{commit}")
-	if err != nil {
-		return ""
-	}
-	return out
-}
-
 // EnsureAll makes sure every stored repository has its directory and its
 // published commits pinned; it runs at start-up and repairs a crash between
 // a store write and the matching disk change. Leftover temporary

@@ -271,7 +271,7 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		s.bg.Go(ctx, func(ctx context.Context) {
 			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if _, _, terr := s.Trigger.Owe(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
+			if _, _, terr := s.Trigger.EnsureHeadBuilt(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
 				s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
 			}
 		})

@@ -76,7 +76,7 @@ func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, 
 		if u.Created() {
 			old = ""
 		}
-		b, created, err := t.owe(ctx, repo, pusher, old, u.New)
+		b, created, err := t.ensureHeadBuilt(ctx, repo, pusher, old, u.New)
 		if err != nil {
 			return nil, err
 		}
@@ -95,17 +95,17 @@ func shortID(id string) string {
 	return id
 }
 
-// Owe makes sure the current head of repo's default branch has a build,
+// EnsureHeadBuilt makes sure the current head of repo's default branch has a build,
 // queuing one if not. oldHead is the branch's value before the push when
 // known. It is idempotent: the post-receive hook, the daemon after each
 // receive-pack and the start-up reconciliation all call it.
-func (t *Trigger) Owe(ctx context.Context, repo store.Repo, pusher, oldHead string) (store.Build, bool, error) {
-	return t.owe(ctx, repo, pusher, oldHead, "")
+func (t *Trigger) EnsureHeadBuilt(ctx context.Context, repo store.Repo, pusher, oldHead string) (store.Build, bool, error) {
+	return t.ensureHeadBuilt(ctx, repo, pusher, oldHead, "")
 }
 
-// owe is Owe for a known head commit (the new value of a pushed default
+// ensureHeadBuilt is EnsureHeadBuilt for a known head commit (the new value of a pushed default
 // branch); head "" reads the branch.
-func (t *Trigger) owe(ctx context.Context, repo store.Repo, pusher, oldHead, head string) (store.Build, bool, error) {
+func (t *Trigger) ensureHeadBuilt(ctx context.Context, repo store.Repo, pusher, oldHead, head string) (store.Build, bool, error) {
 	dir := t.RepoDir(repo)
 	if head == "" {
 		var err error
@@ -179,7 +179,7 @@ func (t *Trigger) ReconcileAll(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, r := range repos {
-		_, created, err := t.Owe(ctx, r, "", "")
+		_, created, err := t.EnsureHeadBuilt(ctx, r, "", "")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", r.FullName(), err))
 			continue

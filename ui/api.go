@@ -138,7 +138,7 @@ func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal
 		if !a.allowed(w, p, access.Admit(p, access.API)) {
 			return
 		}
-		fn(w, r.WithContext(httpauth.WithPrincipal(r.Context(), p)), p)
+		fn(w, r, p)
 	}
 }
 

@@ -157,7 +157,7 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
 	trigger := &hooks.Trigger{Store: s, Git: git.Output, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
-		wh := hooks.NewWebhook(c.BuildWebhook, c.BuildWebhookSecret, log.With("component", "webhook"))
+		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, log.With("component", "webhook"))
 		trigger.OnQueued = wh.Notify
 		defer wh.Close()
 	}

@@ -451,7 +451,6 @@ func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	}
 }
 
-
 func passwordHash(ctx context.Context, s store.Store, id int64) (string, error) {
 	_, h, err := s.UserWithPasswordHash(ctx, id)
 	return h, err

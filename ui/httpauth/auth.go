@@ -195,16 +195,3 @@ func Challenge(w http.ResponseWriter, err error, writeBody func(status int, code
 	}
 	writeBody(http.StatusUnauthorized, "unauthorized", "invalid credentials")
 }
-
-type ctxKey struct{}
-
-// WithPrincipal stores the request's principal in ctx.
-func WithPrincipal(ctx context.Context, p store.Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, p)
-}
-
-// PrincipalFrom returns the principal stored by WithPrincipal.
-func PrincipalFrom(ctx context.Context) store.Principal {
-	p, _ := ctx.Value(ctxKey{}).(store.Principal)
-	return p
-}

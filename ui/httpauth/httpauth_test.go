@@ -289,17 +289,6 @@ func TestChallenge(t *testing.T) {
 	}
 }
 
-func TestPrincipalContext(t *testing.T) {
-	u := &store.Account{ID: 7, Name: "x"}
-	ctx := WithPrincipal(context.Background(), store.Principal{User: u})
-	if got := PrincipalFrom(ctx); got.User != u {
-		t.Fatalf("PrincipalFrom = %+v", got)
-	}
-	if got := PrincipalFrom(context.Background()); !got.Anonymous() {
-		t.Fatalf("empty context principal %+v", got)
-	}
-}
-
 func TestClientIP(t *testing.T) {
 	for remote, want := range map[string]string{
 		"127.0.0.1:80":   "127.0.0.1",

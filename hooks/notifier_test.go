@@ -27,7 +27,7 @@ type webhookReceiver struct {
 	mu       sync.Mutex
 	attempts int
 	badSig   int
-	events   []hooks.WebhookEvent
+	events   []hooks.BuildEvent
 	got      chan struct{}
 }
 
@@ -50,7 +50,7 @@ func (rv *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "try later", http.StatusServiceUnavailable)
 		return
 	}
-	var ev hooks.WebhookEvent
+	var ev hooks.BuildEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		http.Error(w, "bad json", http.StatusBadRequest)
 		return
@@ -76,7 +76,7 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
 
-	wh := hooks.NewWebhook(srv.URL, "s3cret", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "s3cret", discardLog())
 	wh.Notify(testBuild())
 	select {
 	case <-rv.got:
@@ -110,7 +110,7 @@ func TestWebhookWrongSecretIsDetected(t *testing.T) {
 	rv := &webhookReceiver{secret: "right", got: make(chan struct{}, 1)}
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
-	wh := hooks.NewWebhook(srv.URL, "wrong", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "wrong", discardLog())
 	wh.Retries = 1
 	wh.Notify(testBuild())
 	deadline := time.Now().Add(30 * time.Second)
@@ -161,7 +161,7 @@ func TestWebhookCloseStopsRetrying(t *testing.T) {
 		http.Error(w, "down", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	wh := hooks.NewWebhook(srv.URL, "s", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "s", discardLog())
 	wh.Notify(testBuild())
 	select {
 	case <-first:

@@ -26,10 +26,10 @@ func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// Webhook tells a build system that a build was queued, for systems that
+// BuildNotifier tells a build system that a build was queued, for systems that
 // prefer being told to polling. Deliveries are retried with exponential
 // backoff; they never block a push.
-type Webhook struct {
+type BuildNotifier struct {
 	URL     string
 	Secret  string
 	Log     *slog.Logger
@@ -42,22 +42,22 @@ type Webhook struct {
 	sem    chan struct{}
 }
 
-// NewWebhook returns a Webhook posting to url.
-func NewWebhook(url, secret string, log *slog.Logger) *Webhook {
+// NewBuildNotifier returns a BuildNotifier posting to url.
+func NewBuildNotifier(url, secret string, log *slog.Logger) *BuildNotifier {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Webhook{URL: url, Secret: secret, Log: log, Client: &http.Client{Timeout: 10 * time.Second},
+	return &BuildNotifier{URL: url, Secret: secret, Log: log, Client: &http.Client{Timeout: 10 * time.Second},
 		Retries: 6, ctx: ctx, cancel: cancel, sem: make(chan struct{}, 16)}
 }
 
-// WebhookEvent is the body of a delivery.
-type WebhookEvent struct {
+// BuildEvent is the body of a delivery.
+type BuildEvent struct {
 	Event string         `json:"event"`
 	Build map[string]any `json:"build"`
 }
 
 // Notify delivers a build.queued event in the background.
-func (w *Webhook) Notify(b store.Build) {
-	body, _ := json.Marshal(WebhookEvent{Event: "build.queued", Build: map[string]any{
+func (w *BuildNotifier) Notify(b store.Build) {
+	body, _ := json.Marshal(BuildEvent{Event: "build.queued", Build: map[string]any{
 		"id": b.ID, "repo": b.Repo, "branch": b.Branch, "commit": b.Commit, "previous_commit": b.PreviousCommit,
 		"commit_count": b.CommitCount, "pushed_by": b.PushedBy, "queued_at": b.QueuedAt.Format(time.RFC3339Nano),
 	}})
@@ -91,7 +91,7 @@ func (w *Webhook) Notify(b store.Build) {
 	}()
 }
 
-func (w *Webhook) deliver(body []byte) error {
+func (w *BuildNotifier) deliver(body []byte) error {
 	req, err := http.NewRequestWithContext(w.ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (w *Webhook) deliver(body []byte) error {
 }
 
 // Close stops retrying and waits for deliveries in flight.
-func (w *Webhook) Close() {
+func (w *BuildNotifier) Close() {
 	w.cancel()
 	w.wg.Wait()
 }
