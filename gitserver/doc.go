@@ -8,5 +8,6 @@
 // the filesystem. Every git process is tied to its request's context and
 // killed with its process group when the request ends.
 //
-// gitserver imports store, hooks and ui/httpauth; only cmd imports it.
+// gitserver imports store, hooks and httperr; only cmd imports it. Who sent
+// a request it asks of an Authenticator that cmd passes in.
 package gitserver

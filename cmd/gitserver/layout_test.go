@@ -10,14 +10,15 @@ import (
 
 // allowedImports states the import graph in one place: for each package
 // (prefix) of this module, which of the module's packages it may import.
-// store imports none; hooks and ui import store; gitserver imports store,
-// hooks and ui/httpauth; cmd imports everything and nothing imports cmd.
+// store imports none; hooks, httperr and ui import store; gitserver imports
+// store, hooks and httperr; cmd imports everything and nothing imports cmd.
 var allowedImports = map[string][]string{
 	"gitserver/store":       {},
 	"gitserver/hooks":       {"gitserver/store"},
+	"gitserver/httperr":     {"gitserver/store"},
 	"gitserver/ui/httpauth": {"gitserver/store"},
-	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth"},
-	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/ui/httpauth", "gitserver/gitserver/"},
+	"gitserver/ui":          {"gitserver/store", "gitserver/httperr", "gitserver/ui/httpauth"},
+	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/httperr", "gitserver/gitserver/"},
 	"gitserver/bench":       {"gitserver/"},
 	"gitserver/cmd/":        {"gitserver/"},
 }
