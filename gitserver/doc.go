@@ -10,4 +10,6 @@
 //
 // gitserver imports store, hooks and httperr; only cmd imports it. Who sent
 // a request it asks of an Authenticator that cmd passes in.
+//
+// Imports: gitserver/store, gitserver/hooks, gitserver/httperr, gitserver/gitserver/...
 package gitserver

@@ -11,4 +11,6 @@
 // Writes go through one connection (SQLite allows one writer at a time) with
 // BEGIN IMMEDIATE transactions; reads use a separate read-only pool. The
 // migrations in migrations/*.sql are embedded and applied in order by Open.
+//
+// Imports: none
 package store

@@ -5,4 +5,6 @@
 // Package main only wires the other packages together: configuration,
 // opening the store, binding listeners, starting servers and handling
 // signals. Nothing imports it.
+//
+// Imports: gitserver/...
 package main

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
@@ -277,10 +278,7 @@ func (m *Main) run(ctx context.Context) error {
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
 		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead} // SSHURL is set once SSH listens
 
-	r := gitserver.NewRouter()
-	gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}.Register(r)
-	gs.RegisterHTTP(r)
-	api.Register(r)
+	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api)
 
 	httpSrv := &http.Server{
 		Handler:           gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)),
@@ -364,6 +362,16 @@ func (m *Main) run(ctx context.Context) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// newRouter routes the HTTP address: the operational endpoints, the git
+// transport under /git/ and the API under /api/v1.
+func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API) *mux.Router {
+	r := gitserver.NewRouter()
+	h.Register(r)
+	gs.RegisterHTTP(r)
+	api.Register(r)
+	return r
 }
 
 func addrOf(ln net.Listener) string {

@@ -10,4 +10,6 @@
 // It imports store only; ui and cmd import it. The git transport does not:
 // it declares the gitserver.Authenticator it needs, and cmd passes this
 // package's Authenticator in.
+//
+// Imports: gitserver/store
 package httpauth
