@@ -8,6 +8,10 @@
 // the filesystem. Every git process is tied to its request's context and
 // killed with its process group when the request ends.
 //
+// It also holds the HTTP server's plumbing (middleware.go): the router and
+// its safety options, request ids and logging, panic recovery, HTTP
+// metrics, /healthz /readyz /metrics, and the build-lease expiry loop.
+//
 // gitserver imports store, hooks and httperr; only cmd imports it. Who sent
 // a request it asks of an Authenticator that cmd passes in.
 //
