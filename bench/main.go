@@ -12,6 +12,8 @@
 // `fetch` directly (one HTTP POST, or one git:// connection), parses the
 // pkt-line framing and discards the pack, so that the client's own indexing
 // does not hide the server.
+//
+// Imports: gitserver/...
 package main
 
 import (

@@ -8,7 +8,15 @@
 // the filesystem. Every git process is tied to its request's context and
 // killed with its process group when the request ends.
 //
-// gitserver imports store, hooks, ui/httpauth and its own gitserver/access
-// (the access policy, which Server.Resolve applies for both transports);
-// only cmd imports gitserver, while ui and gitserver import access.
+// It also holds the HTTP server's plumbing (middleware.go): the router and
+// its safety options, request ids and logging, panic recovery, HTTP
+// metrics, /healthz /readyz /metrics, and the build-lease expiry loop.
+//
+// gitserver imports store, hooks, httperr and its own sub-packages (the
+// access policy gitserver/access, which Server.Resolve applies for both
+// transports); only cmd imports it. Who sent a request it asks of an
+// Authenticator that cmd passes in.
+//
+// Imports: gitserver/store, gitserver/hooks, gitserver/gitserver/httperr, gitserver/gitserver/...
+// Test imports: gitserver/store/sqlite
 package gitserver

@@ -11,8 +11,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/httperr"
 	"gitserver/store"
-	"gitserver/ui/httpauth"
 )
 
 // Request body limits.
@@ -36,12 +36,9 @@ func (s *Server) RegisterHTTP(r *mux.Router) {
 	})
 }
 
+// gitError answers a git client in plain text (git shows it after "fatal:").
 func gitError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
+	httperr.New(status, "", msg).WriteText(w)
 }
 
 func serviceFromQuery(v string) (string, bool) {
@@ -62,23 +59,21 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service strin
 		op = access.OpWrite
 	}
 	p, err := s.Auth.Authenticate(r)
-	textBody := func(status int, _, msg string) { gitError(w, status, msg) }
 	switch {
-	case errors.Is(err, httpauth.ErrNoCredentials):
+	case errors.Is(err, store.ErrNoCredentials):
 		// Anonymous: only public reads with --anonymous-read; otherwise
 		// ask for credentials (git then prompts or uses its helper).
 		if !(s.AnonymousRead && op == access.OpRead) {
-			httpauth.Challenge(w, err, textBody)
+			httperr.From(err).WriteText(w)
 			return store.Repo{}, p, false
 		}
 	case err != nil:
-		var te *httpauth.ThrottledError
-		if !errors.Is(err, httpauth.ErrBadCredentials) && !errors.As(err, &te) {
+		if !httperr.IsAuth(err) {
 			s.Log.Error("authenticate", "err", err)
-			gitError(w, http.StatusInternalServerError, "internal error")
+			httperr.Internal(err).WriteText(w)
 			return store.Repo{}, p, false
 		}
-		httpauth.Challenge(w, err, textBody)
+		httperr.From(err).WriteText(w) // 401 with a challenge, or 429
 		return store.Repo{}, p, false
 	}
 	vars := mux.Vars(r)
@@ -89,13 +84,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service strin
 	case errors.Is(err, ErrRepoNotFound):
 		if p.Anonymous() {
 			// Do not reveal whether it exists; let git ask for credentials.
-			httpauth.Challenge(w, httpauth.ErrNoCredentials, textBody)
+			httperr.Unauthorized().WriteText(w)
 		} else {
 			gitError(w, http.StatusNotFound, "repository not found")
 		}
 	case errors.Is(err, ErrForbidden):
 		if p.Anonymous() {
-			httpauth.Challenge(w, httpauth.ErrNoCredentials, textBody)
+			httperr.Unauthorized().WriteText(w)
 		} else {
 			gitError(w, http.StatusForbidden, "permission denied: you cannot push to "+vars["owner"]+"/"+vars["name"])
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -18,8 +19,16 @@ import (
 	"gitserver/gitserver/access"
 	"gitserver/hooks"
 	"gitserver/store"
-	"gitserver/ui/httpauth"
 )
+
+// Authenticator is what the smart HTTP transport needs to know who sent a
+// request (cmd passes ui/httpauth's). Authenticate returns the principal,
+// store.ErrNoCredentials for a request without credentials,
+// store.ErrBadCredentials for wrong ones, *store.ThrottledError for a
+// throttled address, or another error if the check itself failed.
+type Authenticator interface {
+	Authenticate(*http.Request) (store.Principal, error)
+}
 
 // Server holds what both transports need. Fields are set by cmd; New
 // starts nothing.
@@ -27,7 +36,7 @@ type Server struct {
 	Store         store.Store
 	Repos         *Repos
 	Git           *Git
-	Auth          *httpauth.Authenticator
+	Auth          Authenticator
 	Trigger       *hooks.Trigger
 	Log           *slog.Logger
 	AnonymousRead bool

@@ -14,4 +14,6 @@
 //
 // hooks imports store; gitserver and cmd import hooks. In a hook process
 // stderr is the pusher's terminal: only deliberate, short messages go there.
+//
+// Imports: gitserver/store
 package hooks

@@ -20,4 +20,6 @@
 // state change re-checks its precondition in the statement itself, and no
 // transaction waits for anything but the database (no subprocess, no
 // callback).
+//
+// Imports: none
 package store

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -28,7 +27,7 @@ func ValidName(s string) bool {
 // "organisation", "repository") names the thing in the message.
 func CheckName(kind, s string) error {
 	if !ValidName(s) {
-		return fmt.Errorf("%w: %s name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git", ErrInvalid, kind, Truncate(s, 120))
+		return Errorf(ErrInvalid, "%s name %q must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git", kind, Truncate(s, 120))
 	}
 	return nil
 }

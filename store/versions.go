@@ -42,5 +42,5 @@ func NextVersion(major, minor, patch int, bump string) (int, int, int, error) {
 	case BumpPatch:
 		return major, minor, patch + 1, nil
 	}
-	return 0, 0, 0, fmt.Errorf("%w: bump must be \"major\", \"minor\" or \"patch\"", ErrInvalid)
+	return 0, 0, 0, Errorf(ErrInvalid, "bump must be \"major\", \"minor\" or \"patch\"")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/httperr"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 )
@@ -84,7 +85,7 @@ func (a *API) Register(r *mux.Router) {
 
 // WriteError writes the contract's error object.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+	httperr.New(status, code, msg).WriteJSON(w)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -97,41 +98,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// fail maps an error to a status: store sentinels to 4xx with their
-// (safe) text, anything else to 500 with a reference, detail in the log.
+// fail answers err as httperr.From classifies it: a store error as 4xx with
+// the message the store wrote for clients, anything else as 500 with a
+// reference, the detail in the log.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	msg := strings.TrimPrefix(err.Error(), "store: ")
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		WriteError(w, http.StatusNotFound, "not_found", msg)
-	case errors.Is(err, store.ErrExists):
-		WriteError(w, http.StatusConflict, "already_exists", msg)
-	case errors.Is(err, store.ErrConflict):
-		WriteError(w, http.StatusConflict, "conflict", msg)
-	case errors.Is(err, store.ErrInvalid):
-		WriteError(w, http.StatusBadRequest, "invalid", msg)
-	case errors.Is(err, store.ErrForbidden):
-		WriteError(w, http.StatusForbidden, "forbidden", msg)
-	default:
+	he := httperr.From(err)
+	if he.Status >= http.StatusInternalServerError {
 		ref := store.RandomHex(6)
 		a.Log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err, "reference", ref)
-		WriteError(w, http.StatusInternalServerError, "internal", "internal error, reference "+ref)
+		he = &httperr.Error{Status: he.Status, Code: he.Code, Message: "internal error, reference " + ref, Err: err}
 	}
+	he.WriteJSON(w)
 }
 
 func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal), anonymousRead bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Auth.Authenticate(r)
-		if errors.Is(err, httpauth.ErrNoCredentials) && anonymousRead && a.AnonymousRead {
+		if errors.Is(err, store.ErrNoCredentials) && anonymousRead && a.AnonymousRead {
 			p, err = store.Principal{}, nil
 		}
 		if err != nil {
-			var te *httpauth.ThrottledError
-			if errors.Is(err, httpauth.ErrNoCredentials) || errors.Is(err, httpauth.ErrBadCredentials) || errors.As(err, &te) {
-				httpauth.Challenge(w, err, func(status int, code, msg string) { WriteError(w, status, code, msg) })
-				return
-			}
-			a.fail(w, r, err)
+			a.fail(w, r, err) // 401 or 429 for credential errors, 500 otherwise
 			return
 		}
 		// A build's clone token is for git reads of one repository only.
@@ -473,7 +460,7 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op
 // is told to sign in (as git is).
 func notFound(w http.ResponseWriter, p store.Principal, msg string) {
 	if p.Anonymous() {
-		httpauth.Challenge(w, httpauth.ErrNoCredentials, func(status int, code, msg string) { WriteError(w, status, code, msg) })
+		httperr.Unauthorized().WriteJSON(w)
 		return
 	}
 	WriteError(w, http.StatusNotFound, "not_found", msg)

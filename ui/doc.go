@@ -1,8 +1,11 @@
 // Package ui serves gitserver's JSON API under /api/v1 (contract §5, §7,
 // §8) and, later, its web pages.
 //
-// ui imports store, ui/httpauth and gitserver/access (every access
-// decision is access.Decide's). It does not import the git transport:
-// what it needs done to repositories on disk (create, delete, pin a
-// published commit) it asks of a RepoFS given to it by cmd.
+// ui imports store, httperr, ui/httpauth and gitserver/access (every access
+// decision is access.Decide's). It does not import the git transport
+// (package gitserver), not even in tests: what it needs done to
+// repositories on disk (create, delete, pin a published commit) it asks of
+// a RepoFS given to it by cmd.
+//
+// Imports: gitserver/store, gitserver/gitserver/httperr, gitserver/ui/httpauth, gitserver/gitserver/access
 package ui

@@ -667,7 +667,7 @@ func TestVersionsE2E(t *testing.T) {
 
 func TestCrashBeforeEnqueueReconcileE2E(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, WithEnv("GITSERVER_FAULT=crash-before-enqueue"))
+	s := StartServer(t, WithFault("crash-before-enqueue"))
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "crash", "restricted")
 	g := NewGitEnv(t)

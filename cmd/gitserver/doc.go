@@ -3,6 +3,10 @@
 // hooks it installs for itself (`gitserver hook ...`).
 //
 // Package main only wires the other packages together: configuration,
-// opening the store, binding listeners, starting servers and handling
-// signals. Nothing imports it.
+// opening the store, binding listeners, starting servers (Main, which tests
+// also start in-process) and handling signals. Nothing imports it. Fault
+// injection for the end-to-end tests (GITSERVER_FAULT) is compiled only
+// with -tags faultinject.
+//
+// Imports: gitserver/...
 package main

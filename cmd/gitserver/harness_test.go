@@ -22,7 +22,33 @@ import (
 	"time"
 )
 
+// binPath is the production binary; faultBinary builds the one with fault
+// injection (GITSERVER_FAULT) on first use.
 var binPath string
+
+var faultBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// faultBinary returns a gitserver built with -tags faultinject, building it
+// on first use.
+func faultBinary(t testing.TB) string {
+	t.Helper()
+	faultBin.once.Do(func() {
+		faultBin.path = filepath.Join(filepath.Dir(binPath), "gitserver-faultinject")
+		build := exec.Command("go", "build", "-tags", "faultinject", "-o", faultBin.path, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			faultBin.err = fmt.Errorf("building gitserver -tags faultinject: %v\n%s", err, out)
+		}
+	})
+	if faultBin.err != nil {
+		t.Fatal(faultBin.err)
+	}
+	return faultBin.path
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gitserver-bin-")
@@ -71,6 +97,7 @@ type TestServer struct {
 	HTTPAddr      string
 	SSHAddr       string // host:port, "" when SSH is disabled
 	AdminPassword string
+	bin           string // the binary started: binPath unless WithFault
 	cmd           *exec.Cmd
 	out           *syncBuffer
 	done          chan struct{}
@@ -90,6 +117,15 @@ func WithEnv(env ...string) ServerOption {
 	return func(s *TestServer) { s.Env = append(s.Env, env...) }
 }
 
+// WithFault starts the binary built with fault injection, with
+// GITSERVER_FAULT=name.
+func WithFault(name string) ServerOption {
+	return func(s *TestServer) {
+		s.bin = faultBinary(s.t)
+		s.Env = append(s.Env, "GITSERVER_FAULT="+name)
+	}
+}
+
 // WithData reuses a data directory (e.g. to restart a server).
 func WithData(dir string) ServerOption {
 	return func(s *TestServer) { s.Data = dir }
@@ -99,7 +135,7 @@ func WithData(dir string) ServerOption {
 // (SIGKILL if still running) at test cleanup.
 func StartServer(t testing.TB, opts ...ServerOption) *TestServer {
 	t.Helper()
-	s := &TestServer{t: t}
+	s := &TestServer{t: t, bin: binPath}
 	for _, o := range opts {
 		o(s)
 	}
@@ -117,7 +153,7 @@ func (s *TestServer) start() {
 	t := s.t
 	t.Helper()
 	args := append([]string{"serve", "--data", s.Data, "--http-addr", "127.0.0.1:0", "--ssh-addr", "127.0.0.1:0"}, s.Args...)
-	cmd := exec.Command(binPath, args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.out = &syncBuffer{}
 	pr, pw := io.Pipe()

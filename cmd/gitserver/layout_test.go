@@ -2,41 +2,47 @@ package main
 
 import (
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// allowedImports states the import graph in one place: for each package
-// (prefix) of this module, which of the module's packages it may import.
-// store imports none; hooks and ui import store; gitserver imports store,
-// hooks and ui/httpauth; cmd imports everything and nothing imports cmd.
-var allowedImports = map[string][]string{
-	"gitserver/store":       {},
-	"gitserver/hooks":       {"gitserver/store"},
-	"gitserver/ui/httpauth": {"gitserver/store"},
-	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth", "gitserver/gitserver/access"},
-	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/ui/httpauth", "gitserver/gitserver/"},
-	"gitserver/bench":       {"gitserver/"},
-	"gitserver/cmd/":        {"gitserver/"},
-
-	// The access policy is pure: domain types only.
-	"gitserver/gitserver/access": {"gitserver/store"},
-	// Store implementations and their contract suite import only store;
-	// only cmd (and bench, tests) import an implementation.
-	"gitserver/store/sqlite":    {"gitserver/store"},
-	"gitserver/store/storetest": {"gitserver/store"},
-}
+// The import graph is stated in each package's doc comment, on a line
+//
+//	Imports: gitserver/store, gitserver/hooks
+//
+// listing the packages of this module it may import ("gitserver/x/..." is
+// x and everything under it; "none" is none). TestImportGraph holds every
+// package, its tests included, to its own line, and the whole module to the
+// rules below, which no doc line can relax.
 
 // forbiddenEverywhere are dependencies judged unfit (docs/decisions.md).
 var forbiddenEverywhere = []string{"github.com/sosedoff/gitkit"}
 
+// edgeRules: the HTTP edges do not import each other, and nothing imports
+// cmd. Each rule forbids packages under from importing what matches
+// forbidden (a prefix when it ends in "/", else the exact path).
+var edgeRules = []struct{ under, forbidden, why string }{
+	{"gitserver/gitserver", "gitserver/ui", "the git transport must not import the API (an edge)"},
+	{"gitserver/gitserver", "gitserver/ui/", "the git transport must not import the API or its authenticator (edges)"},
+	{"gitserver/ui", "gitserver/gitserver", "the API must not import the git transport (an edge); its sub-packages may be, if ui's doc says so"},
+	{"gitserver/", "gitserver/cmd/", "nothing imports cmd"},
+}
+
 type listedPackage struct {
-	ImportPath string
-	Doc        string
-	Imports    []string
-	Name       string
+	ImportPath   string
+	Dir          string
+	Doc          string
+	Name         string
+	GoFiles      []string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
 }
 
 func listPackages(t *testing.T) []listedPackage {
@@ -61,48 +67,123 @@ func listPackages(t *testing.T) []listedPackage {
 	return pkgs
 }
 
-// rulesFor returns the most specific rule for a package.
-func rulesFor(path string) ([]string, bool) {
-	best, found := "", false
-	for prefix := range allowedImports {
-		match := path == prefix || strings.HasSuffix(prefix, "/") && strings.HasPrefix(path, prefix) ||
-			strings.HasPrefix(path, prefix+"/")
-		if match && len(prefix) > len(best) {
-			best, found = prefix, true
+// docImports returns the packages listed on the "Imports:" line of p's
+// package comment, and whether there is one.
+func docImports(t *testing.T, p listedPackage) ([]string, bool) {
+	return docLine(t, p, "Imports:")
+}
+
+// docLine returns the packages listed on p's package-comment line that
+// starts with prefix ("Imports:", or "Test imports:" for what only its tests
+// may import besides, e.g. a real store implementation).
+func docLine(t *testing.T, p listedPackage, prefix string) ([]string, bool) {
+	t.Helper()
+	fset := token.NewFileSet()
+	for _, name := range p.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Doc == nil {
+			continue
+		}
+		for _, line := range strings.Split(f.Doc.Text(), "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
+			if !ok {
+				continue
+			}
+			rest = strings.TrimSpace(rest)
+			if rest == "none" {
+				return nil, true
+			}
+			var list []string
+			for _, s := range strings.Split(rest, ",") {
+				list = append(list, strings.TrimSpace(s))
+			}
+			return list, true
 		}
 	}
-	return allowedImports[best], found
+	return nil, false
+}
+
+// matches reports whether imp is pattern ("x/..." matches x and below).
+func matches(imp, pattern string) bool {
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return imp == base || strings.HasPrefix(imp, base+"/")
+	}
+	return imp == pattern
 }
 
 func TestImportGraph(t *testing.T) {
 	for _, p := range listPackages(t) {
-		allowed, ok := rulesFor(p.ImportPath)
+		allowed, ok := docImports(t, p)
 		if !ok {
-			t.Errorf("package %s has no import rule in layout_test.go", p.ImportPath)
-			continue
+			t.Errorf("package %s: its doc comment has no \"Imports:\" line", p.ImportPath)
 		}
-		for _, imp := range p.Imports {
+		for _, a := range allowed {
+			if !strings.HasPrefix(a, "gitserver/") {
+				t.Errorf("package %s: \"Imports:\" names %q, not a package of this module", p.ImportPath, a)
+			}
+		}
+		testOnly, _ := docLine(t, p, "Test imports:")
+		all := append(append(slices.Clone(p.Imports), p.TestImports...), p.XTestImports...)
+		slices.Sort(all)
+		for _, imp := range slices.Compact(all) {
+			allowed := allowed
+			if !slices.Contains(p.Imports, imp) {
+				allowed = append(slices.Clone(allowed), testOnly...)
+			}
 			for _, bad := range forbiddenEverywhere {
 				if strings.HasPrefix(imp, bad) {
 					t.Errorf("%s imports %s, which docs/decisions.md rules out", p.ImportPath, imp)
 				}
 			}
-			if !strings.HasPrefix(imp, "gitserver/") {
-				continue
+			if !strings.HasPrefix(imp, "gitserver/") || imp == p.ImportPath {
+				continue // outside the module; or the package's own external test
 			}
-			if strings.HasPrefix(imp, "gitserver/cmd/") {
-				t.Errorf("%s imports %s: nothing may import cmd", p.ImportPath, imp)
-				continue
-			}
-			okImp := strings.HasPrefix(imp, p.ImportPath+"/") // own sub-packages
-			for _, a := range allowed {
-				if imp == a || strings.HasSuffix(a, "/") && strings.HasPrefix(imp, a) {
-					okImp = true
+			for _, r := range edgeRules {
+				under := p.ImportPath == r.under || strings.HasPrefix(p.ImportPath, strings.TrimSuffix(r.under, "/")+"/")
+				hit := imp == r.forbidden || strings.HasSuffix(r.forbidden, "/") && strings.HasPrefix(imp, r.forbidden)
+				if under && hit {
+					t.Errorf("%s imports %s: %s", p.ImportPath, imp, r.why)
 				}
 			}
-			if !okImp {
-				t.Errorf("%s imports %s, which the layout does not allow", p.ImportPath, imp)
+			if ok && !slices.ContainsFunc(allowed, func(a string) bool { return matches(imp, a) }) {
+				t.Errorf("%s imports %s, which its doc's \"Imports:\" line does not allow", p.ImportPath, imp)
 			}
+		}
+	}
+}
+
+// TestImportRulesHold: the edge rules catch what they are for.
+func TestImportRulesHold(t *testing.T) {
+	broken := func(pkg, imp string) bool {
+		for _, r := range edgeRules {
+			under := pkg == r.under || strings.HasPrefix(pkg, strings.TrimSuffix(r.under, "/")+"/")
+			hit := imp == r.forbidden || strings.HasSuffix(r.forbidden, "/") && strings.HasPrefix(imp, r.forbidden)
+			if under && hit {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		pkg, imp string
+		bad      bool
+	}{
+		{"gitserver/gitserver", "gitserver/ui/httpauth", true},
+		{"gitserver/gitserver", "gitserver/ui", true},
+		{"gitserver/gitserver/packcache", "gitserver/ui", true},
+		{"gitserver/ui", "gitserver/gitserver", true},
+		{"gitserver/ui/httpauth", "gitserver/gitserver", true},
+		{"gitserver/ui", "gitserver/gitserver/access", false},
+		{"gitserver/store", "gitserver/cmd/gitserver", true},
+		{"gitserver/cmd/gitserver", "gitserver/gitserver", false},
+		{"gitserver/cmd/gitserver", "gitserver/ui", false},
+		{"gitserver/gitserver", "gitserver/gitserver/httperr", false},
+	} {
+		if got := broken(tc.pkg, tc.imp); got != tc.bad {
+			t.Errorf("%s importing %s: forbidden = %v, want %v", tc.pkg, tc.imp, got, tc.bad)
 		}
 	}
 }

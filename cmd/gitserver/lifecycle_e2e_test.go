@@ -132,7 +132,7 @@ func TestShutdownAnswersWaitingClaims(t *testing.T) {
 // hook's enqueue fail and the backstop slow.
 func TestShutdownWaitsForPushBackgroundWork(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t, WithEnv("GITSERVER_FAULT=slow-backstop"))
+	s := StartServer(t, WithFault("slow-backstop"))
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "bg", "restricted")
 	g := NewGitEnv(t)

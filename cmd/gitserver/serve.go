@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -20,7 +20,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"gitserver/gitserver"
@@ -64,12 +63,77 @@ func serve(args []string) int {
 	log := newLogger(c)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runServer(ctx, c, log); err != nil {
+	if err := NewMain(c, log).Run(ctx); err != nil {
 		log.Error("gitserver stopped", "err", err)
 		return 1
 	}
 	log.Info("gitserver stopped")
 	return 0
+}
+
+// Main is one gitserver server: what `gitserver serve` runs until a
+// signal, and what tests start in-process. Set its fields before Run.
+type Main struct {
+	Config config
+	Log    *slog.Logger
+	// Self is the gitserver binary that git's hooks run (default: this
+	// process's executable; a test binary must name a real gitserver).
+	Self string
+	// Out receives the first start's admin password (default os.Stdout).
+	Out io.Writer
+
+	// Ready is closed once the listeners are bound and the servers are
+	// about to serve; HTTPAddr and SSHAddr (nil when SSH is disabled) are
+	// the bound addresses from then on.
+	Ready    chan struct{}
+	HTTPAddr net.Addr
+	SSHAddr  net.Addr
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// NewMain returns a Main for c that logs to log.
+func NewMain(c config, log *slog.Logger) *Main {
+	return &Main{Config: c, Log: log, Ready: make(chan struct{})}
+}
+
+// Run serves until ctx ends or Close is called, then stops as on SIGTERM:
+// running git operations get the grace period. It returns early, with an
+// error, if the server cannot start.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.mu.Lock()
+	if m.done != nil {
+		m.mu.Unlock()
+		return errors.New("gitserver: Main.Run called twice")
+	}
+	m.cancel, m.done = cancel, make(chan struct{})
+	if m.Ready == nil {
+		m.Ready = make(chan struct{})
+	}
+	m.mu.Unlock()
+	err := m.run(ctx)
+	m.err = err
+	close(m.done)
+	return err
+}
+
+// Close stops a running Run and waits for it to return, returning its
+// error.
+func (m *Main) Close() error {
+	m.mu.Lock()
+	cancel, done := m.cancel, m.done
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return m.err
 }
 
 // paths of the data directory.
@@ -99,7 +163,8 @@ func openStore(ctx context.Context, dataDir string) (store.Store, dataPaths, err
 	return s, d, nil
 }
 
-func runServer(ctx context.Context, c config, log *slog.Logger) error {
+func (m *Main) run(ctx context.Context) error {
+	c, log := m.Config, m.Log
 	gitPath, gitVersion, err := gitserver.FindGit()
 	if err != nil {
 		return err
@@ -133,12 +198,18 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if err := os.MkdirAll(d.run(), 0o700); err != nil {
 		return err
 	}
-	if err := firstRunAdmin(ctx, s, d, log); err != nil {
+	out := m.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	if err := firstRunAdmin(ctx, s, d, out, log); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("locate own binary for hooks: %w", err)
+	self := m.Self
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("locate own binary for hooks: %w", err)
+		}
 	}
 	if err := gitserver.InstallHooks(d.hooks(), self); err != nil {
 		return err
@@ -183,12 +254,6 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	defer os.Remove(sockPath)
 	sock := &hooks.SocketServer{Secret: hookSecret, Trigger: trigger, Log: log.With("component", "hooks")}
-	if os.Getenv("GITSERVER_FAULT") == "crash-before-enqueue" {
-		// Fault injection for the crash-reconcile test: die after git has
-		// updated the refs and before the build is queued.
-		sock.BeforeEnqueue = func() { log.Warn("fault injection: exiting before enqueue"); os.Exit(3) }
-	}
-
 	auth := httpauth.New(s, httpauth.NewThrottle(20, 3*time.Minute))
 	gs := &gitserver.Server{
 		Store: s, Repos: repos, Git: git, Auth: auth, Trigger: trigger, Log: log.With("component", "git"),
@@ -202,26 +267,8 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 			log.Warn("background work of pushes still running after the grace period was cancelled", "grace", backgroundGrace)
 		}
 	}()
-	if os.Getenv("GITSERVER_FAULT") == "slow-backstop" {
-		// Fault injection for the shutdown test: the hook's enqueue fails
-		// and the post-push backstop takes 2 s, so a stop right after the
-		// push finds the backstop still running.
-		// (Two triggers: the push tracking of the slow one never hears of
-		// post-receive, so such a push is judged by git's exit alone.)
-		failing := &hooks.Trigger{Store: s, RepoDir: repos.Dir, Log: trigger.Log, OnQueued: trigger.OnQueued,
-			Git: func(context.Context, string, ...string) (string, error) {
-				return "", errors.New("fault injection: hook enqueue fails")
-			}}
-		slow := &hooks.Trigger{Store: s, RepoDir: repos.Dir, Log: trigger.Log, OnQueued: trigger.OnQueued,
-			Git: func(ctx context.Context, dir string, args ...string) (string, error) {
-				select {
-				case <-time.After(2 * time.Second):
-				case <-ctx.Done():
-					return "", ctx.Err()
-				}
-				return git.Output(ctx, dir, args...)
-			}}
-		sock.Trigger, gs.Trigger = failing, slow
+	if injectFaults != nil {
+		injectFaults(faultSite{Log: log, Store: s, Git: git, Repos: repos, Trigger: trigger, Socket: sock, Server: gs})
 	}
 	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
 	gs.Maintainer = maint
@@ -232,33 +279,10 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
 		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead} // SSHURL is set once SSH listens
 
-	// No path cleaning (mux would answer unclean paths such as /git/../x
-	// with a 301) and match on the escaped path, so that "..", "//" and
-	// %2F in a git URL are a plain 404 rather than a redirect or an alias.
-	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Ping(r.Context()); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		if _, err := os.Stat(gitPath); err != nil {
-			http.Error(w, "git unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
-	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	gs.RegisterHTTP(r)
-	api.Register(r)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "not found", http.StatusNotFound)
-	})
+	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api)
 
 	httpSrv := &http.Server{
-		Handler:           withRequestLog(r, log.With("component", "http"), newHTTPMetrics(reg)),
+		Handler:           gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -288,6 +312,12 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	log.Info("gitserver started", "version", version, "git", gitVersion, "data", d.root,
 		"http_addr", httpLn.Addr().String(), "ssh_addr", addrOf(sshLn), "base_url", c.BaseURL)
 
+	m.HTTPAddr = httpLn.Addr()
+	if sshLn != nil {
+		m.SSHAddr = sshLn.Addr()
+	}
+	close(m.Ready)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(httpSrv.Serve(httpLn)) })
 	g.Go(func() error { return ignoreClosed(sockSrv.Serve(hookLn)) })
@@ -295,18 +325,8 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		g.Go(func() error { return sshSrv.Serve(sshLn) })
 	}
 	g.Go(func() error {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				if _, err := s.ExpireLeases(gctx); err != nil && gctx.Err() == nil {
-					log.Error("expire build leases", "err", err)
-				}
-			}
-		}
+		gitserver.ExpireLeasesLoop(gctx, s, 5*time.Second, log)
+		return nil
 	})
 	g.Go(func() error {
 		<-gctx.Done()
@@ -345,6 +365,16 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	return g.Wait()
 }
 
+// newRouter routes the HTTP address: the operational endpoints, the git
+// transport under /git/ and the API under /api/v1.
+func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API) *mux.Router {
+	r := gitserver.NewRouter()
+	h.Register(r)
+	gs.RegisterHTTP(r)
+	api.Register(r)
+	return r
+}
+
 func addrOf(ln net.Listener) string {
 	if ln == nil {
 		return ""
@@ -375,7 +405,7 @@ func sshCloneBase(baseURL, sshAddr string) string {
 
 // firstRunAdmin creates the admin account on the very first start, prints
 // its password once and writes it to <data>/initial-admin-password (0600).
-func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, log *slog.Logger) error {
+func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, out io.Writer, log *slog.Logger) error {
 	n, err := s.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -388,7 +418,7 @@ func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, log *slog.Lo
 		return fmt.Errorf("write initial admin password: %w", err)
 	}
 	s.Audit(ctx, "system", "user.create", "admin", "first start")
-	fmt.Printf("\nCreated the admin account.\n  user:     admin\n  password: %s\n(also written to %s; change it with `gitserver admin user passwd admin`)\n\n",
+	fmt.Fprintf(out, "\nCreated the admin account.\n  user:     admin\n  password: %s\n(also written to %s; change it with `gitserver admin user passwd admin`)\n\n",
 		password, d.adminPassword())
 	log.Info("created first admin account", "user", "admin", "password_file", d.adminPassword())
 	return nil
@@ -396,81 +426,4 @@ func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, log *slog.Lo
 
 func generatePassword() string {
 	return store.RandomHex(12)
-}
-
-type httpMetrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
-	m := &httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gitserver_http_requests_total", Help: "HTTP requests by route, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gitserver_http_request_duration_seconds", Help: "HTTP request duration by route.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 3, 12),
-		}, []string{"route", "method"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// withRequestLog gives every request an id, logs it and counts it.
-func withRequestLog(next *mux.Router, log *slog.Logger, m *httpMetrics) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := store.RandomHex(8)
-		w.Header().Set("X-Request-Id", id)
-		sw := &statusWriter{ResponseWriter: w}
-		route := "other"
-		var match mux.RouteMatch
-		if next.Match(r, &match) && match.Route != nil {
-			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = tpl
-			}
-		}
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("panic serving request", "path", r.URL.Path, "panic", p, "request_id", id)
-				if sw.status == 0 {
-					http.Error(sw, "internal error, reference "+id, http.StatusInternalServerError)
-				}
-			}
-			if sw.status == 0 {
-				sw.status = http.StatusOK
-			}
-			code := strconv.Itoa(sw.status)
-			m.requests.WithLabelValues(route, r.Method, code).Inc()
-			m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
-				"duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr, "request_id", id)
-		}()
-		next.ServeHTTP(sw, r.WithContext(gitserver.WithRequestID(r.Context(), id)))
-	})
 }

@@ -12,4 +12,6 @@
 // It imports only gitserver/store (for the domain types). gitserver (both
 // git transports, through Server.Resolve) and ui (the JSON API) import it;
 // nothing else should decide access.
+//
+// Imports: gitserver/store
 package access

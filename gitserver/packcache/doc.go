@@ -45,4 +45,6 @@
 // pack is made, so a bounded age keeps tag auto-following close to live.
 // The cache is capped at MaxBytes; producers evict least-recently-used
 // entries (mtime, touched on every hit) after writing.
+//
+// Imports: none
 package packcache

@@ -13,4 +13,7 @@
 //
 // It imports only gitserver/store of this module. Nothing but cmd/ (and
 // benchmarks and tests) imports it; everything else uses store.Store.
+//
+// Imports: gitserver/store
+// Test imports: gitserver/store/storetest
 package sqlite

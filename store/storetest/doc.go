@@ -6,4 +6,6 @@
 //
 // It imports only gitserver/store of this module, and is for tests:
 // implementations call Run from their own _test.go files.
+//
+// Imports: gitserver/store
 package storetest

@@ -5,29 +5,14 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"gitserver/store"
 )
-
-// Errors returned by Authenticate.
-var (
-	ErrNoCredentials  = errors.New("authentication required")
-	ErrBadCredentials = errors.New("bad credentials")
-)
-
-// ThrottledError is returned while an address is throttled.
-type ThrottledError struct{ RetryAfter time.Duration }
-
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed sign-ins from this address; retry in %s", e.RetryAfter.Round(time.Second))
-}
 
 // Authenticator checks credentials.
 type Authenticator struct {
@@ -64,21 +49,21 @@ func ClientIP(r *http.Request) string {
 }
 
 // Authenticate returns the request's principal. A request without
-// credentials returns ErrNoCredentials (the caller decides whether anonymous
-// access applies); wrong credentials return ErrBadCredentials; a throttled
-// address gets *ThrottledError.
+// credentials returns store.ErrNoCredentials (the caller decides whether
+// anonymous access applies); wrong credentials return
+// store.ErrBadCredentials; a throttled address gets *store.ThrottledError.
 func (a *Authenticator) Authenticate(r *http.Request) (store.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return store.Principal{}, ErrNoCredentials
+		return store.Principal{}, store.ErrNoCredentials
 	}
 	ip := ClientIP(r)
 	if wait := a.Throttle.Blocked(ip); wait > 0 {
-		return store.Principal{}, &ThrottledError{RetryAfter: wait}
+		return store.Principal{}, &store.ThrottledError{RetryAfter: wait}
 	}
 	p, err := a.check(r.Context(), h)
 	if err != nil {
-		if errors.Is(err, ErrBadCredentials) {
+		if errors.Is(err, store.ErrBadCredentials) {
 			a.Throttle.Fail(ip)
 		}
 		return store.Principal{}, err
@@ -107,7 +92,7 @@ func (a *Authenticator) check(ctx context.Context, h string) (store.Principal, e
 			return a.cloneToken(ctx, secret)
 		}
 		if !ok || name == "" || secret == "" {
-			return store.Principal{}, ErrBadCredentials
+			return store.Principal{}, store.ErrBadCredentials
 		}
 		if strings.HasPrefix(secret, store.TokenPrefix) {
 			if tokenUserPlaceholders[strings.ToLower(name)] {
@@ -117,13 +102,13 @@ func (a *Authenticator) check(ctx context.Context, h string) (store.Principal, e
 		}
 		return a.password(ctx, name, secret)
 	}
-	return store.Principal{}, ErrBadCredentials
+	return store.Principal{}, store.ErrBadCredentials
 }
 
 func (a *Authenticator) token(ctx context.Context, name, secret string) (store.Principal, error) {
 	acct, tok, err := a.Store.CheckToken(ctx, name, secret)
 	if errors.Is(err, store.ErrBadCredentials) {
-		return store.Principal{}, ErrBadCredentials
+		return store.Principal{}, store.ErrBadCredentials
 	}
 	if err != nil {
 		return store.Principal{}, err
@@ -136,7 +121,7 @@ func (a *Authenticator) token(ctx context.Context, name, secret string) (store.P
 func (a *Authenticator) cloneToken(ctx context.Context, secret string) (store.Principal, error) {
 	g, err := a.Store.CheckCloneToken(ctx, secret)
 	if errors.Is(err, store.ErrBadCredentials) {
-		return store.Principal{}, ErrBadCredentials
+		return store.Principal{}, store.ErrBadCredentials
 	}
 	if err != nil {
 		return store.Principal{}, err
@@ -163,7 +148,7 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 	}
 	acct, err := a.Store.CheckPassword(ctx, name, secret)
 	if errors.Is(err, store.ErrBadCredentials) {
-		return store.Principal{}, ErrBadCredentials
+		return store.Principal{}, store.ErrBadCredentials
 	}
 	if err != nil {
 		return store.Principal{}, err
@@ -177,21 +162,4 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 		a.mu.Unlock()
 	}
 	return store.Principal{User: &acct}, nil
-}
-
-// Challenge writes the 401 or 429 answer for an authentication error, with
-// body written by writeBody (plain text for git, JSON for the API).
-func Challenge(w http.ResponseWriter, err error, writeBody func(status int, code, msg string)) {
-	var te *ThrottledError
-	if errors.As(err, &te) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds()+0.999)))
-		writeBody(http.StatusTooManyRequests, "rate_limited", te.Error())
-		return
-	}
-	w.Header().Set("WWW-Authenticate", `Basic realm="gitserver", charset="UTF-8"`)
-	if errors.Is(err, ErrNoCredentials) {
-		writeBody(http.StatusUnauthorized, "unauthorized", "authentication required")
-		return
-	}
-	writeBody(http.StatusUnauthorized, "unauthorized", "invalid credentials")
 }

@@ -144,27 +144,27 @@ func TestAuthenticate(t *testing.T) {
 		wantUser  string
 		wantToken bool
 	}{
-		{"no header", "", ErrNoCredentials, "", false},
+		{"no header", "", store.ErrNoCredentials, "", false},
 		{"password", basic("alice", "alice-password"), nil, "alice", false},
 		{"password, name in other case", basic("ALICE", "alice-password"), nil, "alice", false},
 		{"lower-case scheme", "basic " + base64.StdEncoding.EncodeToString([]byte("alice:alice-password")), nil, "alice", false},
-		{"wrong password", basic("alice", "bob-password"), ErrBadCredentials, "", false},
-		{"unknown user", basic("carol", "alice-password"), ErrBadCredentials, "", false},
-		{"empty password", basic("alice", ""), ErrBadCredentials, "", false},
-		{"empty user", basic("", "alice-password"), ErrBadCredentials, "", false},
-		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice")), ErrBadCredentials, "", false},
-		{"bad base64", "Basic !!!", ErrBadCredentials, "", false},
+		{"wrong password", basic("alice", "bob-password"), store.ErrBadCredentials, "", false},
+		{"unknown user", basic("carol", "alice-password"), store.ErrBadCredentials, "", false},
+		{"empty password", basic("alice", ""), store.ErrBadCredentials, "", false},
+		{"empty user", basic("", "alice-password"), store.ErrBadCredentials, "", false},
+		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte("alice")), store.ErrBadCredentials, "", false},
+		{"bad base64", "Basic !!!", store.ErrBadCredentials, "", false},
 		{"token as password", basic("alice", secret), nil, "alice", true},
 		{"token with placeholder user", basic("x-access-token", secret), nil, "alice", true},
 		{"token with oauth2 user", basic("oauth2", secret), nil, "alice", true},
-		{"token of another user", basic("bob", secret), ErrBadCredentials, "", false},
+		{"token of another user", basic("bob", secret), store.ErrBadCredentials, "", false},
 		{"bearer", "Bearer " + secret, nil, "alice", true},
 		{"bearer lower-case", "bearer " + secret, nil, "alice", true},
-		{"bearer wrong", "Bearer " + secret + "x", ErrBadCredentials, "", false},
-		{"bearer password", "Bearer alice-password", ErrBadCredentials, "", false},
-		{"bearer empty", "Bearer ", ErrBadCredentials, "", false},
-		{"unknown scheme", "Digest foo", ErrBadCredentials, "", false},
-		{"garbage", "garbage", ErrBadCredentials, "", false},
+		{"bearer wrong", "Bearer " + secret + "x", store.ErrBadCredentials, "", false},
+		{"bearer password", "Bearer alice-password", store.ErrBadCredentials, "", false},
+		{"bearer empty", "Bearer ", store.ErrBadCredentials, "", false},
+		{"unknown scheme", "Digest foo", store.ErrBadCredentials, "", false},
+		{"garbage", "garbage", store.ErrBadCredentials, "", false},
 	} {
 		p, err := a.Authenticate(req(tc.auth, "192.0.2.1:1234"))
 		if !errors.Is(err, tc.wantErr) {
@@ -207,7 +207,7 @@ func TestPasswordChangeTakesEffectAtOnce(t *testing.T) {
 	if err := s.SetPassword(ctx, "alice", "new-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(req(basic("alice", "old-password"), "192.0.2.1:1")); !errors.Is(err, ErrBadCredentials) {
+	if _, err := a.Authenticate(req(basic("alice", "old-password"), "192.0.2.1:1")); !errors.Is(err, store.ErrBadCredentials) {
 		t.Fatalf("old password after change: %v", err)
 	}
 	if _, err := a.Authenticate(req(basic("alice", "new-password"), "192.0.2.1:1")); err != nil {
@@ -218,7 +218,7 @@ func TestPasswordChangeTakesEffectAtOnce(t *testing.T) {
 	if err := s.SetPassword(ctx, "alice", "old-password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Authenticate(req(basic("alice", "new-password"), "192.0.2.1:1")); !errors.Is(err, ErrBadCredentials) {
+	if _, err := a.Authenticate(req(basic("alice", "new-password"), "192.0.2.1:1")); !errors.Is(err, store.ErrBadCredentials) {
 		t.Fatalf("replaced password still accepted: %v", err)
 	}
 	if _, err := a.Authenticate(req(basic("alice", "old-password"), "192.0.2.1:1")); err != nil {
@@ -236,13 +236,13 @@ func TestAuthenticateThrottles(t *testing.T) {
 	a := New(s, th)
 	bad := basic("alice", "wrong-password")
 	for i := 0; i < 3; i++ {
-		if _, err := a.Authenticate(req(bad, "192.0.2.1:5000")); !errors.Is(err, ErrBadCredentials) {
+		if _, err := a.Authenticate(req(bad, "192.0.2.1:5000")); !errors.Is(err, store.ErrBadCredentials) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
 	// Throttled, even with the right password, from that address.
 	_, err := a.Authenticate(req(basic("alice", "alice-password"), "192.0.2.1:5001"))
-	var te *ThrottledError
+	var te *store.ThrottledError
 	if !errors.As(err, &te) || te.RetryAfter <= 0 || te.RetryAfter > time.Minute {
 		t.Fatalf("throttled address: err = %v", err)
 	}
@@ -258,34 +258,12 @@ func TestAuthenticateThrottles(t *testing.T) {
 		t.Fatalf("ipv6 address not throttled across ports: %v", err)
 	}
 	// Requests without credentials neither count nor are throttled.
-	if _, err := a.Authenticate(req("", "192.0.2.1:5002")); !errors.Is(err, ErrNoCredentials) {
+	if _, err := a.Authenticate(req("", "192.0.2.1:5002")); !errors.Is(err, store.ErrNoCredentials) {
 		t.Fatalf("no credentials while throttled: %v", err)
 	}
 	clk.Advance(time.Minute)
 	if _, err := a.Authenticate(req(basic("alice", "alice-password"), "192.0.2.1:5003")); err != nil {
 		t.Fatalf("after the window: %v", err)
-	}
-}
-
-func TestChallenge(t *testing.T) {
-	var gotStatus int
-	var gotCode string
-	body := func(status int, code, _ string) { gotStatus, gotCode = status, code }
-
-	w := httptest.NewRecorder()
-	Challenge(w, ErrBadCredentials, body)
-	if gotStatus != 401 || gotCode != "unauthorized" || w.Header().Get("WWW-Authenticate") == "" {
-		t.Fatalf("bad credentials: %d %q %v", gotStatus, gotCode, w.Header())
-	}
-	w = httptest.NewRecorder()
-	Challenge(w, ErrNoCredentials, body)
-	if gotStatus != 401 || w.Header().Get("WWW-Authenticate") == "" {
-		t.Fatalf("no credentials: %d %v", gotStatus, w.Header())
-	}
-	w = httptest.NewRecorder()
-	Challenge(w, &ThrottledError{RetryAfter: 1500 * time.Millisecond}, body)
-	if gotStatus != 429 || w.Header().Get("Retry-After") != "2" {
-		t.Fatalf("throttled: %d Retry-After=%q", gotStatus, w.Header().Get("Retry-After"))
 	}
 }
 
@@ -348,8 +326,8 @@ func TestAuthenticateCloneToken(t *testing.T) {
 		"Bearer " + c.CloneToken + "x",
 		"Bearer " + store.CloneTokenPrefix,
 	} {
-		if _, err := a.Authenticate(req(auth, "192.0.2.2:1")); !errors.Is(err, ErrBadCredentials) {
-			t.Errorf("%q: %v, want ErrBadCredentials", auth, err)
+		if _, err := a.Authenticate(req(auth, "192.0.2.2:1")); !errors.Is(err, store.ErrBadCredentials) {
+			t.Errorf("%q: %v, want store.ErrBadCredentials", auth, err)
 		}
 		if got := len(th.fail["192.0.2.2"]); got != i+1 {
 			t.Errorf("%q: %d recorded failures, want %d", auth, got, i+1)
