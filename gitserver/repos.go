@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
 )
@@ -195,7 +196,7 @@ func PinRef(commit string) string { return hooks.ReservedPrefix + "pins/" + comm
 // Pin keeps commit reachable forever under a hidden ref that clients can
 // neither see nor push.
 func (rs *Repos) Pin(ctx context.Context, r store.Repo, commit string) error {
-	if len(commit) != 40 && len(commit) != 64 || strings.Trim(commit, "0123456789abcdef") != "" {
+	if !store.ValidObjectID(commit) {
 		return fmt.Errorf("pin: bad commit id")
 	}
 	_, err := rs.Git.Output(ctx, rs.Dir(r), "update-ref", PinRef(commit), commit)
@@ -245,16 +246,12 @@ func InstallHooks(dir, binary string) error {
 	}
 	for _, name := range []string{"pre-receive", "post-receive"} {
 		script := "#!/bin/sh\n# Written by gitserver at start-up; changes are overwritten.\nexec " +
-			shellQuote(binary) + " hook " + name + "\n"
+			packcache.ShellQuote(binary) + " hook " + name + "\n"
 		if err := writeFileAtomic(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
 			return fmt.Errorf("install hooks: %w", err)
 		}
 	}
 	return nil
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // isQuarantine reports whether name (an entry of objects/) is a push's

@@ -4,7 +4,7 @@
 //   - Env: the typed environment the daemon gives git (who pushed, which
 //     repository, where the daemon's hook socket is);
 //   - ParseUpdates: pre-/post-receive stdin ("<old> <new> <ref>" lines);
-//   - Check: the push policy of contract §6 (history is never rewritten);
+//   - Check: the push policy of docs/api.md §6 (history is never rewritten);
 //   - PreReceive / PostReceive: what `gitserver hook pre-receive|post-receive`
 //     runs inside git's hook process;
 //   - Trigger: the daemon side of post-receive, which queues exactly one

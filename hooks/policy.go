@@ -29,7 +29,7 @@ func (r Rejection) String() string { return "rejected " + r.Ref + ": " + r.Reaso
 // An error means it could not tell; the update is then refused.
 type Ancestry func(old, new string) (bool, error)
 
-// Check applies contract §6 to a push. It returns one rejection per refused
+// Check applies docs/api.md §6 to a push. It returns one rejection per refused
 // update; the push is accepted only if the result is empty. Refs outside
 // refs/heads/ and refs/tags/ (refs/notes/..., say) follow the branch rules.
 func Check(updates []RefUpdate, defaultBranch string, isAncestor Ancestry) []Rejection {

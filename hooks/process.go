@@ -37,7 +37,7 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 	rejected := Check(updates, env.DefaultBranch, isAncestor)
 	// What git would refuse only when updating refs, after this hook, while
 	// applying the rest: refuse it here so that the push stays all or
-	// nothing (contract §6).
+	// nothing (docs/api.md §6).
 	more := CheckNames(updates)
 	if patterns := ConflictPatterns(updates); len(patterns) > 0 {
 		existing, err := GitRefs(ctx, gitPath, "", patterns)

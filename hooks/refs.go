@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"gitserver/store"
 )
 
 // RefUpdate is one line of pre-/post-receive input.
@@ -29,19 +31,6 @@ func (u RefUpdate) Deleted() bool { return IsZero(u.New) }
 const MaxUpdates = 100000
 
 const maxLine = 4096
-
-func validID(id string) bool {
-	if len(id) != 40 && len(id) != 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // ParseUpdates reads every "<old> <new> <ref>" line from r. It rejects
 // malformed lines rather than skipping them, and reads to the end.
@@ -78,7 +67,7 @@ func ParseUpdate(line string) (RefUpdate, error) {
 		return RefUpdate{}, fmt.Errorf("want \"<old> <new> <ref>\", got %d fields", len(f))
 	}
 	u := RefUpdate{Old: f[0], New: f[1], Ref: f[2]}
-	if !validID(u.Old) || !validID(u.New) || len(u.Old) != len(u.New) {
+	if !store.ValidObjectID(u.Old) || !store.ValidObjectID(u.New) || len(u.Old) != len(u.New) {
 		return RefUpdate{}, fmt.Errorf("bad object ids")
 	}
 	if !strings.HasPrefix(u.Ref, "refs/") || len(u.Ref) <= len("refs/") {

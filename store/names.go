@@ -60,3 +60,18 @@ func Truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// ValidObjectID reports whether id is a full git object id in lower-case
+// hex: 40 digits (SHA-1) or 64 (SHA-256).
+func ValidObjectID(id string) bool {
+	if len(id) != 40 && len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,4 +1,4 @@
-// Package ui serves gitserver's JSON API under /api/v1 (contract §5, §7,
+// Package ui serves gitserver's JSON API under /api/v1 (docs/api.md §5, §7,
 // §8) and, later, its web pages.
 //
 // ui imports store, httperr, ui/httpauth and gitserver/access (every access

@@ -1,6 +1,6 @@
 package main
 
-// End-to-end tests of the access rules (contract §4), the JSON API (§5) and
+// End-to-end tests of the access rules (docs/api.md §4), the JSON API (§5) and
 // the admin CLI (§2), with the real binary and the real git client.
 
 import (
@@ -19,25 +19,25 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// i2Can reports the HTTP status of a read (upload-pack advertisement) and
+// canReadWrite reports the HTTP status of a read (upload-pack advertisement) and
 // a write (receive-pack advertisement) of owner/name with credential c.
-func i2Can(t *testing.T, s *TestServer, c Cred, owner, name string) (read, write int) {
+func canReadWrite(t *testing.T, s *TestServer, c Cred, owner, name string) (read, write int) {
 	t.Helper()
 	var hdr map[string]string
 	switch {
 	case c.User != "":
-		hdr = i2Basic(c.User, c.Secret)
+		hdr = basicAuth(c.User, c.Secret)
 	case c.Secret != "":
 		hdr = map[string]string{"Authorization": "Bearer " + c.Secret}
 	}
 	base := "/git/" + owner + "/" + name + ".git/info/refs?service="
-	read = i2Raw(t, s.HTTPAddr, "GET", base+"git-upload-pack", hdr, nil).Status
-	write = i2Raw(t, s.HTTPAddr, "GET", base+"git-receive-pack", hdr, nil).Status
+	read = rawHTTP(t, s.HTTPAddr, "GET", base+"git-upload-pack", hdr, nil).Status
+	write = rawHTTP(t, s.HTTPAddr, "GET", base+"git-receive-pack", hdr, nil).Status
 	return read, write
 }
 
-// i2Seed pushes one commit to owner/name's master as c and returns it.
-func i2Seed(t *testing.T, s *TestServer, c Cred, owner, name string) string {
+// seedRepo pushes one commit to owner/name's master as c and returns it.
+func seedRepo(t *testing.T, s *TestServer, c Cred, owner, name string) string {
 	t.Helper()
 	g := NewGitEnv(t)
 	work := g.Init(s.RepoURL(c, owner, name))
@@ -46,8 +46,8 @@ func i2Seed(t *testing.T, s *TestServer, c Cred, owner, name string) string {
 	return head
 }
 
-// i2GitRW tries a real clone and a real push as c and reports which worked.
-func i2GitRW(t *testing.T, s *TestServer, c Cred, owner, name string) (cloned, pushed bool) {
+// gitReadWrite tries a real clone and a real push as c and reports which worked.
+func gitReadWrite(t *testing.T, s *TestServer, c Cred, owner, name string) (cloned, pushed bool) {
 	t.Helper()
 	g := NewGitEnv(t)
 	dir := filepath.Join(t.TempDir(), "c")
@@ -80,7 +80,7 @@ func TestAccessRules(t *testing.T) {
 	s.CreateRepo(alice, "acme", "opub", "public")
 	for _, r := range []string{"alice/priv", "alice/pub", "acme/opriv", "acme/opub"} {
 		o, n, _ := strings.Cut(r, "/")
-		i2Seed(t, s, admin, o, n)
+		seedRepo(t, s, admin, o, n)
 	}
 
 	for _, tc := range []struct {
@@ -109,7 +109,7 @@ func TestAccessRules(t *testing.T) {
 		{"anonymous", anon, "acme/opub", 401, 401},
 	} {
 		o, n, _ := strings.Cut(tc.repo, "/")
-		r, w := i2Can(t, s, tc.c, o, n)
+		r, w := canReadWrite(t, s, tc.c, o, n)
 		if r != tc.read || w != tc.write {
 			t.Errorf("%s on %s: read %d write %d, want %d %d", tc.who, tc.repo, r, w, tc.read, tc.write)
 		}
@@ -131,7 +131,7 @@ func TestAccessRules(t *testing.T) {
 		{"non-member", carol, "acme/opub", true, false},
 	} {
 		o, n, _ := strings.Cut(tc.repo, "/")
-		c, p := i2GitRW(t, s, tc.c, o, n)
+		c, p := gitReadWrite(t, s, tc.c, o, n)
 		if c != tc.cloned || p != tc.pushed {
 			t.Errorf("git as %s on %s: cloned %v pushed %v, want %v %v", tc.who, tc.repo, c, p, tc.cloned, tc.pushed)
 		}
@@ -154,7 +154,7 @@ func TestAccessRules(t *testing.T) {
 	if st, _ := s.JSON("PUT", "/api/v1/orgs/acme/members/carol", alice, map[string]any{"role": "member"}); st != 200 {
 		t.Fatalf("add carol: %d", st)
 	}
-	if r, w := i2Can(t, s, carol, "acme", "opriv"); r != 200 || w != 200 {
+	if r, w := canReadWrite(t, s, carol, "acme", "opriv"); r != 200 || w != 200 {
 		t.Errorf("new member carol: %d %d", r, w)
 	}
 }
@@ -165,16 +165,16 @@ func TestAnonymousRead(t *testing.T) {
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "pub", "public")
 	s.CreateRepo(admin, "admin", "priv", "restricted")
-	head := i2Seed(t, s, admin, "admin", "pub")
-	i2Seed(t, s, admin, "admin", "priv")
+	head := seedRepo(t, s, admin, "admin", "pub")
+	seedRepo(t, s, admin, "admin", "priv")
 	anon := Cred{}
-	if r, w := i2Can(t, s, anon, "admin", "pub"); r != 200 || w != 401 {
+	if r, w := canReadWrite(t, s, anon, "admin", "pub"); r != 200 || w != 401 {
 		t.Errorf("anonymous on public: read %d write %d, want 200 401", r, w)
 	}
-	if r, w := i2Can(t, s, anon, "admin", "priv"); r != 401 || w != 401 {
+	if r, w := canReadWrite(t, s, anon, "admin", "priv"); r != 401 || w != 401 {
 		t.Errorf("anonymous on restricted: read %d write %d, want 401 401", r, w)
 	}
-	if r, _ := i2Can(t, s, anon, "admin", "nosuch"); r != 401 {
+	if r, _ := canReadWrite(t, s, anon, "admin", "nosuch"); r != 401 {
 		t.Errorf("anonymous on unknown repo: %d, want 401 (existence not revealed)", r)
 	}
 	g := NewGitEnv(t)
@@ -190,7 +190,7 @@ func TestAnonymousRead(t *testing.T) {
 		t.Fatalf("anonymous clone of a restricted repo succeeded:\n%s", out)
 	}
 	// A wrong credential is still refused, not downgraded to anonymous.
-	if r, _ := i2Can(t, s, Cred{"admin", "wrong-password"}, "admin", "pub"); r != 401 {
+	if r, _ := canReadWrite(t, s, Cred{"admin", "wrong-password"}, "admin", "pub"); r != 401 {
 		t.Errorf("wrong password on public with --anonymous-read: %d", r)
 	}
 	// The API never shows a restricted repo to an anonymous client, and
@@ -215,11 +215,11 @@ func TestAnonymousRead(t *testing.T) {
 	}
 }
 
-var i2ErrRE = regexp.MustCompile(`^\{"error":\{"code":"[a-z_]+","message":".+"\}\}$`)
+var apiErrRE = regexp.MustCompile(`^\{"error":\{"code":"[a-z_]+","message":".+"\}\}$`)
 
-// i2APIErr checks the contract's error shape and status, and that the body
+// wantAPIError checks the contract's error shape and status, and that the body
 // leaks no server path.
-func i2APIErr(t *testing.T, s *TestServer, what string, status int, body []byte, want int) {
+func wantAPIError(t *testing.T, s *TestServer, what string, status int, body []byte, want int) {
 	t.Helper()
 	if status != want {
 		t.Errorf("%s: status %d, want %d: %s", what, status, want, body)
@@ -229,7 +229,7 @@ func i2APIErr(t *testing.T, s *TestServer, what string, status int, body []byte,
 		Error struct{ Code, Message string } `json:"error"`
 	}
 	compact := strings.Join(strings.Fields(string(body)), "")
-	if err := json.Unmarshal(body, &m); err != nil || m.Error.Code == "" || m.Error.Message == "" || !i2ErrRE.MatchString(compact) {
+	if err := json.Unmarshal(body, &m); err != nil || m.Error.Code == "" || m.Error.Message == "" || !apiErrRE.MatchString(compact) {
 		t.Errorf("%s: error body not {\"error\":{\"code\",\"message\"}}: %s", what, body)
 	}
 	if strings.Contains(string(body), s.Data) || strings.Contains(string(body), "goroutine") || strings.Contains(string(body), ".go:") {
@@ -237,7 +237,7 @@ func i2APIErr(t *testing.T, s *TestServer, what string, status int, body []byte,
 	}
 }
 
-func i2PubKey(t *testing.T) string {
+func newPubKey(t *testing.T) string {
 	t.Helper()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -313,7 +313,7 @@ func TestAPI(t *testing.T) {
 		{"unknown owner", map[string]any{"owner": "nobody", "name": "x", "visibility": "public"}, 404},
 	} {
 		st, b := s.Do("POST", "/api/v1/repos", alice, tc.body)
-		i2APIErr(t, s, "create repo: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "create repo: "+tc.what, st, b, tc.want)
 	}
 	if st, b := s.Do("POST", "/api/v1/repos", alice, `{"owner":"alice","name":"`+long[:100]+`","visibility":"public"}`); st != 201 {
 		t.Errorf("100-character name refused: %d %s", st, b)
@@ -361,22 +361,22 @@ func TestAPI(t *testing.T) {
 
 	// --- GET and DELETE
 	if st, b := s.Do("GET", "/api/v1/repos/alice/proj", bob, nil); true {
-		i2APIErr(t, s, "GET restricted repo as another user", st, b, 404)
+		wantAPIError(t, s, "GET restricted repo as another user", st, b, 404)
 	}
 	if st, b := s.Do("GET", "/api/v1/repos/alice/nosuch", alice, nil); true {
-		i2APIErr(t, s, "GET unknown repo", st, b, 404)
+		wantAPIError(t, s, "GET unknown repo", st, b, 404)
 	}
 	if st, b := s.Do("GET", "/api/v1/repos/alice/x.git", alice, nil); true {
-		i2APIErr(t, s, "GET repo with a bad name", st, b, 404)
+		wantAPIError(t, s, "GET repo with a bad name", st, b, 404)
 	}
 	if st, b := s.Do("GET", "/api/v1/repos/alice/proj", Cred{}, nil); true {
-		i2APIErr(t, s, "GET repo anonymously", st, b, 401)
+		wantAPIError(t, s, "GET repo anonymously", st, b, 401)
 	}
 	if st, b := s.Do("DELETE", "/api/v1/repos/alice/proj", bob, nil); true {
-		i2APIErr(t, s, "DELETE someone else's restricted repo", st, b, 404)
+		wantAPIError(t, s, "DELETE someone else's restricted repo", st, b, 404)
 	}
 	if st, b := s.Do("DELETE", "/api/v1/repos/bob/mine", alice, nil); true {
-		i2APIErr(t, s, "DELETE someone else's public repo", st, b, 403)
+		wantAPIError(t, s, "DELETE someone else's public repo", st, b, 403)
 	}
 	_, m = s.JSON("GET", "/api/v1/repos/alice/proj", alice, nil)
 	id, _ := m["id"].(float64)
@@ -391,10 +391,10 @@ func TestAPI(t *testing.T) {
 		t.Errorf("repo directory survived DELETE: %v", err)
 	}
 	if st, b := s.Do("GET", "/api/v1/repos/alice/proj", alice, nil); true {
-		i2APIErr(t, s, "GET deleted repo", st, b, 404)
+		wantAPIError(t, s, "GET deleted repo", st, b, 404)
 	}
 	if st, b := s.Do("DELETE", "/api/v1/repos/alice/proj", alice, nil); true {
-		i2APIErr(t, s, "DELETE deleted repo", st, b, 404)
+		wantAPIError(t, s, "DELETE deleted repo", st, b, 404)
 	}
 	if st, _ := s.JSON("POST", "/api/v1/repos", alice, map[string]any{"owner": "alice", "name": "proj", "visibility": "public"}); st != 201 {
 		t.Errorf("recreate a deleted repo's name: %d", st)
@@ -412,13 +412,13 @@ func TestAPI(t *testing.T) {
 		{"taken by a user", map[string]any{"name": "ALICE"}, 409},
 	} {
 		st, b := s.Do("POST", "/api/v1/orgs", alice, tc.body)
-		i2APIErr(t, s, "create org: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "create org: "+tc.what, st, b, tc.want)
 	}
 	if st, m := s.JSON("POST", "/api/v1/orgs", alice, map[string]any{"name": "Acme"}); st != 201 || m["name"] != "Acme" {
 		t.Fatalf("create org: %d %v", st, m)
 	}
 	if st, b := s.Do("POST", "/api/v1/orgs", bob, map[string]any{"name": "acme"}); true {
-		i2APIErr(t, s, "create org: duplicate", st, b, 409)
+		wantAPIError(t, s, "create org: duplicate", st, b, 409)
 	}
 	for _, tc := range []struct {
 		what, path string
@@ -435,10 +435,10 @@ func TestAPI(t *testing.T) {
 		{"org as member", "/api/v1/orgs/acme/members/acme", alice, map[string]any{"role": "member"}, 404},
 	} {
 		st, b := s.Do("PUT", tc.path, tc.c, tc.body)
-		i2APIErr(t, s, "set member: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "set member: "+tc.what, st, b, tc.want)
 	}
 	if st, b := s.Do("POST", "/api/v1/repos", bob, map[string]any{"owner": "acme", "name": "x", "visibility": "public"}); true {
-		i2APIErr(t, s, "create repo in an org one is not a member of", st, b, 403)
+		wantAPIError(t, s, "create repo in an org one is not a member of", st, b, 403)
 	}
 	if st, m := s.JSON("PUT", "/api/v1/orgs/acme/members/bob", alice, map[string]any{"role": "owner"}); st != 200 || m["role"] != "owner" {
 		t.Fatalf("make bob owner: %d %v", st, m)
@@ -459,7 +459,7 @@ func TestAPI(t *testing.T) {
 	if st, m := s.JSON("GET", "/api/v1/user", Cred{"", tok}, nil); st != 200 || m["name"] != "alice" {
 		t.Errorf("new token does not authenticate: %d %v", st, m)
 	}
-	if r, w := i2Can(t, s, Cred{"", tok}, "alice", "trunky"); r != 200 || w != 403 {
+	if r, w := canReadWrite(t, s, Cred{"", tok}, "alice", "trunky"); r != 200 || w != 403 {
 		t.Errorf("repo:read API token on git: %d %d", r, w)
 	}
 	st, m = s.JSON("POST", "/api/v1/user/tokens", alice, map[string]any{"name": "default"})
@@ -480,14 +480,14 @@ func TestAPI(t *testing.T) {
 		{"anonymous", Cred{}, map[string]any{"name": "x"}, 401},
 	} {
 		st, b := s.Do("POST", "/api/v1/user/tokens", tc.c, tc.body)
-		i2APIErr(t, s, "create token: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "create token: "+tc.what, st, b, tc.want)
 	}
 	if st, _ := s.JSON("POST", "/api/v1/user/tokens", admin, map[string]any{"name": "ci", "scopes": []string{"builds"}}); st != 201 {
 		t.Errorf("admin creating a builds token: %d", st)
 	}
 
 	// --- user keys
-	key := i2PubKey(t)
+	key := newPubKey(t)
 	st, m = s.JSON("POST", "/api/v1/user/keys", alice, map[string]any{"title": "laptop", "key": key})
 	if st != 201 || !strings.HasPrefix(m["fingerprint"].(string), "SHA256:") || m["title"] != "laptop" {
 		t.Fatalf("add key: %d %v", st, m)
@@ -502,22 +502,22 @@ func TestAPI(t *testing.T) {
 		{"same key for another user", bob, map[string]any{"title": "stolen", "key": key}, 409},
 		{"garbage", alice, map[string]any{"title": "x", "key": "ssh-ed25519 garbage"}, 400},
 		{"empty", alice, map[string]any{"title": "x", "key": ""}, 400},
-		{"two keys", alice, map[string]any{"title": "x", "key": i2PubKey(t) + "\n" + i2PubKey(t)}, 400},
-		{"with options", alice, map[string]any{"title": "x", "key": `command="sh" ` + i2PubKey(t)}, 400},
+		{"two keys", alice, map[string]any{"title": "x", "key": newPubKey(t) + "\n" + newPubKey(t)}, 400},
+		{"with options", alice, map[string]any{"title": "x", "key": `command="sh" ` + newPubKey(t)}, 400},
 		{"private key", alice, map[string]any{"title": "x", "key": "-----BEGIN OPENSSH PRIVATE KEY-----"}, 400},
-		{"read-only token", Cred{"", tok}, map[string]any{"title": "x", "key": i2PubKey(t)}, 403},
+		{"read-only token", Cred{"", tok}, map[string]any{"title": "x", "key": newPubKey(t)}, 403},
 	} {
 		st, b := s.Do("POST", "/api/v1/user/keys", tc.c, tc.body)
-		i2APIErr(t, s, "add key: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "add key: "+tc.what, st, b, tc.want)
 	}
 
 	// --- deploy keys
-	dkey := i2PubKey(t)
+	dkey := newPubKey(t)
 	st, m = s.JSON("POST", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "ci", "key": dkey})
 	if st != 201 || m["read_only"] != true {
 		t.Fatalf("add deploy key: %d %v", st, m)
 	}
-	st, m = s.JSON("POST", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "rw", "key": i2PubKey(t), "read_only": false})
+	st, m = s.JSON("POST", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "rw", "key": newPubKey(t), "read_only": false})
 	if st != 201 || m["read_only"] != false {
 		t.Fatalf("add read-write deploy key: %d %v", st, m)
 	}
@@ -527,33 +527,33 @@ func TestAPI(t *testing.T) {
 		body       any
 		want       int
 	}{
-		{"other user, restricted repo", "/api/v1/repos/alice/trunky/deploy-keys", bob, map[string]any{"title": "x", "key": i2PubKey(t)}, 404},
-		{"reader of a public repo", "/api/v1/repos/alice/proj/deploy-keys", bob, map[string]any{"title": "x", "key": i2PubKey(t)}, 403},
-		{"unknown repo", "/api/v1/repos/alice/nosuch/deploy-keys", alice, map[string]any{"title": "x", "key": i2PubKey(t)}, 404},
+		{"other user, restricted repo", "/api/v1/repos/alice/trunky/deploy-keys", bob, map[string]any{"title": "x", "key": newPubKey(t)}, 404},
+		{"reader of a public repo", "/api/v1/repos/alice/proj/deploy-keys", bob, map[string]any{"title": "x", "key": newPubKey(t)}, 403},
+		{"unknown repo", "/api/v1/repos/alice/nosuch/deploy-keys", alice, map[string]any{"title": "x", "key": newPubKey(t)}, 404},
 		{"key in use", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "x", "key": dkey}, 409},
 		{"user's key as deploy key", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "x", "key": key}, 409},
 		{"bad key", "/api/v1/repos/alice/trunky/deploy-keys", alice, map[string]any{"title": "x", "key": "nope"}, 400},
-		{"bad read_only", "/api/v1/repos/alice/trunky/deploy-keys", alice, `{"title":"x","key":"` + i2PubKey(t) + `","read_only":"yes"}`, 400},
+		{"bad read_only", "/api/v1/repos/alice/trunky/deploy-keys", alice, `{"title":"x","key":"` + newPubKey(t) + `","read_only":"yes"}`, 400},
 	} {
 		st, b := s.Do("POST", tc.path, tc.c, tc.body)
-		i2APIErr(t, s, "add deploy key: "+tc.what, st, b, tc.want)
+		wantAPIError(t, s, "add deploy key: "+tc.what, st, b, tc.want)
 	}
 
 	// --- unknown endpoints and methods
 	if st, b := s.Do("GET", "/api/v1/nope", alice, nil); true {
-		i2APIErr(t, s, "unknown endpoint", st, b, 404)
+		wantAPIError(t, s, "unknown endpoint", st, b, 404)
 	}
 	if st, b := s.Do("PATCH", "/api/v1/repos/alice/trunky", alice, nil); st != 405 && st != 404 {
 		t.Errorf("PATCH repo: %d %s", st, b)
 	}
 	if st, b := s.Do("GET", "/api/v1/user", Cred{"alice", "wrong-password"}, nil); true {
-		i2APIErr(t, s, "wrong password", st, b, 401)
+		wantAPIError(t, s, "wrong password", st, b, 401)
 	}
 }
 
-// i2Admin runs the admin CLI with args exactly as given (no --data added)
+// runAdmin runs the admin CLI with args exactly as given (no --data added)
 // and returns stdout, stderr and the exit code.
-func i2Admin(t *testing.T, stdin string, env []string, args ...string) (string, string, int) {
+func runAdmin(t *testing.T, stdin string, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binPath, append([]string{"admin"}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -579,7 +579,7 @@ func TestAdminCLI(t *testing.T) {
 	}
 
 	// user create with a generated password, flags before the positionals.
-	out, errOut, code := i2Admin(t, "", nil, "--data", s.Data, "user", "create", "alice")
+	out, errOut, code := runAdmin(t, "", nil, "--data", s.Data, "user", "create", "alice")
 	m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
 		t.Fatalf("user create: exit %d\n%s%s", code, out, errOut)
@@ -589,7 +589,7 @@ func TestAdminCLI(t *testing.T) {
 		t.Fatalf("generated password does not work: %d", st)
 	}
 	// --password-stdin, flags after and between the positionals, GITSERVER_DATA.
-	out, errOut, code = i2Admin(t, "bob-password-1\n", []string{"GITSERVER_DATA=" + s.Data}, "user", "--admin", "create", "bob", "--password-stdin")
+	out, errOut, code = runAdmin(t, "bob-password-1\n", []string{"GITSERVER_DATA=" + s.Data}, "user", "--admin", "create", "bob", "--password-stdin")
 	if code != 0 || strings.Contains(out, "bob-password-1") {
 		t.Fatalf("user create --password-stdin: exit %d\n%s%s", code, out, errOut)
 	}
@@ -612,7 +612,7 @@ func TestAdminCLI(t *testing.T) {
 		{"", []string{"frobnicate", "x", "y"}, "unknown command"},
 		{"", []string{"token", "create"}, "usage"},
 	} {
-		out, errOut, code := i2Admin(t, tc.stdin, nil, append(tc.args, "--data", s.Data)...)
+		out, errOut, code := runAdmin(t, tc.stdin, nil, append(tc.args, "--data", s.Data)...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("admin %q: exit %d, stderr %q, want non-zero and %q (stdout %q)", tc.args, code, errOut, tc.want, out)
 		}
@@ -628,7 +628,7 @@ func TestAdminCLI(t *testing.T) {
 			t.Fatalf("old password before passwd: %d", st)
 		}
 	}
-	out, errOut, code = i2Admin(t, "", nil, "user", "passwd", "alice", "--data", s.Data)
+	out, errOut, code = runAdmin(t, "", nil, "user", "passwd", "alice", "--data", s.Data)
 	m = regexp.MustCompile(`new password for alice: (\S+)`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
 		t.Fatalf("passwd: exit %d\n%s%s", code, out, errOut)
@@ -643,7 +643,7 @@ func TestAdminCLI(t *testing.T) {
 	if st := userOK(Cred{"alice", pw2}); st != 200 {
 		t.Errorf("new password after passwd: %d, want 200", st)
 	}
-	if _, errOut, code := i2Admin(t, "alice-chosen-pw\n", nil, "--data", s.Data, "user", "passwd", "--password-stdin", "alice"); code != 0 {
+	if _, errOut, code := runAdmin(t, "alice-chosen-pw\n", nil, "--data", s.Data, "user", "passwd", "--password-stdin", "alice"); code != 0 {
 		t.Fatalf("passwd --password-stdin: %d %s", code, errOut)
 	}
 	if userOK(Cred{"alice", pw2}) != 401 || userOK(Cred{"alice", "alice-chosen-pw"}) != 200 {
@@ -659,14 +659,14 @@ func TestAdminCLI(t *testing.T) {
 		b, _ := json.Marshal(m["token_scopes"])
 		return string(b)
 	}
-	out, _, code = i2Admin(t, "", nil, "token", "create", "alice", "--data", s.Data)
+	out, _, code = runAdmin(t, "", nil, "token", "create", "alice", "--data", s.Data)
 	if code != 0 {
 		t.Fatalf("token create: %d", code)
 	}
 	if sc := tokScopes(strings.TrimSpace(out)); sc != `["repo:read","repo:write"]` {
 		t.Errorf("default token scopes %s", sc)
 	}
-	out, _, code = i2Admin(t, "", nil, "--scope", "builds", "token", "--data", s.Data, "create", "bob", "--scope", "repo:read", "--name", "ci")
+	out, _, code = runAdmin(t, "", nil, "--scope", "builds", "token", "--data", s.Data, "create", "bob", "--scope", "repo:read", "--name", "ci")
 	if code != 0 {
 		t.Fatalf("token create with scopes: %d", code)
 	}
@@ -680,19 +680,19 @@ func TestAdminCLI(t *testing.T) {
 
 	// key add
 	keyFile := filepath.Join(t.TempDir(), "id.pub")
-	os.WriteFile(keyFile, []byte(i2PubKey(t)+"\n"), 0o644)
-	if out, errOut, code := i2Admin(t, "", nil, "key", "add", "alice", "--file", keyFile, "--data", s.Data); code != 0 || !strings.Contains(out, "SHA256:") {
+	os.WriteFile(keyFile, []byte(newPubKey(t)+"\n"), 0o644)
+	if out, errOut, code := runAdmin(t, "", nil, "key", "add", "alice", "--file", keyFile, "--data", s.Data); code != 0 || !strings.Contains(out, "SHA256:") {
 		t.Errorf("key add: %d %s %s", code, out, errOut)
 	}
-	if _, errOut, code := i2Admin(t, "", nil, "key", "add", "bob", "--file", keyFile, "--data", s.Data); code == 0 || !strings.Contains(errOut, "in use") {
+	if _, errOut, code := runAdmin(t, "", nil, "key", "add", "bob", "--file", keyFile, "--data", s.Data); code == 0 || !strings.Contains(errOut, "in use") {
 		t.Errorf("same key for bob: %d %s", code, errOut)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.pub")
 	os.WriteFile(bad, []byte("not a key\n"), 0o644)
-	if _, errOut, code := i2Admin(t, "", nil, "key", "add", "alice", "--file", bad, "--data", s.Data); code == 0 || !strings.Contains(errOut, "SSH public key") {
+	if _, errOut, code := runAdmin(t, "", nil, "key", "add", "alice", "--file", bad, "--data", s.Data); code == 0 || !strings.Contains(errOut, "SSH public key") {
 		t.Errorf("bad key file: %d %s", code, errOut)
 	}
-	if _, errOut, code := i2Admin(t, "", nil, "key", "add", "alice", "--data", s.Data); code == 0 || !strings.Contains(errOut, "--file") {
+	if _, errOut, code := runAdmin(t, "", nil, "key", "add", "alice", "--data", s.Data); code == 0 || !strings.Contains(errOut, "--file") {
 		t.Errorf("key add without --file: %d %s", code, errOut)
 	}
 }

@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of the one access policy (gitserver/access): git and the
 // JSON API give the same answers, and the admin and builds scopes mean the
-// same through both (contract §4, §5 and §7).
+// same through both (docs/api.md §4, §5 and §7).
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ func TestAccessBuildsScope(t *testing.T) {
 	alice := Cred{"alice", s.CreateUser("alice", false)}
 	carol := Cred{"carol", s.CreateUser("carol", false)}
 	s.CreateRepo(alice, "alice", "priv", "restricted")
-	i2Seed(t, s, alice, "alice", "priv")
+	seedRepo(t, s, alice, "alice", "priv")
 	builds := s.Builds(alice, "alice", "priv")
 	if len(builds) != 1 {
 		t.Fatalf("builds after the first push: %v", builds)
@@ -54,7 +54,7 @@ func TestAccessBuildsScope(t *testing.T) {
 	bt := Cred{Secret: s.Token("admin", "builds")}
 
 	// Repository code and metadata: hidden, through git and the API.
-	if r, w := i2Can(t, s, bt, "alice", "priv"); r != 404 || w != 404 {
+	if r, w := canReadWrite(t, s, bt, "alice", "priv"); r != 404 || w != 404 {
 		t.Errorf("builds token over git: read %d write %d, want 404 404", r, w)
 	}
 	if lsRemote(t, s, bt, "alice", "priv") {
@@ -62,7 +62,7 @@ func TestAccessBuildsScope(t *testing.T) {
 	}
 	for _, path := range []string{"/api/v1/repos/alice/priv", "/api/v1/repos/alice/priv/versions", "/api/v1/repos/alice/priv/deploy-keys"} {
 		st, body := s.Do("GET", path, bt, nil)
-		i2APIErr(t, s, "builds token GET "+path, st, body, http.StatusNotFound)
+		wantAPIError(t, s, "builds token GET "+path, st, body, http.StatusNotFound)
 	}
 	// Builds: the queue's and each repository's, the same way.
 	for _, path := range []string{buildPath, "/api/v1/repos/alice/priv/builds"} {
@@ -76,7 +76,7 @@ func TestAccessBuildsScope(t *testing.T) {
 	for _, c := range []Cred{carol, carolRead} {
 		for _, path := range []string{buildPath, "/api/v1/repos/alice/priv/builds"} {
 			st, body := s.Do("GET", path, c, nil)
-			i2APIErr(t, s, "non-member GET "+path, st, body, http.StatusNotFound)
+			wantAPIError(t, s, "non-member GET "+path, st, body, http.StatusNotFound)
 		}
 	}
 	for _, c := range []Cred{alice, {Secret: s.Token("alice", "repo:read")}, {"admin", s.AdminPassword}} {
@@ -87,7 +87,7 @@ func TestAccessBuildsScope(t *testing.T) {
 		}
 	}
 	// And the builds token still works the queue.
-	if st, m := i3Claim(t, s, bt.Secret, "w", 0, 60); st != http.StatusOK || i3Str(m, "repo") != "alice/priv" {
+	if st, m := claimBuild(t, s, bt.Secret, "w", 0, 60); st != http.StatusOK || jsonStr(m, "repo") != "alice/priv" {
 		t.Errorf("claim with the builds token: %d %v", st, m)
 	}
 }
@@ -104,10 +104,10 @@ func TestAccessAdminScopeToken(t *testing.T) {
 	for _, full := range []string{"admin/mine", "alice/made"} {
 		owner, name, _ := strings.Cut(full, "/")
 		s.CreateRepo(at, owner, name, "restricted")
-		if r, w := i2Can(t, s, at, owner, name); r != 200 || w != 200 {
+		if r, w := canReadWrite(t, s, at, owner, name); r != 200 || w != 200 {
 			t.Errorf("admin-scope token on %s it created: git read %d write %d, want 200 200", full, r, w)
 		}
-		if cloned, pushed := i2GitRW(t, s, at, owner, name); !cloned || !pushed {
+		if cloned, pushed := gitReadWrite(t, s, at, owner, name); !cloned || !pushed {
 			t.Errorf("admin-scope token on %s: cloned %v pushed %v, want both", full, cloned, pushed)
 		}
 		if st, m := s.JSON("GET", "/api/v1/repos/"+full, at, nil); st != 200 || m["full_name"] != full {
@@ -168,7 +168,7 @@ func TestAccessGitAndAPIAgree(t *testing.T) {
 	for _, a := range actors {
 		for _, full := range repos {
 			owner, name, _ := strings.Cut(full, "/")
-			gr, gw := i2Can(t, s, a.c, owner, name)
+			gr, gw := canReadWrite(t, s, a.c, owner, name)
 			ar, _ := s.Do("GET", "/api/v1/repos/"+full, a.c, nil)
 			aw, _ := s.Do("GET", "/api/v1/repos/"+full+"/deploy-keys", a.c, nil)
 			if accessClass(gr) != accessClass(ar) || accessClass(gw) != accessClass(aw) {

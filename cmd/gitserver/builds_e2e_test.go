@@ -1,7 +1,7 @@
 package main
 
 // End-to-end tests of build triggering, the build-system API, versions and
-// crash reconciliation (contract §7, §8) with the real git client.
+// crash reconciliation (docs/api.md §7, §8) with the real git client.
 
 import (
 	"encoding/json"
@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// i3Num reads a JSON number field.
-func i3Num(t *testing.T, m map[string]any, key string) int64 {
+// jsonNum reads a JSON number field.
+func jsonNum(t *testing.T, m map[string]any, key string) int64 {
 	t.Helper()
 	f, ok := m[key].(float64)
 	if !ok {
@@ -25,47 +25,47 @@ func i3Num(t *testing.T, m map[string]any, key string) int64 {
 	return int64(f)
 }
 
-func i3Str(m map[string]any, key string) string {
+func jsonStr(m map[string]any, key string) string {
 	s, _ := m[key].(string)
 	return s
 }
 
-// i3Claim polls for a build as a worker; status is 200 or 204.
-func i3Claim(t *testing.T, s *TestServer, tok, worker string, wait, lease int) (int, map[string]any) {
+// claimBuild polls for a build as a worker; status is 200 or 204.
+func claimBuild(t *testing.T, s *TestServer, tok, worker string, wait, lease int) (int, map[string]any) {
 	t.Helper()
 	return s.JSON("POST", "/api/v1/builds/claim", Cred{Secret: tok},
 		map[string]any{"worker": worker, "wait_seconds": wait, "lease_seconds": lease})
 }
 
-func i3Complete(t *testing.T, s *TestServer, tok string, id int64, lease, status string) (int, map[string]any) {
+func completeBuild(t *testing.T, s *TestServer, tok string, id int64, lease, status string) (int, map[string]any) {
 	t.Helper()
 	return s.JSON("POST", fmt.Sprintf("/api/v1/builds/%d/complete", id), Cred{Secret: tok},
 		map[string]any{"lease_token": lease, "status": status, "message": "by test", "log_url": "https://ci.example/logs/1"})
 }
 
-// i3RunBuild claims the next build (which must be for commit) and completes
+// runBuild claims the next build (which must be for commit) and completes
 // it with status.
-func i3RunBuild(t *testing.T, s *TestServer, tok, commit, status string) map[string]any {
+func runBuild(t *testing.T, s *TestServer, tok, commit, status string) map[string]any {
 	t.Helper()
-	code, b := i3Claim(t, s, tok, "w", 30, 300)
+	code, b := claimBuild(t, s, tok, "w", 30, 300)
 	if code != http.StatusOK {
 		t.Fatalf("claim: %d %v", code, b)
 	}
-	if i3Str(b, "commit") != commit {
-		t.Fatalf("claimed build of %s, want %s", i3Str(b, "commit"), commit)
+	if jsonStr(b, "commit") != commit {
+		t.Fatalf("claimed build of %s, want %s", jsonStr(b, "commit"), commit)
 	}
-	code, done := i3Complete(t, s, tok, i3Num(t, b, "id"), i3Str(b, "lease_token"), status)
-	if code != http.StatusOK || i3Str(done, "status") != status {
+	code, done := completeBuild(t, s, tok, jsonNum(t, b, "id"), jsonStr(b, "lease_token"), status)
+	if code != http.StatusOK || jsonStr(done, "status") != status {
 		t.Fatalf("complete: %d %v", code, done)
 	}
 	return done
 }
 
-func i3BuildsFor(t *testing.T, s *TestServer, c Cred, owner, name, commit string) []map[string]any {
+func buildsFor(t *testing.T, s *TestServer, c Cred, owner, name, commit string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, b := range s.Builds(c, owner, name) {
-		if i3Str(b, "commit") == commit {
+		if jsonStr(b, "commit") == commit {
 			out = append(out, b)
 		}
 	}
@@ -92,12 +92,12 @@ func TestBuildTriggerE2E(t *testing.T) {
 		t.Fatalf("%d builds after one push, want 1: %v", len(builds), builds)
 	}
 	b1 := builds[0]
-	if i3Str(b1, "commit") != h1 || i3Num(t, b1, "commit_count") != 3 || i3Str(b1, "previous_commit") != "" ||
-		i3Str(b1, "status") != "queued" || i3Str(b1, "branch") != "master" || i3Str(b1, "repo") != "admin/trig" ||
-		i3Str(b1, "pushed_by") != "admin" || i3Num(t, b1, "attempt") != 1 || i3Str(b1, "queued_at") == "" {
+	if jsonStr(b1, "commit") != h1 || jsonNum(t, b1, "commit_count") != 3 || jsonStr(b1, "previous_commit") != "" ||
+		jsonStr(b1, "status") != "queued" || jsonStr(b1, "branch") != "master" || jsonStr(b1, "repo") != "admin/trig" ||
+		jsonStr(b1, "pushed_by") != "admin" || jsonNum(t, b1, "attempt") != 1 || jsonStr(b1, "queued_at") == "" {
 		t.Errorf("first build %v", b1)
 	}
-	if cu := i3Str(b1, "clone_url"); !strings.HasSuffix(cu, "/git/admin/trig.git") {
+	if cu := jsonStr(b1, "clone_url"); !strings.HasSuffix(cu, "/git/admin/trig.git") {
 		t.Errorf("clone_url %q", cu)
 	}
 	for _, k := range []string{"id", "repo", "clone_url", "branch", "commit", "previous_commit", "commit_count", "status",
@@ -109,17 +109,17 @@ func TestBuildTriggerE2E(t *testing.T) {
 	if _, ok := b1["lease_token"]; ok {
 		t.Errorf("a listed build shows its lease token")
 	}
-	i3RunBuild(t, s, worker, h1, "succeeded")
+	runBuild(t, s, worker, h1, "succeeded")
 
 	// Two more commits: previous_commit is the old head, count 2.
 	g.Commit(work, "a", "4", "c4")
 	h2 := g.Commit(work, "a", "5", "c5")
 	g.Must(work, "push", "-q", "origin", "master")
-	got := i3BuildsFor(t, s, admin, "admin", "trig", h2)
-	if len(got) != 1 || i3Str(got[0], "previous_commit") != h1 || i3Num(t, got[0], "commit_count") != 2 {
+	got := buildsFor(t, s, admin, "admin", "trig", h2)
+	if len(got) != 1 || jsonStr(got[0], "previous_commit") != h1 || jsonNum(t, got[0], "commit_count") != 2 {
 		t.Fatalf("second push's builds %v; want one with previous %s and count 2", got, h1)
 	}
-	i3RunBuild(t, s, worker, h2, "succeeded")
+	runBuild(t, s, worker, h2, "succeeded")
 
 	// Other branches and tags queue nothing.
 	n := len(s.Builds(admin, "admin", "trig"))
@@ -147,12 +147,12 @@ func TestBuildTriggerE2E(t *testing.T) {
 	g.Commit(work, "a", "7", "c7")
 	q2 := g.Commit(work, "a", "8", "c8")
 	g.Must(work, "push", "-q", "origin", "master")
-	sup := i3BuildsFor(t, s, admin, "admin", "trig", q1)
-	cur := i3BuildsFor(t, s, admin, "admin", "trig", q2)
-	if len(sup) != 1 || i3Str(sup[0], "status") != "superseded" || i3Str(sup[0], "finished_at") == "" {
+	sup := buildsFor(t, s, admin, "admin", "trig", q1)
+	cur := buildsFor(t, s, admin, "admin", "trig", q2)
+	if len(sup) != 1 || jsonStr(sup[0], "status") != "superseded" || jsonStr(sup[0], "finished_at") == "" {
 		t.Errorf("older quick push: %v, want one superseded build", sup)
 	}
-	if len(cur) != 1 || i3Str(cur[0], "status") != "queued" || i3Str(cur[0], "previous_commit") != h2 || i3Num(t, cur[0], "commit_count") != 3 {
+	if len(cur) != 1 || jsonStr(cur[0], "status") != "queued" || jsonStr(cur[0], "previous_commit") != h2 || jsonNum(t, cur[0], "commit_count") != 3 {
 		t.Errorf("newer quick push: %v, want queued, previous %s, count 3", cur, h2)
 	}
 	code, b := s.Do("GET", "/api/v1/repos/admin/trig/builds?status=queued", admin, nil)
@@ -163,22 +163,22 @@ func TestBuildTriggerE2E(t *testing.T) {
 	}
 
 	// A claimed build is not superseded by a newer push.
-	code, running := i3Claim(t, s, worker, "w1", 0, 300)
-	if code != http.StatusOK || i3Str(running, "commit") != q2 {
+	code, running := claimBuild(t, s, worker, "w1", 0, 300)
+	if code != http.StatusOK || jsonStr(running, "commit") != q2 {
 		t.Fatalf("claim: %d %v", code, running)
 	}
 	q3 := g.Commit(work, "a", "9", "c9")
 	g.Must(work, "push", "-q", "origin", "master")
-	code, after := s.JSON("GET", fmt.Sprintf("/api/v1/builds/%d", i3Num(t, running, "id")), admin, nil)
-	if code != http.StatusOK || i3Str(after, "status") != "running" || i3Str(after, "worker") != "w1" {
+	code, after := s.JSON("GET", fmt.Sprintf("/api/v1/builds/%d", jsonNum(t, running, "id")), admin, nil)
+	if code != http.StatusOK || jsonStr(after, "status") != "running" || jsonStr(after, "worker") != "w1" {
 		t.Errorf("claimed build after a newer push: %d %v", code, after)
 	}
-	nb := i3BuildsFor(t, s, admin, "admin", "trig", q3)
-	if len(nb) != 1 || i3Str(nb[0], "status") != "queued" || i3Str(nb[0], "previous_commit") != q2 || i3Num(t, nb[0], "commit_count") != 1 {
+	nb := buildsFor(t, s, admin, "admin", "trig", q3)
+	if len(nb) != 1 || jsonStr(nb[0], "status") != "queued" || jsonStr(nb[0], "previous_commit") != q2 || jsonNum(t, nb[0], "commit_count") != 1 {
 		t.Errorf("push after a claim: %v; want queued, previous %s, count 1", nb, q2)
 	}
 	// The running build can still be completed.
-	if code, done := i3Complete(t, s, worker, i3Num(t, running, "id"), i3Str(running, "lease_token"), "failed"); code != http.StatusOK {
+	if code, done := completeBuild(t, s, worker, jsonNum(t, running, "id"), jsonStr(running, "lease_token"), "failed"); code != http.StatusOK {
 		t.Errorf("complete after a newer push: %d %v", code, done)
 	}
 }
@@ -237,8 +237,8 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 		g.Must(work, "push", "-q", "origin", "master")
 		select {
 		case r := <-res:
-			if r.code != http.StatusOK || i3Str(r.b, "commit") != head || i3Str(r.b, "status") != "running" ||
-				i3Str(r.b, "lease_token") == "" || i3Str(r.b, "worker") != "poller" || i3Str(r.b, "started_at") == "" {
+			if r.code != http.StatusOK || jsonStr(r.b, "commit") != head || jsonStr(r.b, "status") != "running" ||
+				jsonStr(r.b, "lease_token") == "" || jsonStr(r.b, "worker") != "poller" || jsonStr(r.b, "started_at") == "" {
 				t.Fatalf("long-poll claim: %d %v", r.code, r.b)
 			}
 		case <-time.After(90 * time.Second):
@@ -246,11 +246,11 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 		}
 	})
 
-	builds := i3BuildsFor(t, s, admin, "admin", "api", head)
+	builds := buildsFor(t, s, admin, "admin", "api", head)
 	if len(builds) != 1 {
 		t.Fatalf("builds of %s: %v", head, builds)
 	}
-	id := i3Num(t, builds[0], "id")
+	id := jsonNum(t, builds[0], "id")
 	buildPath := fmt.Sprintf("/api/v1/builds/%d", id)
 
 	t.Run("lease expiry re-queues, then fails after 3 attempts", func(t *testing.T) {
@@ -258,11 +258,11 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 		// gets attempt 2 of the same build.
 		var tokens []string
 		for attempt := 2; attempt <= 3; attempt++ {
-			code, b := i3Claim(t, s, worker, fmt.Sprintf("w%d", attempt), 60, 1)
-			if code != http.StatusOK || i3Num(t, b, "id") != id || i3Num(t, b, "attempt") != int64(attempt) {
+			code, b := claimBuild(t, s, worker, fmt.Sprintf("w%d", attempt), 60, 1)
+			if code != http.StatusOK || jsonNum(t, b, "id") != id || jsonNum(t, b, "attempt") != int64(attempt) {
 				t.Fatalf("re-claim %d: %d %v", attempt, code, b)
 			}
-			tokens = append(tokens, i3Str(b, "lease_token"))
+			tokens = append(tokens, jsonStr(b, "lease_token"))
 		}
 		if tokens[0] == tokens[1] {
 			t.Error("a re-claim reused the lease token")
@@ -275,19 +275,19 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 			if code != http.StatusOK {
 				t.Fatalf("get build: %d %v", code, b)
 			}
-			if i3Str(b, "status") == "failed" {
-				if i3Num(t, b, "attempt") != 3 || i3Str(b, "finished_at") == "" || i3Str(b, "message") == "" {
+			if jsonStr(b, "status") == "failed" {
+				if jsonNum(t, b, "attempt") != 3 || jsonStr(b, "finished_at") == "" || jsonStr(b, "message") == "" {
 					t.Errorf("failed build %v", b)
 				}
 				break
 			}
-			if i3Str(b, "status") != "running" {
-				t.Fatalf("build went %s, want running until it fails", i3Str(b, "status"))
+			if jsonStr(b, "status") != "running" {
+				t.Fatalf("build went %s, want running until it fails", jsonStr(b, "status"))
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("build still %v after its last lease ran out", b)
 			}
-			if code, b := i3Claim(t, s, worker, "w4", 1, 1); code != http.StatusNoContent {
+			if code, b := claimBuild(t, s, worker, "w4", 1, 1); code != http.StatusNoContent {
 				t.Fatalf("claim while the only build is failing: %d %v", code, b)
 			}
 		}
@@ -297,11 +297,11 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 			if code != http.StatusConflict || m["error"] == nil {
 				t.Errorf("heartbeat with a stale lease: %d %v, want 409", code, m)
 			}
-			if code, m := i3Complete(t, s, worker, id, tok, "succeeded"); code != http.StatusConflict {
+			if code, m := completeBuild(t, s, worker, id, tok, "succeeded"); code != http.StatusConflict {
 				t.Errorf("complete with a stale lease: %d %v, want 409", code, m)
 			}
 		}
-		if _, b := s.JSON("GET", buildPath, admin, nil); i3Str(b, "status") != "failed" {
+		if _, b := s.JSON("GET", buildPath, admin, nil); jsonStr(b, "status") != "failed" {
 			t.Errorf("stale completes changed the build: %v", b)
 		}
 	})
@@ -309,14 +309,14 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 	t.Run("heartbeat, stale token and complete", func(t *testing.T) {
 		h := g.Commit(work, "a", "3", "c3")
 		g.Must(work, "push", "-q", "origin", "master")
-		code, b := i3Claim(t, s, worker, "w", 30, 300)
-		if code != http.StatusOK || i3Str(b, "commit") != h {
+		code, b := claimBuild(t, s, worker, "w", 30, 300)
+		if code != http.StatusOK || jsonStr(b, "commit") != h {
 			t.Fatalf("claim: %d %v", code, b)
 		}
-		bid, tok := i3Num(t, b, "id"), i3Str(b, "lease_token")
+		bid, tok := jsonNum(t, b, "id"), jsonStr(b, "lease_token")
 		p := fmt.Sprintf("/api/v1/builds/%d", bid)
 		code, hb := s.JSON("POST", p+"/heartbeat", Cred{Secret: worker}, map[string]any{"lease_token": tok})
-		if code != http.StatusOK || i3Str(hb, "status") != "running" {
+		if code != http.StatusOK || jsonStr(hb, "status") != "running" {
 			t.Errorf("heartbeat: %d %v", code, hb)
 		}
 		if _, ok := hb["lease_token"]; ok {
@@ -326,21 +326,21 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 		if code != http.StatusConflict {
 			t.Errorf("heartbeat with a wrong token: %d, want 409", code)
 		}
-		if code, _ := i3Complete(t, s, worker, bid, "", "succeeded"); code != http.StatusConflict {
+		if code, _ := completeBuild(t, s, worker, bid, "", "succeeded"); code != http.StatusConflict {
 			t.Errorf("complete without a token: %d, want 409", code)
 		}
-		if code, _ := i3Complete(t, s, worker, bid, tok, "done"); code != http.StatusBadRequest {
+		if code, _ := completeBuild(t, s, worker, bid, tok, "done"); code != http.StatusBadRequest {
 			t.Errorf("complete with a bad status: %d, want 400", code)
 		}
-		if code, _ := i3Complete(t, s, s.Token("admin"), bid, tok, "succeeded"); code != http.StatusForbidden {
+		if code, _ := completeBuild(t, s, s.Token("admin"), bid, tok, "succeeded"); code != http.StatusForbidden {
 			t.Errorf("complete without the builds scope: %d, want 403", code)
 		}
-		code, done := i3Complete(t, s, worker, bid, tok, "succeeded")
-		if code != http.StatusOK || i3Str(done, "status") != "succeeded" || i3Str(done, "log_url") != "https://ci.example/logs/1" ||
-			i3Str(done, "message") != "by test" || i3Str(done, "finished_at") == "" {
+		code, done := completeBuild(t, s, worker, bid, tok, "succeeded")
+		if code != http.StatusOK || jsonStr(done, "status") != "succeeded" || jsonStr(done, "log_url") != "https://ci.example/logs/1" ||
+			jsonStr(done, "message") != "by test" || jsonStr(done, "finished_at") == "" {
 			t.Errorf("complete: %d %v", code, done)
 		}
-		if code, _ := i3Complete(t, s, worker, bid, tok, "failed"); code != http.StatusConflict {
+		if code, _ := completeBuild(t, s, worker, bid, tok, "failed"); code != http.StatusConflict {
 			t.Errorf("second complete: %d, want 409", code)
 		}
 		if code, _ := s.JSON("POST", "/api/v1/builds/999999/heartbeat", Cred{Secret: worker}, map[string]any{"lease_token": tok}); code != http.StatusNotFound {
@@ -350,7 +350,7 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 
 	t.Run("get build and status filter", func(t *testing.T) {
 		code, b := s.JSON("GET", buildPath, admin, nil)
-		if code != http.StatusOK || i3Num(t, b, "id") != id || i3Str(b, "repo") != "admin/api" || i3Str(b, "commit") != head {
+		if code != http.StatusOK || jsonNum(t, b, "id") != id || jsonStr(b, "repo") != "admin/api" || jsonStr(b, "commit") != head {
 			t.Errorf("GET build: %d %v", code, b)
 		}
 		if code, _ := s.JSON("GET", "/api/v1/builds/424242", admin, nil); code != http.StatusNotFound {
@@ -371,13 +371,13 @@ func TestBuildWorkerAPIE2E(t *testing.T) {
 				t.Errorf("?status=%s: %d builds, want %d", status, len(list), want)
 			}
 			for _, b := range list {
-				if i3Str(b, "status") != status {
-					t.Errorf("?status=%s returned a %s build", status, i3Str(b, "status"))
+				if jsonStr(b, "status") != status {
+					t.Errorf("?status=%s returned a %s build", status, jsonStr(b, "status"))
 				}
 			}
 		}
 		all := s.Builds(admin, "admin", "api")
-		if len(all) != 2 || i3Num(t, all[0], "id") <= i3Num(t, all[1], "id") {
+		if len(all) != 2 || jsonNum(t, all[0], "id") <= jsonNum(t, all[1], "id") {
 			t.Errorf("builds not newest first: %v", all)
 		}
 		code, m := s.JSON("GET", "/api/v1/repos/admin/api/builds?status=bogus", admin, nil)
@@ -462,7 +462,7 @@ func TestBuildConcurrentClaimersE2E(t *testing.T) {
 		open := 0
 		for r := 0; r < repos; r++ {
 			for _, b := range s.Builds(admin, "admin", fmt.Sprintf("cc%d", r)) {
-				if st := i3Str(b, "status"); st == "queued" || st == "running" {
+				if st := jsonStr(b, "status"); st == "queued" || st == "running" {
 					open++
 				}
 			}
@@ -487,18 +487,18 @@ func TestBuildConcurrentClaimersE2E(t *testing.T) {
 		lastHead := heads[r][len(heads[r])-1]
 		sawHead := false
 		for _, b := range builds {
-			id := i3Num(t, b, "id")
+			id := jsonNum(t, b, "id")
 			_, claimed := claimedBy[id]
-			switch st := i3Str(b, "status"); {
+			switch st := jsonStr(b, "status"); {
 			case st == "succeeded" && claimed:
 			case st == "superseded" && !claimed:
 			default:
 				t.Errorf("%s build %d: %s, claimed=%v", name, id, st, claimed)
 			}
-			if i3Str(b, "commit") == lastHead {
+			if jsonStr(b, "commit") == lastHead {
 				sawHead = true
-				if i3Str(b, "status") != "succeeded" {
-					t.Errorf("%s: the final head's build is %s", name, i3Str(b, "status"))
+				if jsonStr(b, "status") != "succeeded" {
+					t.Errorf("%s: the final head's build is %s", name, jsonStr(b, "status"))
 				}
 			}
 		}
@@ -508,8 +508,8 @@ func TestBuildConcurrentClaimersE2E(t *testing.T) {
 	}
 }
 
-// i3GitDir runs git against a bare repository on the server's disk.
-func i3GitDir(t *testing.T, dir string, args ...string) (string, error) {
+// gitIn runs git against a bare repository on the server's disk.
+func gitIn(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("git", append([]string{"--git-dir", dir}, args...)...)
 	cmd.Env = append(cmd.Environ(), "GIT_CONFIG_NOSYSTEM=1")
@@ -524,7 +524,7 @@ func TestVersionsE2E(t *testing.T) {
 	worker := s.Token("admin", "builds")
 	code, repo := s.JSON("POST", "/api/v1/repos", admin,
 		map[string]any{"owner": "admin", "name": "rel", "visibility": "restricted", "default_branch": "release"})
-	if code != http.StatusCreated || i3Str(repo, "default_branch") != "release" {
+	if code != http.StatusCreated || jsonStr(repo, "default_branch") != "release" {
 		t.Fatalf("create repo: %d %v", code, repo)
 	}
 	url := s.RepoURL(admin, "admin", "rel")
@@ -539,53 +539,53 @@ func TestVersionsE2E(t *testing.T) {
 	// A pushed commit, built and published.
 	c1 := g.Commit(work, "a", "1", "c1")
 	g.Must(work, "push", "-q", "origin", "release")
-	b1 := i3RunBuild(t, s, worker, c1, "succeeded")
-	code, v := publish(i3Num(t, b1, "id"), "minor")
-	if code != http.StatusCreated || i3Str(v, "version") != "0.1.0" || i3Str(v, "commit") != c1 ||
-		i3Num(t, v, "build_id") != i3Num(t, b1, "id") || i3Str(v, "release_notes") != "notes for minor" ||
-		i3Str(v, "published_by") != "admin" || i3Str(v, "published_at") == "" {
+	b1 := runBuild(t, s, worker, c1, "succeeded")
+	code, v := publish(jsonNum(t, b1, "id"), "minor")
+	if code != http.StatusCreated || jsonStr(v, "version") != "0.1.0" || jsonStr(v, "commit") != c1 ||
+		jsonNum(t, v, "build_id") != jsonNum(t, b1, "id") || jsonStr(v, "release_notes") != "notes for minor" ||
+		jsonStr(v, "published_by") != "admin" || jsonStr(v, "published_at") == "" {
 		t.Fatalf("publish: %d %v", code, v)
 	}
 	// The same build again: conflict.
-	if code, m := publish(i3Num(t, b1, "id"), "patch"); code != http.StatusConflict {
+	if code, m := publish(jsonNum(t, b1, "id"), "patch"); code != http.StatusConflict {
 		t.Errorf("publishing a build twice: %d %v, want 409", code, m)
 	}
 
 	// A failed build and a queued one cannot be published.
 	c2 := g.Commit(work, "a", "2", "c2")
 	g.Must(work, "push", "-q", "origin", "release")
-	failed := i3RunBuild(t, s, worker, c2, "failed")
-	if code, m := publish(i3Num(t, failed, "id"), "minor"); code != http.StatusConflict || m["error"] == nil {
+	failed := runBuild(t, s, worker, c2, "failed")
+	if code, m := publish(jsonNum(t, failed, "id"), "minor"); code != http.StatusConflict || m["error"] == nil {
 		t.Errorf("publishing a failed build: %d %v, want 409", code, m)
 	}
 	c3 := g.Commit(work, "a", "3", "c3")
 	g.Must(work, "push", "-q", "origin", "release")
-	q := i3BuildsFor(t, s, admin, "admin", "rel", c3)
-	if len(q) != 1 || i3Str(q[0], "status") != "queued" {
+	q := buildsFor(t, s, admin, "admin", "rel", c3)
+	if len(q) != 1 || jsonStr(q[0], "status") != "queued" {
 		t.Fatalf("build of c3: %v", q)
 	}
-	if code, m := publish(i3Num(t, q[0], "id"), "minor"); code != http.StatusConflict {
+	if code, m := publish(jsonNum(t, q[0], "id"), "minor"); code != http.StatusConflict {
 		t.Errorf("publishing a queued build: %d %v, want 409", code, m)
 	}
-	if code, _ := publish(i3Num(t, q[0], "id"), "huge"); code != http.StatusBadRequest {
+	if code, _ := publish(jsonNum(t, q[0], "id"), "huge"); code != http.StatusBadRequest {
 		t.Errorf("publishing with a bad bump: %d, want 400", code)
 	}
 	if code, _ := publish(987654, "minor"); code != http.StatusNotFound {
 		t.Errorf("publishing a missing build: %d, want 404", code)
 	}
-	b3 := i3RunBuild(t, s, worker, c3, "succeeded")
+	b3 := runBuild(t, s, worker, c3, "succeeded")
 
 	// More versions: major, then patch, then minor.
 	seq := []struct{ bump, want string }{{"major", "1.0.0"}, {"patch", "1.0.1"}, {"minor", "1.1.0"}}
-	ids := []int64{i3Num(t, b3, "id")}
+	ids := []int64{jsonNum(t, b3, "id")}
 	for i := 1; i < len(seq); i++ {
 		c := g.Commit(work, "a", fmt.Sprint(10+i), fmt.Sprintf("c1%d", i))
 		g.Must(work, "push", "-q", "origin", "release")
-		ids = append(ids, i3Num(t, i3RunBuild(t, s, worker, c, "succeeded"), "id"))
+		ids = append(ids, jsonNum(t, runBuild(t, s, worker, c, "succeeded"), "id"))
 	}
 	for i, st := range seq {
 		code, v := publish(ids[i], st.bump)
-		if code != http.StatusCreated || i3Str(v, "version") != st.want {
+		if code != http.StatusCreated || jsonStr(v, "version") != st.want {
 			t.Errorf("publish %s: %d %v, want %s", st.bump, code, v, st.want)
 		}
 	}
@@ -596,7 +596,7 @@ func TestVersionsE2E(t *testing.T) {
 	}
 	var names []string
 	for _, v := range versions {
-		names = append(names, i3Str(v, "version"))
+		names = append(names, jsonStr(v, "version"))
 	}
 	if strings.Join(names, " ") != "1.1.0 1.0.1 1.0.0 0.1.0" {
 		t.Errorf("versions %v, want newest first: 1.1.0 1.0.1 1.0.0 0.1.0", names)
@@ -604,7 +604,7 @@ func TestVersionsE2E(t *testing.T) {
 
 	// Pins are never advertised to clients, over any protocol version.
 	for _, proto := range []string{"0", "1", "2"} {
-		for ref := range i3LsRemote(t, g, url, "-c", "protocol.version="+proto) {
+		for ref := range lsRemoteRefs(t, g, url, "-c", "protocol.version="+proto) {
 			if strings.HasPrefix(ref, "refs/gitserver/") {
 				t.Errorf("ls-remote (protocol %s) shows %s", proto, ref)
 			}
@@ -621,8 +621,8 @@ func TestVersionsE2E(t *testing.T) {
 	// default branch cannot be deleted by a push, by hand on disk.
 	g.Must(work, "push", "-q", "origin", c1+":refs/heads/side")
 	g.Must(work, "push", "-q", "origin", ":side")
-	dir := i3RepoDir(t, filepath.Join(s.Data, "repos"))
-	if out, err := i3GitDir(t, dir, "cat-file", "-e", c1+"^{commit}"); err != nil {
+	dir := repoDirOf(t, filepath.Join(s.Data, "repos"))
+	if out, err := gitIn(t, dir, "cat-file", "-e", c1+"^{commit}"); err != nil {
 		t.Fatalf("repository dir %s: %v %s", dir, err, out)
 	}
 	// An unpublished commit on a deleted branch: the control that shows gc
@@ -636,31 +636,31 @@ func TestVersionsE2E(t *testing.T) {
 		{"reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all"},
 		{"gc", "--quiet", "--prune=now"},
 	} {
-		if out, err := i3GitDir(t, dir, args...); err != nil {
+		if out, err := gitIn(t, dir, args...); err != nil {
 			t.Fatalf("git %v: %v %s", args, err, out)
 		}
 	}
-	if out, err := i3GitDir(t, dir, "for-each-ref", "refs/heads/"); err != nil || out != "" {
+	if out, err := gitIn(t, dir, "for-each-ref", "refs/heads/"); err != nil || out != "" {
 		t.Fatalf("branches left: %q %v", out, err)
 	}
-	if _, err := i3GitDir(t, dir, "cat-file", "-e", orphan+"^{commit}"); err == nil {
+	if _, err := gitIn(t, dir, "cat-file", "-e", orphan+"^{commit}"); err == nil {
 		t.Fatalf("gc kept an unreferenced commit: the pin check below would prove nothing")
 	}
 	for i, c := range []string{c1, c3} {
-		if out, err := i3GitDir(t, dir, "cat-file", "-e", c+"^{commit}"); err != nil {
+		if out, err := gitIn(t, dir, "cat-file", "-e", c+"^{commit}"); err != nil {
 			t.Errorf("published commit %d (%s) lost after branch deletion and gc: %v %s", i, c, err, out)
 		}
 	}
 	// c2 was never published, but it is history of the pinned c3.
-	if _, err := i3GitDir(t, dir, "cat-file", "-e", c2+"^{commit}"); err != nil {
+	if _, err := gitIn(t, dir, "cat-file", "-e", c2+"^{commit}"); err != nil {
 		t.Errorf("c2, an ancestor of a pinned commit, was lost")
 	}
 	// A restart re-pins from the store (and leaves the pins hidden).
-	if out, err := i3GitDir(t, dir, "update-ref", "-d", "refs/gitserver/pins/"+c1); err != nil {
+	if out, err := gitIn(t, dir, "update-ref", "-d", "refs/gitserver/pins/"+c1); err != nil {
 		t.Fatalf("drop pin: %v %s", err, out)
 	}
 	s.Restart()
-	if out, err := i3GitDir(t, dir, "rev-parse", "--verify", "refs/gitserver/pins/"+c1); err != nil || out != c1 {
+	if out, err := gitIn(t, dir, "rev-parse", "--verify", "refs/gitserver/pins/"+c1); err != nil || out != c1 {
 		t.Errorf("pin of %s not restored at start-up: %q %v", c1, out, err)
 	}
 }
@@ -689,12 +689,12 @@ func TestCrashBeforeEnqueueReconcileE2E(t *testing.T) {
 	s2 := StartServer(t, WithData(s.Data))
 	admin = Cred{"admin", s2.AdminPassword}
 	url := s2.RepoURL(admin, "admin", "crash")
-	if got := i3LsRemote(t, g, url)["refs/heads/master"]; got != head {
+	if got := lsRemoteRefs(t, g, url)["refs/heads/master"]; got != head {
 		t.Fatalf("master = %q after the crash, want the pushed %s", got, head)
 	}
 	builds := s2.Builds(admin, "admin", "crash")
-	if len(builds) != 1 || i3Str(builds[0], "commit") != head || i3Str(builds[0], "status") != "queued" ||
-		i3Num(t, builds[0], "commit_count") != 2 {
+	if len(builds) != 1 || jsonStr(builds[0], "commit") != head || jsonStr(builds[0], "status") != "queued" ||
+		jsonNum(t, builds[0], "commit_count") != 2 {
 		t.Fatalf("builds after reconcile: %v; want exactly one queued build of %s covering 2 commits", builds, head)
 	}
 	// Restarting again owes nothing more.

@@ -1,6 +1,6 @@
 package main
 
-// End-to-end tests of the build's clone token (contract §7: a claim hands
+// End-to-end tests of the build's clone token (docs/api.md §7: a claim hands
 // the worker a read-only credential for that one repository, valid while
 // the lease lives) and of the README's build-worker loop, run verbatim with
 // bash, curl, jq and the real git client.
@@ -68,16 +68,16 @@ func TestCloneTokenE2E(t *testing.T) {
 	c1 := g.Commit(work, "README", "one\n", "first")
 	g.Must(work, "push", "-q", "origin", "master")
 
-	code, b := i3Claim(t, s, worker, "w1", 0, 300)
-	if code != http.StatusOK || i3Str(b, "commit") != c1 {
+	code, b := claimBuild(t, s, worker, "w1", 0, 300)
+	if code != http.StatusOK || jsonStr(b, "commit") != c1 {
 		t.Fatalf("claim: %d %v", code, b)
 	}
-	id, lease, ct := i3Num(t, b, "id"), i3Str(b, "lease_token"), i3Str(b, "clone_token")
+	id, lease, ct := jsonNum(t, b, "id"), jsonStr(b, "lease_token"), jsonStr(b, "clone_token")
 	if !strings.HasPrefix(ct, "gsc_") {
 		t.Fatalf("claim answer has no clone token: %v", b)
 	}
-	if !strings.HasSuffix(i3Str(b, "clone_url"), "/git/admin/app.git") {
-		t.Fatalf("clone_url %q", i3Str(b, "clone_url"))
+	if !strings.HasSuffix(jsonStr(b, "clone_url"), "/git/admin/app.git") {
+		t.Fatalf("clone_url %q", jsonStr(b, "clone_url"))
 	}
 	// The clone token is shown once: never in a build read later.
 	if _, got := s.JSON("GET", fmt.Sprintf("/api/v1/builds/%d", id), admin, nil); got["clone_token"] != nil || got["lease_token"] != nil {
@@ -90,17 +90,17 @@ func TestCloneTokenE2E(t *testing.T) {
 	g.Must(ow, "push", "-q", "origin", "master")
 	// That push queued a build of its own, whose clone token reads admin/other
 	// and not admin/app.
-	code, ob := i3Claim(t, s, worker, "w1", 0, 300)
-	if code != http.StatusOK || i3Str(ob, "repo") != "admin/other" || i3Str(ob, "clone_token") == ct {
+	code, ob := claimBuild(t, s, worker, "w1", 0, 300)
+	if code != http.StatusOK || jsonStr(ob, "repo") != "admin/other" || jsonStr(ob, "clone_token") == ct {
 		t.Fatalf("claim of admin/other's build: %d %v", code, ob)
 	}
-	if st, _ := gitGet(t, s, uploadRefs("admin", "other"), "Bearer "+i3Str(ob, "clone_token")); st != http.StatusOK {
+	if st, _ := gitGet(t, s, uploadRefs("admin", "other"), "Bearer "+jsonStr(ob, "clone_token")); st != http.StatusOK {
 		t.Errorf("admin/other's clone token on admin/other: %d, want 200", st)
 	}
-	if st, _ := gitGet(t, s, uploadRefs("admin", "app"), "Bearer "+i3Str(ob, "clone_token")); st != http.StatusNotFound {
+	if st, _ := gitGet(t, s, uploadRefs("admin", "app"), "Bearer "+jsonStr(ob, "clone_token")); st != http.StatusNotFound {
 		t.Errorf("admin/other's clone token on admin/app: %d, want 404", st)
 	}
-	if code, done := i3Complete(t, s, worker, i3Num(t, ob, "id"), i3Str(ob, "lease_token"), "succeeded"); code != http.StatusOK {
+	if code, done := completeBuild(t, s, worker, jsonNum(t, ob, "id"), jsonStr(ob, "lease_token"), "succeeded"); code != http.StatusOK {
 		t.Fatalf("complete admin/other's build: %d %v", code, done)
 	}
 
@@ -144,7 +144,7 @@ func TestCloneTokenE2E(t *testing.T) {
 				t.Errorf("%.12s: receive-pack refs of its repo: %d, want 403", auth, st)
 			}
 			hdr := map[string]string{"Authorization": auth, "Content-Type": "application/x-git-receive-pack-request"}
-			if r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/app.git/git-receive-pack", hdr, []byte("0000")); r.Status != http.StatusForbidden {
+			if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/app.git/git-receive-pack", hdr, []byte("0000")); r.Status != http.StatusForbidden {
 				t.Errorf("%.12s: receive-pack POST to its repo: %d, want 403", auth, r.Status)
 			}
 			for _, repo := range [][2]string{{"admin", "other"}, {"admin", "missing"}} {
@@ -184,13 +184,13 @@ func TestCloneTokenE2E(t *testing.T) {
 			}
 		}
 		// None of that changed the build.
-		if _, got := s.JSON("GET", fmt.Sprintf("/api/v1/builds/%d", id), admin, nil); i3Str(got, "status") != "running" {
+		if _, got := s.JSON("GET", fmt.Sprintf("/api/v1/builds/%d", id), admin, nil); jsonStr(got, "status") != "running" {
 			t.Errorf("build after the refused API calls: %v", got)
 		}
 	})
 
 	// Completion ends it: a bad credential from then on.
-	if code, done := i3Complete(t, s, worker, id, lease, "succeeded"); code != http.StatusOK {
+	if code, done := completeBuild(t, s, worker, id, lease, "succeeded"); code != http.StatusOK {
 		t.Fatalf("complete: %d %v", code, done)
 	}
 	for _, auth := range []string{"Bearer " + ct, basic("x", ct)} {
@@ -209,9 +209,9 @@ func TestCloneTokenE2E(t *testing.T) {
 	// and the next attempt's claim gets a token of its own.
 	c2 := g.Commit(work, "README", "two\n", "second")
 	g.Must(work, "push", "-q", "origin", "master")
-	code, b = i3Claim(t, s, worker, "w2", 0, 1)
-	ct2 := i3Str(b, "clone_token")
-	if code != http.StatusOK || i3Str(b, "commit") != c2 || ct2 == "" || ct2 == ct {
+	code, b = claimBuild(t, s, worker, "w2", 0, 1)
+	ct2 := jsonStr(b, "clone_token")
+	if code != http.StatusOK || jsonStr(b, "commit") != c2 || ct2 == "" || ct2 == ct {
 		t.Fatalf("claim with a 1 s lease: %d %v", code, b)
 	}
 	if st, _ := gitGet(t, s, uploadRefs("admin", "app"), "Bearer "+ct2); st != http.StatusOK {
@@ -221,17 +221,17 @@ func TestCloneTokenE2E(t *testing.T) {
 	if st, _ := gitGet(t, s, uploadRefs("admin", "app"), "Bearer "+ct2); st != http.StatusUnauthorized {
 		t.Errorf("clone token after its lease expired: %d, want 401", st)
 	}
-	code, b = i3Claim(t, s, worker, "w3", 0, 300)
-	ct3 := i3Str(b, "clone_token")
-	if code != http.StatusOK || i3Str(b, "commit") != c2 || i3Num(t, b, "attempt") != 2 || ct3 == "" || ct3 == ct2 {
+	code, b = claimBuild(t, s, worker, "w3", 0, 300)
+	ct3 := jsonStr(b, "clone_token")
+	if code != http.StatusOK || jsonStr(b, "commit") != c2 || jsonNum(t, b, "attempt") != 2 || ct3 == "" || ct3 == ct2 {
 		t.Fatalf("re-claim after expiry: %d %v", code, b)
 	}
 	if st, _ := gitGet(t, s, uploadRefs("admin", "app"), "Bearer "+ct2); st != http.StatusUnauthorized {
 		t.Errorf("first attempt's clone token after the re-claim: %d, want 401", st)
 	}
 	// A heartbeat keeps the new one alive; it clones.
-	if st, m := s.JSON("POST", fmt.Sprintf("/api/v1/builds/%d/heartbeat", i3Num(t, b, "id")), Cred{Secret: worker},
-		map[string]any{"lease_token": i3Str(b, "lease_token")}); st != http.StatusOK {
+	if st, m := s.JSON("POST", fmt.Sprintf("/api/v1/builds/%d/heartbeat", jsonNum(t, b, "id")), Cred{Secret: worker},
+		map[string]any{"lease_token": jsonStr(b, "lease_token")}); st != http.StatusOK {
 		t.Fatalf("heartbeat: %d %v", st, m)
 	}
 	dir := filepath.Join(t.TempDir(), "attempt2")
@@ -381,8 +381,8 @@ func TestReadmeBuildWorkerLoopE2E(t *testing.T) {
 				t.Fatalf("the README loop exited: %v\n%s", err, out.String())
 			default:
 			}
-			for _, b := range i3BuildsFor(t, s, admin, "admin", name, commit) {
-				if st := i3Str(b, "status"); st != "queued" && st != "running" {
+			for _, b := range buildsFor(t, s, admin, "admin", name, commit) {
+				if st := jsonStr(b, "status"); st != "queued" && st != "running" {
 					return b
 				}
 			}
@@ -393,17 +393,17 @@ func TestReadmeBuildWorkerLoopE2E(t *testing.T) {
 		}
 	}
 	b := waitFor("ok", h1)
-	if i3Str(b, "status") != "succeeded" || i3Str(b, "worker") != "w1" {
+	if jsonStr(b, "status") != "succeeded" || jsonStr(b, "worker") != "w1" {
 		t.Errorf("README loop's build of admin/ok: %v, want succeeded by w1\nloop output:\n%s", b, out.String())
 	}
 	b = waitFor("gone", gone)
-	if i3Str(b, "status") != "failed" || i3Str(b, "message") != "clone failed" {
+	if jsonStr(b, "status") != "failed" || jsonStr(b, "message") != "clone failed" {
 		t.Errorf("README loop's build of a repository it cannot clone: %v, want failed with \"clone failed\"\nloop output:\n%s", b, out.String())
 	}
 	// The loop goes on: the next push is claimed from its long poll.
 	h2 := g.Commit(work, "README", "two\n", "second")
 	g.Must(work, "push", "-q", "origin", "master")
-	if b := waitFor("ok", h2); i3Str(b, "status") != "succeeded" {
+	if b := waitFor("ok", h2); jsonStr(b, "status") != "succeeded" {
 		t.Errorf("README loop's second build: %v\nloop output:\n%s", b, out.String())
 	}
 	got, _ := os.ReadFile(built)

@@ -14,9 +14,9 @@ import (
 	"gitserver/store/sqlite"
 )
 
-// i2ClearServeEnv unsets every GITSERVER_* variable the serve flags read, so
+// clearServeEnv unsets every GITSERVER_* variable the serve flags read, so
 // the test's own environment cannot leak in.
-func i2ClearServeEnv(t *testing.T) {
+func clearServeEnv(t *testing.T) {
 	var c config
 	fs := serveFlags(&c)
 	names := []string{"GITSERVER_CONFIG"}
@@ -27,7 +27,7 @@ func i2ClearServeEnv(t *testing.T) {
 	}
 }
 
-func i2WriteConfig(t *testing.T, body string) string {
+func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "gitserver.conf")
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -37,7 +37,7 @@ func i2WriteConfig(t *testing.T, body string) string {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	i2ClearServeEnv(t)
+	clearServeEnv(t)
 	c, err := loadConfig(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +49,8 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigPrecedence(t *testing.T) {
-	i2ClearServeEnv(t)
-	file := i2WriteConfig(t, `# comment line
+	clearServeEnv(t)
+	file := writeConfig(t, `# comment line
 data = /from/file
 http-addr = "127.0.0.1:1"
 ssh-addr = 127.0.0.1:2
@@ -124,13 +124,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "max push zero", args: []string{"--max-push-mb", "0"}, want: "--max-push-mb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			i2ClearServeEnv(t)
+			clearServeEnv(t)
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
 			args := tc.args
 			if tc.file != "" {
-				args = append([]string{"--config", i2WriteConfig(t, tc.file)}, args...)
+				args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
 			}
 			_, err := loadConfig(args, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -232,8 +232,8 @@ func TestAdminRunInterspersed(t *testing.T) {
 	} {
 		_, err := run("", tc.args...)
 		var ue usageError
-		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.usage != (i2IsUsage(err, &ue))) {
-			t.Errorf("admin %q = %v (usage %v), want error containing %q (usage %v)", tc.args, err, i2IsUsage(err, &ue), tc.want, tc.usage)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.usage != (isUsage(err, &ue))) {
+			t.Errorf("admin %q = %v (usage %v), want error containing %q (usage %v)", tc.args, err, isUsage(err, &ue), tc.want, tc.usage)
 		}
 		if err != nil && strings.Contains(err.Error(), data) && !strings.Contains(strings.Join(tc.args, " "), "missing") {
 			t.Errorf("admin %q error leaks the data path: %v", tc.args, err)
@@ -241,7 +241,7 @@ func TestAdminRunInterspersed(t *testing.T) {
 	}
 }
 
-func i2IsUsage(err error, ue *usageError) bool {
+func isUsage(err error, ue *usageError) bool {
 	u, ok := err.(usageError)
 	if ok {
 		*ue = u

@@ -26,16 +26,16 @@ import (
 	"time"
 )
 
-// i2Resp is a raw HTTP answer.
-type i2Resp struct {
+// rawResp is a raw HTTP answer.
+type rawResp struct {
 	Status int
 	Header http.Header
 	Body   string
 }
 
-// i2Raw sends one request exactly as written (no client-side path
+// rawHTTP sends one request exactly as written (no client-side path
 // cleaning or escaping) and reads the answer.
-func i2Raw(t *testing.T, addr, method, target string, hdr map[string]string, body []byte) i2Resp {
+func rawHTTP(t *testing.T, addr, method, target string, hdr map[string]string, body []byte) rawResp {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
@@ -62,24 +62,24 @@ func i2Raw(t *testing.T, addr, method, target string, hdr map[string]string, bod
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(resp.Body)
-	return i2Resp{resp.StatusCode, resp.Header, string(rb)}
+	return rawResp{resp.StatusCode, resp.Header, string(rb)}
 }
 
-func i2Basic(user, secret string) map[string]string {
+func basicAuth(user, secret string) map[string]string {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.SetBasicAuth(user, secret)
 	return map[string]string{"Authorization": r.Header.Get("Authorization")}
 }
 
-// i2Healthy fails the test unless /healthz answers 200.
-func i2Healthy(t *testing.T, s *TestServer) {
+// waitHealthy fails the test unless /healthz answers 200.
+func waitHealthy(t *testing.T, s *TestServer) {
 	t.Helper()
-	if r := i2Raw(t, s.HTTPAddr, "GET", "/healthz", nil, nil); r.Status != 200 {
+	if r := rawHTTP(t, s.HTTPAddr, "GET", "/healthz", nil, nil); r.Status != 200 {
 		t.Fatalf("/healthz = %d after bad input\n%s", r.Status, s.Output())
 	}
 }
 
-func i2Pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+func pktLine(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
 
 func TestHTTPProtocolVersions(t *testing.T) {
 	t.Parallel()
@@ -103,7 +103,7 @@ func TestHTTPProtocolVersions(t *testing.T) {
 			if !strings.Contains(out, "empty repository") {
 				t.Errorf("no empty-repository warning:\n%s", out)
 			}
-			i2CheckProtocol(t, v, out)
+			checkProtocol(t, v, out)
 
 			// Push from the clone of the empty repository.
 			c1 := g.Commit(empty, "a.txt", "one\n", "one")
@@ -112,7 +112,7 @@ func TestHTTPProtocolVersions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("push: %v\n%s", err, out)
 			}
-			i2CheckProtocol(t, v, out)
+			checkProtocol(t, v, out)
 
 			// Clone again and compare heads.
 			clone := filepath.Join(t.TempDir(), "clone")
@@ -120,7 +120,7 @@ func TestHTTPProtocolVersions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("clone: %v\n%s", err, out)
 			}
-			i2CheckProtocol(t, v, out)
+			checkProtocol(t, v, out)
 			if got := strings.TrimSpace(g.Must(clone, "rev-parse", "HEAD")); got != c2 {
 				t.Fatalf("cloned HEAD %s, pushed %s", got, c2)
 			}
@@ -133,7 +133,7 @@ func TestHTTPProtocolVersions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ls-remote: %v\n%s", err, out)
 			}
-			i2CheckProtocol(t, v, out)
+			checkProtocol(t, v, out)
 			if !strings.Contains(out, c2+"\trefs/heads/master") || !strings.Contains(out, c2+"\tHEAD") {
 				t.Fatalf("ls-remote lacks master/HEAD at %s:\n%s", c2, out)
 			}
@@ -153,8 +153,8 @@ func TestHTTPProtocolVersions(t *testing.T) {
 	}
 }
 
-// i2CheckProtocol checks a GIT_TRACE_PACKET log for the protocol spoken.
-func i2CheckProtocol(t *testing.T, v, trace string) {
+// checkProtocol checks a GIT_TRACE_PACKET log for the protocol spoken.
+func checkProtocol(t *testing.T, v, trace string) {
 	t.Helper()
 	// Pushes always use v0/v1 (git has no v2 push); fetches follow v.
 	isPush := strings.Contains(trace, "receive-pack") || strings.Contains(trace, "report-status")
@@ -218,15 +218,15 @@ func TestHTTPGzipUploadPack(t *testing.T) {
 	head := g.Commit(work, "f", "gzip me\n", "c")
 	g.Must(work, "push", "-q", "origin", "master")
 
-	req := i2Pkt("want "+head+"\n") + "0000" + i2Pkt("done\n")
+	req := pktLine("want "+head+"\n") + "0000" + pktLine("done\n")
 	var zb bytes.Buffer
 	zw := gzip.NewWriter(&zb)
 	zw.Write([]byte(req))
 	zw.Close()
-	hdr := i2Basic("admin", s.AdminPassword)
+	hdr := basicAuth("admin", s.AdminPassword)
 	hdr["Content-Type"] = "application/x-git-upload-pack-request"
 	hdr["Content-Encoding"] = "gzip"
-	r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, zb.Bytes())
+	r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, zb.Bytes())
 	if r.Status != 200 || r.Header.Get("Content-Type") != "application/x-git-upload-pack-result" {
 		t.Fatalf("gzip upload-pack: %d %v %q", r.Status, r.Header, r.Body)
 	}
@@ -234,27 +234,27 @@ func TestHTTPGzipUploadPack(t *testing.T) {
 		t.Fatalf("answer does not start with NAK: %q", r.Body[:min(len(r.Body), 64)])
 	}
 	pack := r.Body[len("0008NAK\n"):]
-	i2CheckPack(t, []byte(pack))
+	checkPack(t, []byte(pack))
 
 	// The same request uncompressed gives the same answer shape, and a
 	// body that claims gzip but is not gets a 4xx.
 	delete(hdr, "Content-Encoding")
-	if r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status != 200 || !strings.HasPrefix(r.Body, "0008NAK\nPACK") {
+	if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status != 200 || !strings.HasPrefix(r.Body, "0008NAK\nPACK") {
 		t.Fatalf("plain upload-pack: %d %q", r.Status, r.Body[:min(len(r.Body), 64)])
 	}
 	hdr["Content-Encoding"] = "gzip"
-	if r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status < 400 || r.Status >= 500 {
+	if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status < 400 || r.Status >= 500 {
 		t.Fatalf("non-gzip body labelled gzip: %d %q", r.Status, r.Body)
 	}
 	hdr["Content-Encoding"] = "br"
-	if r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status != 415 {
+	if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/gz.git/git-upload-pack", hdr, []byte(req)); r.Status != 415 {
 		t.Fatalf("unknown Content-Encoding: %d %q", r.Status, r.Body)
 	}
-	i2Healthy(t, s)
+	waitHealthy(t, s)
 }
 
-// i2CheckPack verifies a raw pack: "PACK" header and trailing SHA-1.
-func i2CheckPack(t *testing.T, pack []byte) {
+// checkPack verifies a raw pack: "PACK" header and trailing SHA-1.
+func checkPack(t *testing.T, pack []byte) {
 	t.Helper()
 	if len(pack) < 32 || string(pack[:4]) != "PACK" {
 		t.Fatalf("not a pack: %q", pack[:min(len(pack), 32)])
@@ -286,8 +286,8 @@ func TestHTTPAuth(t *testing.T) {
 	if !strings.Contains(out, "HTTP/1.1 401") || !strings.Contains(strings.ToLower(out), "www-authenticate: basic") {
 		t.Fatalf("wrong password: no 401 with WWW-Authenticate in trace:\n%s", truncateTrace(out))
 	}
-	for _, hdr := range []map[string]string{nil, i2Basic("alice", "wrong-password"), {"Authorization": "Bearer gst_nope"}, {"Authorization": "Negotiate abc"}} {
-		r := i2Raw(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", hdr, nil)
+	for _, hdr := range []map[string]string{nil, basicAuth("alice", "wrong-password"), {"Authorization": "Bearer gst_nope"}, {"Authorization": "Negotiate abc"}} {
+		r := rawHTTP(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", hdr, nil)
 		if r.Status != 401 || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic") {
 			t.Fatalf("auth %v: %d %v", hdr, r.Status, r.Header)
 		}
@@ -309,7 +309,7 @@ func TestHTTPAuth(t *testing.T) {
 	g.Commit(clone, "g", "via bearer\n", "bearer push")
 	g.Must(clone, "-c", bearer, "push", "-q", "origin", "master")
 	// Someone else's name with alice's token is refused.
-	if r := i2Raw(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", i2Basic("admin", tok), nil); r.Status != 401 {
+	if r := rawHTTP(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", basicAuth("admin", tok), nil); r.Status != 401 {
 		t.Fatalf("alice's token under admin's name: %d", r.Status)
 	}
 
@@ -325,26 +325,26 @@ func TestHTTPAuth(t *testing.T) {
 	if !strings.Contains(out, "HTTP/1.1 403") {
 		t.Fatalf("read-only token push: no 403:\n%s", truncateTrace(out))
 	}
-	r := i2Raw(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-receive-pack", map[string]string{"Authorization": "Bearer " + ro}, nil)
+	r := rawHTTP(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-receive-pack", map[string]string{"Authorization": "Bearer " + ro}, nil)
 	if r.Status != 403 {
 		t.Fatalf("receive-pack advertisement with a repo:read token: %d", r.Status)
 	}
 	hdr := map[string]string{"Authorization": "Bearer " + ro, "Content-Type": "application/x-git-receive-pack-request"}
-	if r := i2Raw(t, s.HTTPAddr, "POST", "/git/alice/auth.git/git-receive-pack", hdr, []byte("0000")); r.Status != 403 {
+	if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/alice/auth.git/git-receive-pack", hdr, []byte("0000")); r.Status != 403 {
 		t.Fatalf("receive-pack POST with a repo:read token: %d", r.Status)
 	}
 	// A builds-only token has no repository access at all.
 	bt := s.Token("admin", "builds")
-	if r := i2Raw(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", map[string]string{"Authorization": "Bearer " + bt}, nil); r.Status != 404 {
+	if r := rawHTTP(t, s.HTTPAddr, "GET", "/git/alice/auth.git/info/refs?service=git-upload-pack", map[string]string{"Authorization": "Bearer " + bt}, nil); r.Status != 404 {
 		t.Fatalf("builds-only token on git: %d", r.Status)
 	}
 	// The admin's password still works everywhere.
 	g.Clone(s.RepoURL(admin, "alice", "auth"))
 }
 
-// i2Tree lists every path under root (names only), for before/after
+// listTree lists every path under root (names only), for before/after
 // comparisons. SQLite's own files are left out: their presence varies.
-func i2Tree(t *testing.T, root string) []string {
+func listTree(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -368,8 +368,8 @@ func TestHTTPBadPaths(t *testing.T) {
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "real", "public")
 	root := filepath.Dir(s.Data) // the data dir and its surroundings
-	before := i2Tree(t, root)
-	auth := i2Basic("admin", s.AdminPassword)
+	before := listTree(t, root)
+	auth := basicAuth("admin", s.AdminPassword)
 	long := strings.Repeat("a", 101)
 	for _, path := range []string{
 		"/git/../x.git/info/refs?service=git-upload-pack",
@@ -406,7 +406,7 @@ func TestHTTPBadPaths(t *testing.T) {
 			if method == "POST" {
 				body = []byte("0000")
 			}
-			r := i2Raw(t, s.HTTPAddr, method, path, hdr, body)
+			r := rawHTTP(t, s.HTTPAddr, method, path, hdr, body)
 			if r.Status < 400 || r.Status >= 500 {
 				t.Errorf("%s %.120s = %d, want 4xx (Location %q)", method, path, r.Status, r.Header.Get("Location"))
 			}
@@ -416,7 +416,7 @@ func TestHTTPBadPaths(t *testing.T) {
 		}
 	}
 	// Unknown repositories are 404 and are not created, not even by a push.
-	r := i2Raw(t, s.HTTPAddr, "GET", "/git/admin/nosuch.git/info/refs?service=git-receive-pack", auth, nil)
+	r := rawHTTP(t, s.HTTPAddr, "GET", "/git/admin/nosuch.git/info/refs?service=git-receive-pack", auth, nil)
 	if r.Status != 404 {
 		t.Errorf("unknown repo: %d", r.Status)
 	}
@@ -429,10 +429,10 @@ func TestHTTPBadPaths(t *testing.T) {
 	if st, _ := s.JSON("GET", "/api/v1/repos/admin/nosuch", admin, nil); st != 404 {
 		t.Errorf("unknown repo exists after requests: %d", st)
 	}
-	if after := i2Tree(t, root); strings.Join(after, "\n") != strings.Join(before, "\n") {
+	if after := listTree(t, root); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("files changed on disk:\nbefore %q\nafter  %q", before, after)
 	}
-	i2Healthy(t, s)
+	waitHealthy(t, s)
 }
 
 func TestHTTPBadRequests(t *testing.T) {
@@ -444,11 +444,11 @@ func TestHTTPBadRequests(t *testing.T) {
 	work := g.Init(s.RepoURL(admin, "admin", "r"))
 	head := g.Commit(work, "f", "x\n", "c")
 	g.Must(work, "push", "-q", "origin", "master")
-	auth := i2Basic("admin", s.AdminPassword)["Authorization"]
+	auth := basicAuth("admin", s.AdminPassword)["Authorization"]
 
 	// service= values.
 	for _, q := range []string{"", "?service=", "?service=git-upload-archive", "?service=upload-pack", "?service=git-upload-pack%00", "?foo=bar"} {
-		r := i2Raw(t, s.HTTPAddr, "GET", "/git/admin/r.git/info/refs"+q, map[string]string{"Authorization": auth}, nil)
+		r := rawHTTP(t, s.HTTPAddr, "GET", "/git/admin/r.git/info/refs"+q, map[string]string{"Authorization": auth}, nil)
 		if r.Status != 403 {
 			t.Errorf("info/refs%s = %d, want 403", q, r.Status)
 		}
@@ -459,12 +459,12 @@ func TestHTTPBadRequests(t *testing.T) {
 		if ct != "" {
 			hdr["Content-Type"] = ct
 		}
-		r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-upload-pack", hdr, []byte("0000"))
+		r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-upload-pack", hdr, []byte("0000"))
 		if r.Status != 415 {
 			t.Errorf("upload-pack with Content-Type %q = %d, want 415", ct, r.Status)
 		}
 	}
-	r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-receive-pack",
+	r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-receive-pack",
 		map[string]string{"Authorization": auth, "Content-Type": "application/x-git-upload-pack-request"}, []byte("0000"))
 	if r.Status != 415 {
 		t.Errorf("receive-pack with the upload-pack Content-Type = %d, want 415", r.Status)
@@ -477,22 +477,22 @@ func TestHTTPBadRequests(t *testing.T) {
 		{"upload-pack", ""},
 		{"upload-pack", "garbage"},
 		{"upload-pack", "zzzzwant"},
-		{"upload-pack", "0032want " + head},                  // truncated pkt-line
-		{"upload-pack", i2Pkt("want " + head + "\n")},        // no flush, no done
-		{"upload-pack", i2Pkt("want "+zero+"\n") + "0000"},   // unknown object
-		{"upload-pack", i2Pkt("want nothex\n") + "0000"},     // bad object id
-		{"upload-pack", "ffff" + strings.Repeat("x", 100)},   // length beyond the body
-		{"upload-pack", "0001"},                              // invalid length
-		{"upload-pack", i2Pkt("command=ls-refs\n") + "0000"}, // v2 command without v2
+		{"upload-pack", "0032want " + head},                    // truncated pkt-line
+		{"upload-pack", pktLine("want " + head + "\n")},        // no flush, no done
+		{"upload-pack", pktLine("want "+zero+"\n") + "0000"},   // unknown object
+		{"upload-pack", pktLine("want nothex\n") + "0000"},     // bad object id
+		{"upload-pack", "ffff" + strings.Repeat("x", 100)},     // length beyond the body
+		{"upload-pack", "0001"},                                // invalid length
+		{"upload-pack", pktLine("command=ls-refs\n") + "0000"}, // v2 command without v2
 		{"receive-pack", ""},
 		{"receive-pack", "garbage"},
-		{"receive-pack", i2Pkt(zero + " " + head + " refs/heads/x\x00report-status\n")}, // no flush, no pack
-		{"receive-pack", i2Pkt(zero+" "+head+" refs/heads/x\x00report-status\n") + "0000PACK\x00\x00"},
-		{"receive-pack", i2Pkt(head+" "+zero+" refs/heads/master\n") + "0000"}, // delete default branch
+		{"receive-pack", pktLine(zero + " " + head + " refs/heads/x\x00report-status\n")}, // no flush, no pack
+		{"receive-pack", pktLine(zero+" "+head+" refs/heads/x\x00report-status\n") + "0000PACK\x00\x00"},
+		{"receive-pack", pktLine(head+" "+zero+" refs/heads/master\n") + "0000"}, // delete default branch
 		{"receive-pack", "0004"},
 	} {
 		hdr := map[string]string{"Authorization": auth, "Content-Type": "application/x-git-" + tc.service + "-request"}
-		r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-"+tc.service, hdr, []byte(tc.body))
+		r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-"+tc.service, hdr, []byte(tc.body))
 		if r.Status >= 500 || (r.Status >= 200 && r.Status < 400 && r.Status != 200) {
 			t.Errorf("%s %q = %d", tc.service, tc.body, r.Status)
 		}
@@ -502,8 +502,8 @@ func TestHTTPBadRequests(t *testing.T) {
 	}
 	// v2 garbage too.
 	hdr := map[string]string{"Authorization": auth, "Content-Type": "application/x-git-upload-pack-request", "Git-Protocol": "version=2"}
-	for _, body := range []string{"garbage", i2Pkt("command=nope\n") + "0000", i2Pkt("command=fetch\n") + "0001" + i2Pkt("want "+zero+"\n")} {
-		if r := i2Raw(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-upload-pack", hdr, []byte(body)); r.Status >= 500 {
+	for _, body := range []string{"garbage", pktLine("command=nope\n") + "0000", pktLine("command=fetch\n") + "0001" + pktLine("want "+zero+"\n")} {
+		if r := rawHTTP(t, s.HTTPAddr, "POST", "/git/admin/r.git/git-upload-pack", hdr, []byte(body)); r.Status >= 500 {
 			t.Errorf("v2 %q = %d", body, r.Status)
 		}
 	}
@@ -512,10 +512,10 @@ func TestHTTPBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "POST /git/admin/r.git/git-receive-pack HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: 100000\r\n\r\n%s", auth, i2Pkt(zero+" "+head+" refs/heads/y\x00report-status\n")+"0000PACK")
+	fmt.Fprintf(conn, "POST /git/admin/r.git/git-receive-pack HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: 100000\r\n\r\n%s", auth, pktLine(zero+" "+head+" refs/heads/y\x00report-status\n")+"0000PACK")
 	conn.Close()
 
-	i2Healthy(t, s)
+	waitHealthy(t, s)
 	clone := g.Clone(s.RepoURL(admin, "admin", "r"))
 	if got := strings.TrimSpace(g.Must(clone, "rev-parse", "HEAD")); got != head {
 		t.Fatalf("repository changed by bad requests: HEAD %s, want %s", got, head)
@@ -535,10 +535,10 @@ func TestHTTPThrottle(t *testing.T) {
 	s := StartServer(t)
 	s.CreateRepo(Cred{"admin", s.AdminPassword}, "admin", "t", "restricted")
 	path := "/git/admin/t.git/info/refs?service=git-upload-pack"
-	bad := i2Basic("admin", "wrong-password")
-	var got429 *i2Resp
+	bad := basicAuth("admin", "wrong-password")
+	var got429 *rawResp
 	for i := 0; i < 25; i++ {
-		r := i2Raw(t, s.HTTPAddr, "GET", path, bad, nil)
+		r := rawHTTP(t, s.HTTPAddr, "GET", path, bad, nil)
 		if r.Status == 429 {
 			got429 = &r
 			break
@@ -577,9 +577,9 @@ func TestHTTPThrottle(t *testing.T) {
 	}
 }
 
-// i2Gate is a TCP proxy that stops forwarding server-to-client bytes once
+// holdGate is a TCP proxy that stops forwarding server-to-client bytes once
 // more than threshold have passed, until it is opened.
-type i2Gate struct {
+type holdGate struct {
 	ln        net.Listener
 	target    string
 	threshold int64
@@ -588,12 +588,12 @@ type i2Gate struct {
 	once      sync.Once
 }
 
-func i2NewGate(t *testing.T, target string, threshold int64) *i2Gate {
+func newHoldGate(t *testing.T, target string, threshold int64) *holdGate {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &i2Gate{ln: ln, target: target, threshold: threshold, reached: make(chan struct{}), open: make(chan struct{})}
+	g := &holdGate{ln: ln, target: target, threshold: threshold, reached: make(chan struct{}), open: make(chan struct{})}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -607,7 +607,7 @@ func i2NewGate(t *testing.T, target string, threshold int64) *i2Gate {
 	return g
 }
 
-func (g *i2Gate) serve(c net.Conn) {
+func (g *holdGate) serve(c net.Conn) {
 	defer c.Close()
 	up, err := net.Dial("tcp", g.target)
 	if err != nil {
@@ -652,7 +652,7 @@ func TestHTTPGracefulShutdown(t *testing.T) {
 	head := strings.TrimSpace(g.Must(work, "rev-parse", "HEAD"))
 	g.Must(work, "push", "-q", "origin", "master")
 
-	gate := i2NewGate(t, s.HTTPAddr, 1<<20)
+	gate := newHoldGate(t, s.HTTPAddr, 1<<20)
 	url := "http://admin:" + s.AdminPassword + "@" + gate.ln.Addr().String() + "/git/admin/big.git"
 	dir := filepath.Join(t.TempDir(), "clone")
 	type result struct {
@@ -720,11 +720,11 @@ func TestHTTPHealthAndMetrics(t *testing.T) {
 	g.Must(work, "push", "-q", "origin", "master")
 	g.Clone(s.RepoURL(admin, "admin", "m"))
 	for _, p := range []string{"/healthz", "/readyz"} {
-		if r := i2Raw(t, s.HTTPAddr, "GET", p, nil, nil); r.Status != 200 {
+		if r := rawHTTP(t, s.HTTPAddr, "GET", p, nil, nil); r.Status != 200 {
 			t.Errorf("%s = %d", p, r.Status)
 		}
 	}
-	r := i2Raw(t, s.HTTPAddr, "GET", "/metrics", nil, nil)
+	r := rawHTTP(t, s.HTTPAddr, "GET", "/metrics", nil, nil)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics = %d %v", r.Status, r.Header)
 	}
@@ -737,7 +737,7 @@ func TestHTTPHealthAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if r := i2Raw(t, s.HTTPAddr, "GET", "/nope", nil, nil); r.Status != 404 {
+	if r := rawHTTP(t, s.HTTPAddr, "GET", "/nope", nil, nil); r.Status != 404 {
 		t.Errorf("/nope = %d", r.Status)
 	}
 }
@@ -764,7 +764,7 @@ func TestHTTPPushLimit(t *testing.T) {
 	} else if !strings.Contains(out, "remote: fatal: pack exceeds maximum allowed size") {
 		t.Errorf("the client is not told that the push is over the limit:\n%s", out)
 	}
-	i2Healthy(t, s)
+	waitHealthy(t, s)
 	out := g.Must("", "ls-remote", url)
 	if !strings.Contains(out, small+"\trefs/heads/master") {
 		t.Fatalf("refused push moved master:\n%s", out)

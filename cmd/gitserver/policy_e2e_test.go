@@ -1,6 +1,6 @@
 package main
 
-// End-to-end tests of the push policy (contract §6) with the real git client.
+// End-to-end tests of the push policy (docs/api.md §6) with the real git client.
 
 import (
 	"os"
@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// i3LsRemote lists the refs a client sees (upload-pack advertisement).
-func i3LsRemote(t *testing.T, g *GitEnv, url string, extra ...string) map[string]string {
+// lsRemoteRefs lists the refs a client sees (upload-pack advertisement).
+func lsRemoteRefs(t *testing.T, g *GitEnv, url string, extra ...string) map[string]string {
 	t.Helper()
 	out := g.Must("", append(append([]string{}, extra...), "ls-remote", url)...)
 	refs := map[string]string{}
@@ -28,8 +28,8 @@ func i3LsRemote(t *testing.T, g *GitEnv, url string, extra ...string) map[string
 	return refs
 }
 
-// i3PushFails runs a push that must be refused and returns its output.
-func i3PushFails(t *testing.T, g *GitEnv, dir string, args ...string) string {
+// pushFails runs a push that must be refused and returns its output.
+func pushFails(t *testing.T, g *GitEnv, dir string, args ...string) string {
 	t.Helper()
 	out, err := g.Run(dir, append([]string{"push"}, args...)...)
 	if err == nil {
@@ -38,8 +38,8 @@ func i3PushFails(t *testing.T, g *GitEnv, dir string, args ...string) string {
 	return out
 }
 
-// i3WantRefs fails unless the server's refs equal want (missing = absent).
-func i3WantRefs(t *testing.T, got map[string]string, want map[string]string) {
+// wantRefs fails unless the server's refs equal want (missing = absent).
+func wantRefs(t *testing.T, got map[string]string, want map[string]string) {
 	t.Helper()
 	for ref, id := range want {
 		if id == "" {
@@ -54,7 +54,7 @@ func i3WantRefs(t *testing.T, got map[string]string, want map[string]string) {
 	}
 }
 
-func i3NoLeaks(t *testing.T, s *TestServer, out string) {
+func noLeaks(t *testing.T, s *TestServer, out string) {
 	t.Helper()
 	for _, leak := range []string{s.Data, "goroutine ", "panic", ".go:"} {
 		if strings.Contains(out, leak) {
@@ -76,73 +76,73 @@ func TestPushPolicyE2E(t *testing.T) {
 	c2 := g.Commit(work, "a.txt", "2\n", "c2")
 	g.Must(work, "push", "-q", "origin", "master", "v1")
 	want := map[string]string{"refs/heads/master": c2, "refs/tags/v1": c1}
-	i3WantRefs(t, i3LsRemote(t, g, url), want)
+	wantRefs(t, lsRemoteRefs(t, g, url), want)
 
 	// A diverging commit: the "rewritten" history.
 	g.Must(work, "checkout", "-q", "-b", "rewrite", c1)
 	c3 := g.Commit(work, "a.txt", "3\n", "c3 rewrites c2")
 
 	t.Run("force push refused", func(t *testing.T) {
-		out := i3PushFails(t, g, work, "--force", "origin", "rewrite:master")
+		out := pushFails(t, g, work, "--force", "origin", "rewrite:master")
 		line := "remote: rejected refs/heads/master: non-fast-forward update would rewrite history"
 		if !strings.Contains(out, line) {
 			t.Errorf("output lacks %q:\n%s", line, out)
 		}
-		i3NoLeaks(t, s, out)
-		i3WantRefs(t, i3LsRemote(t, g, url), want)
+		noLeaks(t, s, out)
+		wantRefs(t, lsRemoteRefs(t, g, url), want)
 	})
 	t.Run("force push refused over protocol v0", func(t *testing.T) {
-		out := i3PushFails(t, g, work, "--force", "origin", "+"+c3+":refs/heads/master")
+		out := pushFails(t, g, work, "--force", "origin", "+"+c3+":refs/heads/master")
 		if !strings.Contains(out, "rejected refs/heads/master: non-fast-forward") {
 			t.Errorf("output:\n%s", out)
 		}
-		i3WantRefs(t, i3LsRemote(t, g, url, "-c", "protocol.version=0"), want)
+		wantRefs(t, lsRemoteRefs(t, g, url, "-c", "protocol.version=0"), want)
 	})
 	t.Run("default branch deletion refused", func(t *testing.T) {
-		out := i3PushFails(t, g, work, "origin", ":master")
+		out := pushFails(t, g, work, "origin", ":master")
 		if !strings.Contains(out, "remote: rejected refs/heads/master: deleting the default branch") {
 			t.Errorf("output:\n%s", out)
 		}
-		i3WantRefs(t, i3LsRemote(t, g, url), want)
+		wantRefs(t, lsRemoteRefs(t, g, url), want)
 	})
 	t.Run("tag move refused", func(t *testing.T) {
 		g.Must(work, "tag", "-f", "v1", c2)
 		defer g.Must(work, "tag", "-f", "v1", c1)
-		out := i3PushFails(t, g, work, "--force", "origin", "refs/tags/v1")
+		out := pushFails(t, g, work, "--force", "origin", "refs/tags/v1")
 		if !strings.Contains(out, "remote: rejected refs/tags/v1: moving a tag would rewrite history") {
 			t.Errorf("output:\n%s", out)
 		}
-		i3WantRefs(t, i3LsRemote(t, g, url), want)
+		wantRefs(t, lsRemoteRefs(t, g, url), want)
 	})
 	t.Run("tag delete refused", func(t *testing.T) {
-		out := i3PushFails(t, g, work, "origin", ":refs/tags/v1")
+		out := pushFails(t, g, work, "origin", ":refs/tags/v1")
 		if !strings.Contains(out, "remote: rejected refs/tags/v1: deleting a tag would rewrite history") {
 			t.Errorf("output:\n%s", out)
 		}
-		i3WantRefs(t, i3LsRemote(t, g, url), want)
+		wantRefs(t, lsRemoteRefs(t, g, url), want)
 	})
 	t.Run("mixed good and bad push changes nothing", func(t *testing.T) {
 		g.Must(work, "checkout", "-q", "-b", "good-branch", c2)
 		good := g.Commit(work, "b.txt", "good\n", "good")
 		g.Must(work, "checkout", "-q", "-b", "bad-force", c3)
 		g.Must(work, "checkout", "-q", "-b", "good-tag", c2)
-		out := i3PushFails(t, g, work, "origin", "good-branch", "+bad-force:master", c2+":refs/tags/v2", "v1:refs/heads/ok-too")
+		out := pushFails(t, g, work, "origin", "good-branch", "+bad-force:master", c2+":refs/tags/v2", "v1:refs/heads/ok-too")
 		if !strings.Contains(out, "remote: rejected refs/heads/master: non-fast-forward") {
 			t.Errorf("output:\n%s", out)
 		}
 		if n := strings.Count(out, "remote: rejected "); n != 1 {
 			t.Errorf("%d remote rejection lines, want one (only master is bad):\n%s", n, out)
 		}
-		got := i3LsRemote(t, g, url)
-		i3WantRefs(t, got, want)
-		i3WantRefs(t, got, map[string]string{"refs/heads/good-branch": "", "refs/tags/v2": "", "refs/heads/ok-too": ""})
+		got := lsRemoteRefs(t, g, url)
+		wantRefs(t, got, want)
+		wantRefs(t, got, map[string]string{"refs/heads/good-branch": "", "refs/tags/v2": "", "refs/heads/ok-too": ""})
 		// The good part alone goes through.
 		g.Must(work, "push", "-q", "origin", "good-branch")
-		i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/good-branch": good})
+		wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/good-branch": good})
 		g.Must(work, "push", "-q", "origin", ":good-branch")
 	})
 	t.Run("several bad refs: one line each", func(t *testing.T) {
-		out := i3PushFails(t, g, work, "--force", "origin", "bad-force:master", ":refs/tags/v1", "good-branch:refs/heads/fine")
+		out := pushFails(t, g, work, "--force", "origin", "bad-force:master", ":refs/tags/v1", "good-branch:refs/heads/fine")
 		for _, line := range []string{
 			"remote: rejected refs/heads/master: non-fast-forward update would rewrite history",
 			"remote: rejected refs/tags/v1: deleting a tag would rewrite history",
@@ -151,37 +151,37 @@ func TestPushPolicyE2E(t *testing.T) {
 				t.Errorf("want exactly one %q:\n%s", line, out)
 			}
 		}
-		i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": c2, "refs/tags/v1": c1, "refs/heads/fine": ""})
+		wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": c2, "refs/tags/v1": c1, "refs/heads/fine": ""})
 	})
 	t.Run("feature branch create, update and delete allowed", func(t *testing.T) {
 		g.Must(work, "checkout", "-q", "-b", "feature", c2)
 		f1 := g.Commit(work, "f.txt", "f1\n", "f1")
 		g.Must(work, "push", "-q", "origin", "feature")
-		i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/feature": f1})
+		wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/feature": f1})
 		f2 := g.Commit(work, "f.txt", "f2\n", "f2")
 		g.Must(work, "push", "-q", "origin", "feature")
-		i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/feature": f2})
+		wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/feature": f2})
 		// Deleting a non-default branch is allowed even when it is not merged.
 		g.Must(work, "push", "-q", "origin", ":feature")
-		i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/feature": "", "refs/heads/master": c2})
+		wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/feature": "", "refs/heads/master": c2})
 		// A fast-forward of the default branch and a new tag are fine.
 		g.Must(work, "checkout", "-q", "master")
 		c4 := g.Commit(work, "a.txt", "4\n", "c4")
 		g.Must(work, "tag", "v4")
 		g.Must(work, "push", "-q", "origin", "master", "v4")
 		want = map[string]string{"refs/heads/master": c4, "refs/tags/v1": c1, "refs/tags/v4": c4}
-		i3WantRefs(t, i3LsRemote(t, g, url), want)
+		wantRefs(t, lsRemoteRefs(t, g, url), want)
 	})
 	t.Run("reserved namespace refused", func(t *testing.T) {
 		for _, ref := range []string{"refs/gitserver/x", "refs/gitserver/pins/" + c2} {
-			out := i3PushFails(t, g, work, "origin", "master:"+ref)
-			i3NoLeaks(t, s, out)
-			got := i3LsRemote(t, g, url)
+			out := pushFails(t, g, work, "origin", "master:"+ref)
+			noLeaks(t, s, out)
+			got := lsRemoteRefs(t, g, url)
 			if _, ok := got[ref]; ok {
 				t.Errorf("%s was created", ref)
 			}
 		}
-		for ref := range i3LsRemote(t, g, url) {
+		for ref := range lsRemoteRefs(t, g, url) {
 			if strings.HasPrefix(ref, "refs/gitserver/") {
 				t.Errorf("ls-remote shows %s", ref)
 			}
@@ -190,24 +190,24 @@ func TestPushPolicyE2E(t *testing.T) {
 	t.Run("reserved namespace in a mixed push changes nothing", func(t *testing.T) {
 		g.Must(work, "checkout", "-q", "master")
 		c5 := g.Commit(work, "a.txt", "5\n", "c5")
-		out := i3PushFails(t, g, work, "origin", "master", "master:refs/gitserver/y")
+		out := pushFails(t, g, work, "origin", "master", "master:refs/gitserver/y")
 		if !strings.Contains(out, "remote: rejected refs/gitserver/y: ") {
 			t.Errorf("output lacks the reserved-namespace rejection:\n%s", out)
 		}
-		got := i3LsRemote(t, g, url)
-		i3WantRefs(t, got, want)
+		got := lsRemoteRefs(t, g, url)
+		wantRefs(t, got, want)
 		if got["refs/heads/master"] == c5 {
 			t.Errorf("master moved although the same push wrote refs/gitserver/y (not atomic)")
 		}
 		bare := filepath.Join(s.Data, "repos")
-		disk, _ := exec.Command("git", "--git-dir", i3RepoDir(t, bare), "for-each-ref", "refs/gitserver/").CombinedOutput()
+		disk, _ := exec.Command("git", "--git-dir", repoDirOf(t, bare), "for-each-ref", "refs/gitserver/").CombinedOutput()
 		if strings.TrimSpace(string(disk)) != "" {
 			t.Errorf("reserved refs on disk: %s", disk)
 		}
 		g.Must(work, "reset", "-q", "--hard", want["refs/heads/master"])
 	})
 	t.Run("rejections are atomic on disk too", func(t *testing.T) {
-		dir := i3RepoDir(t, filepath.Join(s.Data, "repos"))
+		dir := repoDirOf(t, filepath.Join(s.Data, "repos"))
 		out, err := exec.Command("git", "--git-dir", dir, "for-each-ref", "--format=%(objectname) %(refname)").CombinedOutput()
 		if err != nil {
 			t.Fatal(err, string(out))
@@ -228,9 +228,9 @@ func TestPushPolicyE2E(t *testing.T) {
 	})
 }
 
-// i3RepoDir is the only repository directory under root (one repo per
+// repoDirOf is the only repository directory under root (one repo per
 // server in these tests).
-func i3RepoDir(t *testing.T, root string) string {
+func repoDirOf(t *testing.T, root string) string {
 	t.Helper()
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -278,13 +278,13 @@ func TestPushPolicySSHE2E(t *testing.T) {
 	g.Must(work, "push", "-q", "origin", "master")
 	g.Must(work, "reset", "-q", "--hard", c1)
 	g.Commit(work, "a.txt", "3\n", "c3")
-	out := i3PushFails(t, g, work, "--force", "origin", "master")
+	out := pushFails(t, g, work, "--force", "origin", "master")
 	if !strings.Contains(out, "remote: rejected refs/heads/master: non-fast-forward update would rewrite history") {
 		t.Errorf("output:\n%s", out)
 	}
-	out = i3PushFails(t, g, work, "origin", ":master")
+	out = pushFails(t, g, work, "origin", ":master")
 	if !strings.Contains(out, "remote: rejected refs/heads/master: deleting the default branch") {
 		t.Errorf("output:\n%s", out)
 	}
-	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": c2})
+	wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": c2})
 }

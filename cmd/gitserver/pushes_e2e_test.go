@@ -20,9 +20,9 @@ import (
 	"time"
 )
 
-// i8SSHGit prepares g to push over SSH to s as admin and returns the SSH
+// sshGitEnv prepares g to push over SSH to s as admin and returns the SSH
 // URL of admin/name.
-func i8SSHGit(t *testing.T, s *TestServer, g *GitEnv, name string) string {
+func sshGitEnv(t *testing.T, s *TestServer, g *GitEnv, name string) string {
 	t.Helper()
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
 		t.Skip("no ssh-keygen")
@@ -48,7 +48,7 @@ func TestSSHPushLimit(t *testing.T) {
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "sshlim", "restricted")
 	g := NewGitEnv(t)
-	url := i8SSHGit(t, s, g, "sshlim")
+	url := sshGitEnv(t, s, g, "sshlim")
 	work := g.Init(url)
 	small := g.Commit(work, "a", "small\n", "small")
 	g.Must(work, "push", "-q", "origin", "master")
@@ -64,14 +64,14 @@ func TestSSHPushLimit(t *testing.T) {
 	if !strings.Contains(out, "remote: fatal: pack exceeds maximum allowed size") {
 		t.Errorf("the client is not told that the push is over the limit:\n%s", out)
 	}
-	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": small})
+	wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": small})
 }
 
-// i8HangUpPush pushes head (with every object of work's history) to
+// hangUpPush pushes head (with every object of work's history) to
 // refs/heads/master of the empty repository at path the way libgit2 and
 // Dulwich do: it reads the report and closes the connection at once,
 // without reading the rest of git's answer (post-receive's messages).
-func i8HangUpPush(t *testing.T, s *TestServer, g *GitEnv, work, head, path string, c Cred) {
+func hangUpPush(t *testing.T, s *TestServer, g *GitEnv, work, head, path string, c Cred) {
 	t.Helper()
 	cmd := exec.Command("git", "pack-objects", "--stdout", "--revs", "-q")
 	cmd.Dir = work
@@ -94,7 +94,7 @@ func i8HangUpPush(t *testing.T, s *TestServer, g *GitEnv, work, head, path strin
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	var req bytes.Buffer
 	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-git-receive-pack-request\r\n", path, s.HTTPAddr)
-	fmt.Fprintf(&req, "Authorization: %s\r\nContent-Length: %d\r\n\r\n", i2Basic(c.User, c.Secret)["Authorization"], body.Len())
+	fmt.Fprintf(&req, "Authorization: %s\r\nContent-Length: %d\r\n\r\n", basicAuth(c.User, c.Secret)["Authorization"], body.Len())
 	req.Write(body.Bytes())
 	if _, err := conn.Write(req.Bytes()); err != nil {
 		t.Fatal(err)
@@ -136,15 +136,15 @@ func TestPushClientHangsUpAfterReport(t *testing.T) {
 	for i := range 3 {
 		head = g.Commit(work, "f.txt", strings.Repeat("x\n", i+1), "c")
 	}
-	i8HangUpPush(t, s, g, work, head, "/git/admin/hangup.git/git-receive-pack", admin)
+	hangUpPush(t, s, g, work, head, "/git/admin/hangup.git/git-receive-pack", admin)
 
-	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": head})
+	wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": head})
 	okRE := regexp.MustCompile(`gitserver_git_operations_total\{result="ok",service="receive-pack",transport="http"\} 1\b`)
 	var metrics string
 	var bitmaps []string
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		metrics = i2Raw(t, s.HTTPAddr, "GET", "/metrics", nil, nil).Body
+		metrics = rawHTTP(t, s.HTTPAddr, "GET", "/metrics", nil, nil).Body
 		bitmaps, _ = filepath.Glob(filepath.Join(s.Data, "repos", "*.git", "objects", "pack", "*.bitmap"))
 		if okRE.MatchString(metrics) && len(bitmaps) > 0 {
 			break
@@ -214,7 +214,7 @@ func TestDeleteRepoRecoverable(t *testing.T) {
 	if status, _ := s.Do("GET", "/api/v1/repos/admin/doomed", admin, nil); status != http.StatusOK {
 		t.Fatalf("repository lost by a failed delete: GET = %d", status)
 	}
-	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": head})
+	wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": head})
 
 	if status, body := s.Do("DELETE", "/api/v1/repos/admin/doomed", admin, nil); status != http.StatusNoContent {
 		t.Fatalf("DELETE = %d %s", status, body)
@@ -241,7 +241,7 @@ func TestDeleteRepoRecoverable(t *testing.T) {
 
 // TestPushAllOrNothing: a push with one good ref and one git itself would
 // refuse (a directory/file conflict within the push or with an existing
-// ref, a hidden ref) changes no ref (contract §6), with a line naming the
+// ref, a hidden ref) changes no ref (docs/api.md §6), with a line naming the
 // refused ref.
 func TestPushAllOrNothing(t *testing.T) {
 	t.Parallel()
@@ -273,7 +273,7 @@ func TestPushAllOrNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// A new commit each time: the good ref's update is real.
 			g.Commit(work, "a", fmt.Sprint(i+2, "\n"), "next")
-			out := i3PushFails(t, g, work, append([]string{"origin"}, tc.refspec...)...)
+			out := pushFails(t, g, work, append([]string{"origin"}, tc.refspec...)...)
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("output lacks %q:\n%s", tc.want, out)
 			}
@@ -281,7 +281,7 @@ func TestPushAllOrNothing(t *testing.T) {
 			for _, r := range tc.absent {
 				want[r] = ""
 			}
-			i3WantRefs(t, i3LsRemote(t, g, url), want)
+			wantRefs(t, lsRemoteRefs(t, g, url), want)
 			if t.Failed() {
 				t.Logf("output:\n%s", out)
 			}
@@ -292,5 +292,5 @@ func TestPushAllOrNothing(t *testing.T) {
 	c2 := g.Commit(work, "a", "last\n", "last")
 	g.Must(work, "push", "-q", "origin", "master", ":refs/heads/df")
 	g.Must(work, "push", "-q", "origin", "master:refs/heads/df/x")
-	i3WantRefs(t, i3LsRemote(t, g, url), map[string]string{"refs/heads/master": c2, "refs/heads/df/x": c2, "refs/heads/df": ""})
+	wantRefs(t, lsRemoteRefs(t, g, url), map[string]string{"refs/heads/master": c2, "refs/heads/df/x": c2, "refs/heads/df": ""})
 }

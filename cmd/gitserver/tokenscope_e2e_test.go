@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestBuildsTokenOnlyForAdminsE2E: contract §2, "only admins hold it,
+// TestBuildsTokenOnlyForAdminsE2E: docs/api.md §2, "only admins hold it,
 // whether the token comes from the CLI or the API".
 func TestBuildsTokenOnlyForAdminsE2E(t *testing.T) {
 	t.Parallel()
@@ -14,7 +14,7 @@ func TestBuildsTokenOnlyForAdminsE2E(t *testing.T) {
 	admin := Cred{"admin", s.AdminPassword}
 	alice := Cred{"alice", s.CreateUser("alice", false)}
 	for _, scope := range []string{"builds", "admin"} {
-		out, errOut, code := i2Admin(t, "", nil, "token", "create", "alice", "--scope", scope, "--data", s.Data)
+		out, errOut, code := runAdmin(t, "", nil, "token", "create", "alice", "--scope", scope, "--data", s.Data)
 		if code == 0 || strings.TrimSpace(out) != "" || !strings.Contains(errOut, "only admins") || !strings.Contains(errOut, scope) {
 			t.Errorf("CLI %s token for a non-admin: exit %d, stdout %q, stderr %q; want a refusal", scope, code, out, errOut)
 		}
@@ -23,7 +23,7 @@ func TestBuildsTokenOnlyForAdminsE2E(t *testing.T) {
 			t.Errorf("API %s token for a non-admin: %d %s; want 403 forbidden", scope, st, body)
 		}
 	}
-	if out, errOut, code := i2Admin(t, "", nil, "token", "create", "alice", "--scope", "repo:read", "--data", s.Data); code != 0 || !strings.HasPrefix(out, "gst_") {
+	if out, errOut, code := runAdmin(t, "", nil, "token", "create", "alice", "--scope", "repo:read", "--data", s.Data); code != 0 || !strings.HasPrefix(out, "gst_") {
 		t.Errorf("CLI repo:read token for a non-admin: %d %s", code, errOut)
 	}
 	// Admins get them both ways, and they claim.
@@ -32,8 +32,8 @@ func TestBuildsTokenOnlyForAdminsE2E(t *testing.T) {
 	if st != http.StatusCreated {
 		t.Fatalf("API builds token for admin: %d %v", st, m)
 	}
-	for _, tok := range []string{cliTok, i3Str(m, "token")} {
-		if st, m := i3Claim(t, s, tok, "w", 0, 60); st != http.StatusNoContent {
+	for _, tok := range []string{cliTok, jsonStr(m, "token")} {
+		if st, m := claimBuild(t, s, tok, "w", 0, 60); st != http.StatusNoContent {
 			t.Errorf("claim with an admin's builds token: %d %v, want 204 (nothing queued)", st, m)
 		}
 	}

@@ -288,7 +288,7 @@ func Scoped(p store.Principal, op Op, t Transport) Decision {
 	return allow
 }
 
-// Decide is the access policy (contract §4 and §5):
+// Decide is the access policy (docs/api.md §4 and §5):
 //
 //   - an admin acting as admin (password, SSH key, or a token with the admin
 //     scope) may do everything everywhere;

@@ -6,7 +6,7 @@
 // principal's role in the owning organisation, the server's
 // --anonymous-read); it does no I/O.
 //
-// The rules are contract §4 and §5 (docs/api.md); the choices behind them
+// The rules are docs/api.md §4 and §5; the choices behind them
 // are in docs/decisions.md ("One access policy").
 //
 // It imports only gitserver/store (for the domain types). gitserver (both

@@ -58,7 +58,7 @@ type Cache struct {
 // `binary hook pack-objects` with this cache's settings. git runs it with
 // the shell and appends `git pack-objects ARGS...`.
 func (c *Cache) HookCommand(binary string) string {
-	parts := []string{shellQuote(binary), "hook", "pack-objects", "--dir", shellQuote(c.Dir)}
+	parts := []string{ShellQuote(binary), "hook", "pack-objects", "--dir", ShellQuote(c.Dir)}
 	if c.MaxBytes > 0 {
 		parts = append(parts, "--max-bytes", strconv.FormatInt(c.MaxBytes, 10))
 	}
@@ -66,7 +66,7 @@ func (c *Cache) HookCommand(binary string) string {
 		parts = append(parts, "--max-age", c.MaxAge.String())
 	}
 	if c.GitPath != "" {
-		parts = append(parts, "--git", shellQuote(c.GitPath))
+		parts = append(parts, "--git", ShellQuote(c.GitPath))
 	}
 	if c.MinOccurrences > 0 {
 		parts = append(parts, "--min-occurrences", strconv.Itoa(c.MinOccurrences))
@@ -74,7 +74,9 @@ func (c *Cache) HookCommand(binary string) string {
 	return strings.Join(parts, " ")
 }
 
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell (git runs hook commands and
+// uploadpack.packObjectsHook through sh).
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
