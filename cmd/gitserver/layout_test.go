@@ -16,13 +16,15 @@ var allowedImports = map[string][]string{
 	"gitserver/store":       {},
 	"gitserver/hooks":       {"gitserver/store"},
 	"gitserver/ui/httpauth": {"gitserver/store"},
-	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth", "gitserver/gitserver/access"},
+	"gitserver/ui":          {"gitserver/store", "gitserver/ui/httpauth", "gitserver/gitserver/access", "gitserver/gitserver/service"},
 	"gitserver/gitserver":   {"gitserver/store", "gitserver/hooks", "gitserver/ui/httpauth", "gitserver/gitserver/"},
 	"gitserver/bench":       {"gitserver/"},
 	"gitserver/cmd/":        {"gitserver/"},
 
 	// The access policy is pure: domain types only.
 	"gitserver/gitserver/access": {"gitserver/store"},
+	// The multi-step operations: the store and the access policy only.
+	"gitserver/gitserver/service": {"gitserver/store", "gitserver/gitserver/access"},
 	// Store implementations and their contract suite import only store;
 	// only cmd (and bench, tests) import an implementation.
 	"gitserver/store/sqlite":    {"gitserver/store"},
