@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"crypto/rand"
 	"errors"
 	"path/filepath"
@@ -55,6 +56,7 @@ func (f *fakeFS) Pin(ctx context.Context, r store.Repo, commit string) error {
 }
 
 type fixture struct {
+	path  string
 	ctx   context.Context
 	db    store.Store
 	fs    *fakeFS
@@ -66,13 +68,14 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gitserver.db"), sqlite.Options{})
+	path := filepath.Join(t.TempDir(), "gitserver.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	fs := &fakeFS{dirs: map[int64]bool{}}
-	f := &fixture{ctx: ctx, db: db, fs: fs, svc: &service.Service{Store: db, Repos: fs}}
+	f := &fixture{path: path, ctx: ctx, db: db, fs: fs, svc: &service.Service{Store: db, Repos: fs}}
 	if f.admin, err = db.CreateUser(ctx, "root", "password-root", true); err != nil {
 		t.Fatal(err)
 	}
@@ -404,5 +407,41 @@ func TestAccountOperations(t *testing.T) {
 	}
 	if role, _ := f.db.Role(f.ctx, org.ID, bob.ID); role != store.RoleMember {
 		t.Fatalf("role %q", role)
+	}
+}
+
+// An audit event that cannot be written fails the change: nothing happens
+// (the admin CLI then exits 1).
+func TestNoChangeWithoutItsAuditEvent(t *testing.T) {
+	f := setup(t)
+	raw, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER audit_full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	cli := service.Operator("cli")
+	if _, err := f.svc.CreateUser(f.ctx, cli, "bob", "password-bob", false); err == nil || !strings.Contains(err.Error(), "audit log full") {
+		t.Fatalf("CreateUser = %v, want the audit's error", err)
+	}
+	if _, err := f.db.UserByName(f.ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the user was created without its audit event: %v", err)
+	}
+	if _, err := f.svc.SetPassword(f.ctx, cli, "alice", "password-new"); err == nil {
+		t.Fatal("SetPassword succeeded without its audit event")
+	}
+	if _, err := f.db.CheckPassword(f.ctx, "alice", "password-alice"); err != nil {
+		t.Fatalf("the password changed without its audit event: %v", err)
+	}
+	if _, _, _, err := f.svc.CreateToken(f.ctx, cli, "alice", "t", nil); err == nil {
+		t.Fatal("CreateToken succeeded without its audit event")
+	}
+	if _, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "r", Visibility: store.Public}); err == nil {
+		t.Fatal("CreateRepo succeeded without its audit event")
+	}
+	if rs, _ := f.db.Repos(f.ctx); len(rs) != 0 || len(f.fs.dirs) != 0 {
+		t.Fatalf("repository created without its audit event: %v %v", rs, f.fs.dirs)
 	}
 }
