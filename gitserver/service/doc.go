@@ -17,4 +17,9 @@
 // Errors wrap the store sentinels (store.ErrInvalid, ErrNotFound,
 // ErrForbidden, ErrConflict, ErrExists) with messages safe to show to a
 // client; an access refusal is an *Error carrying the policy's Decision.
+//
+// Its tests also import store/sqlite (a real store in a temporary
+// directory); the package itself does not.
+//
+// Imports: gitserver/store, gitserver/gitserver/access, gitserver/store/sqlite
 package service
