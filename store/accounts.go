@@ -106,3 +106,15 @@ type AuditEvent struct {
 	Target string
 	Detail string
 }
+
+// AuditEntry is an audit event to record together with a change: the
+// mutating methods of a Store take any number of them and append them to the
+// audit log in the change's own transaction, so that no change commits
+// without its audit events and no event is recorded for a change that did
+// not happen.
+type AuditEntry struct {
+	Actor  string // who: a user's name, "cli", "system", ...
+	Action string // what: "repo.create", "version.publish", ...
+	Target string // on what: "owner/name", a user's name, ...
+	Detail string
+}

@@ -6,7 +6,11 @@ import (
 )
 
 // Store is the whole persistence of gitserver: every role below, plus the
-// database's life cycle and clock. Implementations (store/sqlite) are safe
+// database's life cycle and clock.
+//
+// Every method that takes audit ...AuditEntry appends those entries to the
+// audit log in the same transaction as its change: both commit, or, when
+// the method returns an error, neither does (see AuditEntry). Implementations (store/sqlite) are safe
 // for concurrent use, and correct when several Store values (processes,
 // nodes) share one database: every guard is in the database, none in the
 // process. The contract, errors included, is tested by store/storetest.
@@ -40,10 +44,10 @@ type Accounts interface {
 	// CreateUser creates a user account with the given password. A bad
 	// name or a password shorter than MinPasswordLen is ErrInvalid; a name
 	// taken by any account (case-insensitively) is ErrExists.
-	CreateUser(ctx context.Context, name, password string, admin bool) (Account, error)
+	CreateUser(ctx context.Context, name, password string, admin bool, audit ...AuditEntry) (Account, error)
 	// SetPassword replaces a user's password: ErrInvalid for a short
 	// password, ErrNotFound when no user has that name.
-	SetPassword(ctx context.Context, name, password string) error
+	SetPassword(ctx context.Context, name, password string, audit ...AuditEntry) error
 	// AccountByName finds a user or organisation by name
 	// (case-insensitive), or ErrNotFound.
 	AccountByName(ctx context.Context, name string) (Account, error)
@@ -70,14 +74,14 @@ type Credentials interface {
 	// unknown scope or a name over 100 bytes is ErrInvalid, an unknown user
 	// ErrNotFound, and the builds or admin scope for a non-admin
 	// ErrForbidden.
-	CreateToken(ctx context.Context, userID int64, name string, scopes []string) (string, Token, error)
+	CreateToken(ctx context.Context, userID int64, name string, scopes []string, audit ...AuditEntry) (string, Token, error)
 	// CheckToken finds the token with the given secret; if name is not
 	// empty the token must belong to that user. Anything else is
 	// ErrBadCredentials.
 	CheckToken(ctx context.Context, name, secret string) (Account, Token, error)
 	// AddKey stores an SSH key (see NewKey.Normalize for ErrInvalid). A key
 	// already stored anywhere (same fingerprint) is ErrExists.
-	AddKey(ctx context.Context, nk NewKey) (Key, error)
+	AddKey(ctx context.Context, nk NewKey, audit ...AuditEntry) (Key, error)
 	// KeyByFingerprint finds a key by its SHA256 fingerprint, or
 	// ErrNotFound.
 	KeyByFingerprint(ctx context.Context, fp string) (Key, error)
@@ -102,10 +106,10 @@ type Credentials interface {
 type Orgs interface {
 	// CreateOrg creates an organisation whose first owner is creatorID. A
 	// bad name is ErrInvalid, a taken one ErrExists.
-	CreateOrg(ctx context.Context, name string, creatorID int64) (Account, error)
+	CreateOrg(ctx context.Context, name string, creatorID int64, audit ...AuditEntry) (Account, error)
 	// SetMembership adds a user to an organisation or changes their role
 	// (RoleOwner, RoleMember; anything else is ErrInvalid).
-	SetMembership(ctx context.Context, orgID, userID int64, role string) error
+	SetMembership(ctx context.Context, orgID, userID int64, role string, audit ...AuditEntry) error
 	// Role returns a user's role in an organisation, or "" (and no error)
 	// if not a member.
 	Role(ctx context.Context, orgID, userID int64) (string, error)
@@ -117,7 +121,7 @@ type Repos interface {
 	// CreateRepo records a new repository (see NewRepo.Normalize for
 	// ErrInvalid). A name the owner already uses (case-insensitively) is
 	// ErrExists.
-	CreateRepo(ctx context.Context, nr NewRepo) (Repo, error)
+	CreateRepo(ctx context.Context, nr NewRepo, audit ...AuditEntry) (Repo, error)
 	// RepoByName finds owner/name (case-insensitive), or ErrNotFound.
 	RepoByName(ctx context.Context, owner, name string) (Repo, error)
 	// RepoByID finds a repository by id, or ErrNotFound.
@@ -126,7 +130,7 @@ type Repos interface {
 	Repos(ctx context.Context) ([]Repo, error)
 	// DeleteRepo removes a repository's records (builds, versions, deploy
 	// keys), or ErrNotFound.
-	DeleteRepo(ctx context.Context, id int64) error
+	DeleteRepo(ctx context.Context, id int64, audit ...AuditEntry) error
 }
 
 // BuildQueue is the build queue: one build per pushed default-branch head,
@@ -180,7 +184,9 @@ type Versions interface {
 	// notes over MaxReleaseNotes are ErrInvalid, a build not of this
 	// repository ErrNotFound, a build that did not succeed or is already
 	// published ErrConflict. The caller pins the commit before calling.
-	Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string) (Version, error)
+	// Each audit entry's Detail is the version recorded
+	// ("MAJOR.MINOR.PATCH", followed by the entry's own Detail, if any).
+	Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string, audit ...AuditEntry) (Version, error)
 	// Versions lists a repository's versions, newest first (never nil).
 	Versions(ctx context.Context, repoID int64) ([]Version, error)
 	// PinnedCommits lists every published commit of a repository.
@@ -189,7 +195,9 @@ type Versions interface {
 
 // Audit is the append-only audit log.
 type Audit interface {
-	// Audit appends an audit event. Callers usually only log a failure.
+	// Audit appends an audit event on its own. A change that a mutating
+	// method makes should be audited through that method's audit entries
+	// instead, in the change's transaction.
 	Audit(ctx context.Context, actor, action, target, detail string) error
 	// AuditEvents returns up to limit audit events, newest first.
 	AuditEvents(ctx context.Context, limit int) ([]AuditEvent, error)

@@ -16,19 +16,14 @@ import (
 
 	"gitserver/gitserver/access"
 	"gitserver/gitserver/httperr"
+	"gitserver/gitserver/service"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 )
 
-// RepoFS is what the API needs done on disk.
-type RepoFS interface {
-	Init(ctx context.Context, r store.Repo) error
-	// Delete moves r's directory aside, runs deleteRows, then removes the
-	// directory (later, if it cannot now). If the directory cannot be
-	// moved aside, deleteRows is not run and nothing is deleted.
-	Delete(ctx context.Context, r store.Repo, deleteRows func(context.Context) error) error
-	Pin(ctx context.Context, r store.Repo, commit string) error
-}
+// RepoFS is what the API needs done on disk: what the operations it calls
+// need (service.RepoFS).
+type RepoFS = service.RepoFS
 
 // API is the JSON API. Fields are set by cmd.
 type API struct {
@@ -109,6 +104,25 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		he = &httperr.Error{Status: he.Status, Code: he.Code, Message: "internal error, reference " + ref, Err: err}
 	}
 	he.WriteJSON(w)
+}
+
+// svc is the service that performs the multi-step operations (shared with
+// the admin CLI); it holds no state, so one per request is cheap.
+func (a *API) svc() *service.Service {
+	return &service.Service{Store: a.Store, Repos: a.Repos, AnonymousRead: a.AnonymousRead, Log: a.Log}
+}
+
+// actor is p acting through the API.
+func actor(p store.Principal) service.Actor { return service.As(p, access.API) }
+
+// failOp answers an error of a service operation: an access refusal as the
+// policy's answer (see allowed), anything else as fail does.
+func (a *API) failOp(w http.ResponseWriter, r *http.Request, p store.Principal, err error) {
+	if d, ok := service.Denied(err); ok {
+		a.allowed(w, p, d)
+		return
+	}
+	a.fail(w, r, err)
 }
 
 func (a *API) authed(fn func(http.ResponseWriter, *http.Request, store.Principal), anonymousRead bool) http.HandlerFunc {
@@ -223,17 +237,13 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Princi
 	if !decode(w, r, &in) {
 		return
 	}
-	if !a.may(w, p, access.OpCreateToken) {
-		return
-	}
 	// Who may hold the builds and admin scopes is the store's rule
 	// (store.ErrForbidden -> 403), the same for the CLI.
-	secret, tok, err := a.Store.CreateToken(r.Context(), p.User.ID, in.Name, in.Scopes)
+	secret, tok, _, err := a.svc().CreateToken(r.Context(), actor(p), "", in.Name, in.Scopes)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	a.audit(r, p, "token.create", p.User.Name, tok.Name)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": tok.ID, "name": tok.Name, "scopes": tok.Scopes, "token": secret, "created_at": ts(tok.CreatedAt)})
 }
 
@@ -250,23 +260,14 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Princip
 		Title string `json:"title"`
 		Key   string `json:"key"`
 	}
-	if !decode(w, r, &in) || !a.may(w, p, access.OpManageAccount) {
+	if !decode(w, r, &in) {
 		return
 	}
-	pk, err := store.ParseSSHKey(in.Key)
+	k, _, err := a.svc().AddKey(r.Context(), actor(p), "", in.Title, in.Key)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	if in.Title == "" {
-		in.Title = pk.Comment
-	}
-	k, err := a.Store.AddKey(r.Context(), store.NewKey{UserID: p.User.ID, Title: in.Title, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, p, "key.add", p.User.Name, k.Fingerprint)
 	writeJSON(w, http.StatusCreated, keyJSON(k))
 }
 
@@ -310,15 +311,14 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request, p store.Principa
 	var in struct {
 		Name string `json:"name"`
 	}
-	if !decode(w, r, &in) || !a.may(w, p, access.OpManageAccount) {
+	if !decode(w, r, &in) {
 		return
 	}
-	org, err := a.Store.CreateOrg(r.Context(), in.Name, p.User.ID)
+	org, err := a.svc().CreateOrg(r.Context(), actor(p), in.Name)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	a.audit(r, p, "org.create", org.Name, "")
 	writeJSON(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "created_at": ts(org.CreatedAt)})
 }
 
@@ -326,33 +326,15 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 	var in struct {
 		Role string `json:"role"`
 	}
-	if !decode(w, r, &in) || !a.allowed(w, p, access.Scoped(p, access.OpManageOrg, access.API)) {
+	if !decode(w, r, &in) {
 		return
 	}
 	vars := mux.Vars(r)
-	org, err := a.Store.AccountByName(r.Context(), vars["org"])
-	if err != nil || org.Kind != store.KindOrg {
-		WriteError(w, http.StatusNotFound, "not_found", "no organisation "+strconv.Quote(vars["org"]))
-		return
-	}
-	f, err := a.facts(r.Context(), p, org.Kind, org.ID)
+	org, user, err := a.svc().SetMember(r.Context(), actor(p), vars["org"], vars["user"], in.Role)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	if !a.allowed(w, p, access.Decide(p, access.OpManageOrg, access.API, access.Target{Owner: org}, f)) {
-		return
-	}
-	user, err := a.Store.UserByName(r.Context(), vars["user"])
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.Store.SetMembership(r.Context(), org.ID, user.ID, in.Role); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, p, "org.member", org.Name, user.Name+"="+in.Role)
 	writeJSON(w, http.StatusOK, map[string]any{"org": org.Name, "user": user.Name, "role": in.Role})
 }
 
@@ -382,46 +364,15 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 		Visibility    string `json:"visibility"`
 		DefaultBranch string `json:"default_branch"`
 	}
-	if !decode(w, r, &in) || !a.allowed(w, p, access.Scoped(p, access.OpCreateRepo, access.API)) {
+	if !decode(w, r, &in) {
 		return
 	}
-	if in.Owner == "" {
-		in.Owner = p.User.Name
-	}
-	if !store.ValidName(in.Owner) {
-		WriteError(w, http.StatusBadRequest, "invalid", "owner name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
-		return
-	}
-	if !store.ValidName(in.Name) {
-		WriteError(w, http.StatusBadRequest, "invalid", "repository name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
-		return
-	}
-	owner, err := a.Store.AccountByName(r.Context(), in.Owner)
+	rp, err := a.svc().CreateRepo(r.Context(), actor(p), service.NewRepoInput{
+		Owner: in.Owner, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	f, err := a.facts(r.Context(), p, owner.Kind, owner.ID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if !a.allowed(w, p, access.Decide(p, access.OpCreateRepo, access.API, access.Target{Owner: owner}, f)) {
-		return
-	}
-	rp, err := a.Store.CreateRepo(r.Context(), store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.Repos.Init(r.Context(), rp); err != nil {
-		if derr := a.Store.DeleteRepo(context.WithoutCancel(r.Context()), rp.ID); derr != nil {
-			a.Log.Error("undo repo create", "repo", rp.FullName(), "err", derr)
-		}
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, p, "repo.create", rp.FullName(), rp.Visibility)
 	w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
 	writeJSON(w, http.StatusCreated, a.repoJSON(rp))
 }
@@ -477,24 +428,17 @@ func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 	if !ok {
 		return
 	}
-	var rowsErr error
-	err := a.Repos.Delete(r.Context(), rp, func(ctx context.Context) error {
-		rowsErr = a.Store.DeleteRepo(ctx, rp.ID)
-		return rowsErr
-	})
+	err := a.svc().DeleteRepo(r.Context(), actor(p), rp)
 	switch {
-	case rowsErr != nil:
-		a.fail(w, r, rowsErr)
-		return
-	case err != nil:
-		// The directory could not be moved aside: nothing was deleted.
+	case errors.Is(err, service.ErrNotDeleted):
 		ref := store.RandomHex(6)
 		a.Log.Error("delete repository", "repo", rp.FullName(), "err", err, "reference", ref)
-		WriteError(w, http.StatusInternalServerError, "internal",
-			"the repository's files could not be moved aside for deletion; nothing was deleted (reference "+ref+")")
+		WriteError(w, http.StatusInternalServerError, "internal", service.ErrNotDeleted.Error()+" (reference "+ref+")")
+		return
+	case err != nil:
+		a.failOp(w, r, p, err)
 		return
 	}
-	a.audit(r, p, "repo.delete", rp.FullName(), "")
 	w.WriteHeader(http.StatusNoContent)
 }
 

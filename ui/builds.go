@@ -234,30 +234,12 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal)
 	if !ok {
 		return
 	}
-	if _, _, _, err := store.NextVersion(0, 0, 0, in.Bump); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	b, err := a.Store.BuildByID(r.Context(), in.BuildID)
-	if err != nil || b.RepoID != rp.ID {
-		WriteError(w, http.StatusNotFound, "not_found", "no such build in "+rp.FullName())
-		return
-	}
-	if b.Status != store.BuildSucceeded {
-		WriteError(w, http.StatusConflict, "conflict", "only a succeeded build can be published; this one is "+b.Status)
-		return
-	}
-	// Pin first: a version row never points at an unpinned commit.
-	if err := a.Repos.Pin(r.Context(), rp, b.Commit); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	v, err := a.Store.Publish(r.Context(), rp.ID, b.ID, in.Bump, in.ReleaseNotes, p.Name())
+	// Pinned first, then the version and its audit event in one transaction.
+	v, err := a.svc().Publish(r.Context(), actor(p), rp, in.BuildID, in.Bump, in.ReleaseNotes)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	a.audit(r, p, "version.publish", rp.FullName(), v.String())
 	writeJSON(w, http.StatusCreated, versionJSON(v))
 }
 

@@ -7,5 +7,5 @@
 // repositories on disk (create, delete, pin a published commit) it asks of
 // a RepoFS given to it by cmd.
 //
-// Imports: gitserver/store, gitserver/gitserver/httperr, gitserver/ui/httpauth, gitserver/gitserver/access
+// Imports: gitserver/store, gitserver/gitserver/httperr, gitserver/ui/httpauth, gitserver/gitserver/access, gitserver/gitserver/service
 package ui

@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"gitserver/store"
+	"gitserver/gitserver/service"
 	"gitserver/store/sqlite"
 )
 
@@ -100,6 +100,11 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	// The same operations as the API's, as the machine's operator: each
+	// change commits with its audit event or not at all, so a change whose
+	// audit event cannot be written fails the command.
+	svc := &service.Service{Store: s}
+	cli := service.Operator("cli")
 
 	readPassword := func() (string, bool, error) {
 		if !*pwStdin {
@@ -118,11 +123,10 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		u, err := s.CreateUser(ctx, name, pw, *isAdmin)
+		u, err := svc.CreateUser(ctx, cli, name, pw, *isAdmin)
 		if err != nil {
 			return err
 		}
-		s.Audit(ctx, "cli", "user.create", u.Name, fmt.Sprintf("admin=%v", u.IsAdmin))
 		if generated {
 			fmt.Fprintf(stdout, "created user %s; password: %s\n", u.Name, pw)
 		} else {
@@ -133,51 +137,36 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		u, err := s.UserByName(ctx, name)
+		u, err := svc.SetPassword(ctx, cli, name, pw)
 		if err != nil {
 			return err
 		}
-		if err := s.SetPassword(ctx, u.Name, pw); err != nil {
-			return err
-		}
-		s.Audit(ctx, "cli", "user.passwd", u.Name, "")
 		if generated {
 			fmt.Fprintf(stdout, "new password for %s: %s\n", u.Name, pw)
 		} else {
 			fmt.Fprintf(stdout, "password of %s changed\n", u.Name)
 		}
 	case "token create":
-		u, err := s.UserByName(ctx, name)
+		secret, _, _, err := svc.CreateToken(ctx, cli, name, *label, scopes)
 		if err != nil {
 			return err
 		}
-		secret, tok, err := s.CreateToken(ctx, u.ID, *label, scopes)
-		if err != nil {
-			return err
-		}
-		s.Audit(ctx, "cli", "token.create", u.Name, tok.Name+" "+strings.Join(tok.Scopes, " "))
 		fmt.Fprintln(stdout, secret)
 	case "key add":
 		if *keyFile == "" {
 			return usageError{"key add needs --file KEY.pub"}
 		}
-		u, err := s.UserByName(ctx, name)
-		if err != nil {
-			return err
+		if _, err := s.UserByName(ctx, name); err != nil {
+			return err // before the file, as always
 		}
 		text, err := os.ReadFile(*keyFile)
 		if err != nil {
 			return fmt.Errorf("read key: %w", err)
 		}
-		pk, err := store.ParseSSHKey(string(text))
+		k, u, err := svc.AddKey(ctx, cli, name, "", string(text))
 		if err != nil {
 			return err
 		}
-		k, err := s.AddKey(ctx, store.NewKey{UserID: u.ID, Title: pk.Comment, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey})
-		if err != nil {
-			return err
-		}
-		s.Audit(ctx, "cli", "key.add", u.Name, k.Fingerprint)
 		fmt.Fprintf(stdout, "added key %s for %s\n", k.Fingerprint, u.Name)
 	}
 	return nil

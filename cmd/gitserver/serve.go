@@ -411,13 +411,13 @@ func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, out io.Write
 		return err
 	}
 	password := generatePassword()
-	if _, err := s.CreateUser(ctx, "admin", password, true); err != nil {
+	if _, err := s.CreateUser(ctx, "admin", password, true,
+		store.AuditEntry{Actor: "system", Action: "user.create", Target: "admin", Detail: "first start"}); err != nil {
 		return fmt.Errorf("create first admin: %w", err)
 	}
 	if err := os.WriteFile(d.adminPassword(), []byte(password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write initial admin password: %w", err)
 	}
-	s.Audit(ctx, "system", "user.create", "admin", "first start")
 	fmt.Fprintf(out, "\nCreated the admin account.\n  user:     admin\n  password: %s\n(also written to %s; change it with `gitserver admin user passwd admin`)\n\n",
 		password, d.adminPassword())
 	log.Info("created first admin account", "user", "admin", "password_file", d.adminPassword())

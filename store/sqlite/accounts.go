@@ -42,7 +42,7 @@ func (s *DB) CountUsers(ctx context.Context) (int, error) {
 }
 
 // CreateUser creates a user account with the given password.
-func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool) (store.Account, error) {
+func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
 	if err := store.CheckName("user", name); err != nil {
 		return store.Account{}, err
 	}
@@ -55,19 +55,25 @@ func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool) 
 	}
 	now := s.now().UTC()
 	var id int64
-	err = s.w.QueryRowContext(ctx, `INSERT INTO accounts (name, kind, password_hash, is_admin, created_at) VALUES (?, 'user', ?, ?, ?) RETURNING id`,
-		name, string(hash), admin, micros(now)).Scan(&id)
-	if isUniqueErr(err) {
-		return store.Account{}, fmt.Errorf("%w: the name %q is taken", store.ErrExists, name)
-	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO accounts (name, kind, password_hash, is_admin, created_at) VALUES (?, 'user', ?, ?, ?) RETURNING id`,
+			name, string(hash), admin, micros(now)).Scan(&id)
+		if isUniqueErr(err) {
+			return fmt.Errorf("%w: the name %q is taken", store.ErrExists, name)
+		}
+		if err != nil {
+			return fmt.Errorf("store: create user: %w", err)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 	if err != nil {
-		return store.Account{}, fmt.Errorf("store: create user: %w", err)
+		return store.Account{}, err
 	}
 	return store.Account{ID: id, Name: name, Kind: store.KindUser, IsAdmin: admin, CreatedAt: fromMicros(micros(now))}, nil
 }
 
 // SetPassword replaces a user's password.
-func (s *DB) SetPassword(ctx context.Context, name, password string) error {
+func (s *DB) SetPassword(ctx context.Context, name, password string, audit ...store.AuditEntry) error {
 	if len(password) < store.MinPasswordLen {
 		return fmt.Errorf("%w: password must be at least %d characters", store.ErrInvalid, store.MinPasswordLen)
 	}
@@ -75,14 +81,16 @@ func (s *DB) SetPassword(ctx context.Context, name, password string) error {
 	if err != nil {
 		return fmt.Errorf("store: hash password: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE name = ? AND kind = 'user'`, string(hash), name)
-	if err != nil {
-		return fmt.Errorf("store: set password: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: no user %q", store.ErrNotFound, name)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE name = ? AND kind = 'user'`, string(hash), name)
+		if err != nil {
+			return fmt.Errorf("store: set password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: no user %q", store.ErrNotFound, name)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 }
 
 // AccountByName finds a user or organisation by name (case-insensitive).
@@ -170,7 +178,7 @@ func hashToken(tok string) string {
 
 // CreateToken creates a token for a user and returns its secret, which is not
 // stored and cannot be shown again.
-func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes []string) (string, store.Token, error) {
+func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes []string, audit ...store.AuditEntry) (string, store.Token, error) {
 	clean, err := store.CleanScopes(scopes)
 	if err != nil {
 		return "", store.Token{}, err
@@ -217,7 +225,10 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRetry
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.writeAudit(ctx, tx, audit)
 	})
 	if err != nil {
 		return "", store.Token{}, wrapUnlessSentinel("create token", err)
@@ -259,7 +270,7 @@ func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account
 }
 
 // CreateOrg creates an organisation whose first owner is creatorID.
-func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64) (store.Account, error) {
+func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit ...store.AuditEntry) (store.Account, error) {
 	if err := store.CheckName("organisation", name); err != nil {
 		return store.Account{}, err
 	}
@@ -278,25 +289,27 @@ func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64) (store
 			return err
 		}
 		org = store.Account{ID: id, Name: name, Kind: store.KindOrg, CreatedAt: fromMicros(micros(now))}
-		return nil
+		return s.writeAudit(ctx, tx, audit)
 	})
-	if err != nil && !errors.Is(err, store.ErrExists) {
-		return store.Account{}, fmt.Errorf("store: create org: %w", err)
+	if err != nil {
+		return store.Account{}, wrapUnlessSentinel("create org", err)
 	}
-	return org, err
+	return org, nil
 }
 
 // SetMembership adds a user to an organisation or changes their role.
-func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role string) error {
+func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role string, audit ...store.AuditEntry) error {
 	if role != store.RoleOwner && role != store.RoleMember {
 		return fmt.Errorf("%w: role must be \"owner\" or \"member\"", store.ErrInvalid)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
-		ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, role)
-	if err != nil {
-		return fmt.Errorf("store: set membership: %w", err)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, role)
+		if err != nil {
+			return fmt.Errorf("store: set membership: %w", err)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 }
 
 // Role returns a user's role in an organisation, or "" if not a member.
@@ -312,8 +325,8 @@ func (s *DB) Role(ctx context.Context, orgID, userID int64) (string, error) {
 	return role, nil
 }
 
-// Audit appends an audit event. Failures are returned but callers usually
-// only log them.
+// Audit appends an audit event on its own (changes are audited in their
+// own transaction, through the audit entries of the mutating methods).
 func (s *DB) Audit(ctx context.Context, actor, action, target, detail string) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		micros(s.now()), actor, action, target, detail)

@@ -215,3 +215,19 @@ func wrapUnlessSentinel(op string, err error) error {
 func truncate(s string, n int) string { return store.Truncate(s, n) }
 
 type scanner interface{ Scan(...any) error }
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// writeAudit appends entries to the audit log within tx: they commit with
+// the change tx makes, or not at all.
+func (s *DB) writeAudit(ctx context.Context, tx execer, entries []store.AuditEntry) error {
+	for _, e := range entries {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+			micros(s.now()), e.Actor, e.Action, e.Target, e.Detail); err != nil {
+			return fmt.Errorf("store: audit: %w", err)
+		}
+	}
+	return nil
+}

@@ -30,19 +30,25 @@ func nullID(id int64) any {
 
 // AddKey stores a key. A key already stored anywhere (same fingerprint)
 // gives ErrExists.
-func (s *DB) AddKey(ctx context.Context, nk store.NewKey) (store.Key, error) {
+func (s *DB) AddKey(ctx context.Context, nk store.NewKey, audit ...store.AuditEntry) (store.Key, error) {
 	if err := nk.Normalize(); err != nil {
 		return store.Key{}, err
 	}
 	now := s.now().UTC()
 	var id int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO ssh_keys (user_id, repo_id, title, fingerprint, public_key, read_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		nullID(nk.UserID), nullID(nk.RepoID), nk.Title, nk.Fingerprint, nk.PublicKey, nk.ReadOnly, micros(now)).Scan(&id)
-	if isUniqueErr(err) {
-		return store.Key{}, fmt.Errorf("%w: this key is already in use (fingerprint %s)", store.ErrExists, nk.Fingerprint)
-	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO ssh_keys (user_id, repo_id, title, fingerprint, public_key, read_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			nullID(nk.UserID), nullID(nk.RepoID), nk.Title, nk.Fingerprint, nk.PublicKey, nk.ReadOnly, micros(now)).Scan(&id)
+		if isUniqueErr(err) {
+			return fmt.Errorf("%w: this key is already in use (fingerprint %s)", store.ErrExists, nk.Fingerprint)
+		}
+		if err != nil {
+			return fmt.Errorf("store: add key: %w", err)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 	if err != nil {
-		return store.Key{}, fmt.Errorf("store: add key: %w", err)
+		return store.Key{}, err
 	}
 	return store.Key{ID: id, UserID: nk.UserID, RepoID: nk.RepoID, Title: nk.Title, Fingerprint: nk.Fingerprint,
 		PublicKey: nk.PublicKey, ReadOnly: nk.ReadOnly, CreatedAt: fromMicros(micros(now))}, nil

@@ -22,24 +22,34 @@ func scanRepo(row scanner) (store.Repo, error) {
 }
 
 // CreateRepo records a new repository. The caller creates its directory.
-func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo) (store.Repo, error) {
+func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.AuditEntry) (store.Repo, error) {
 	if err := nr.Normalize(); err != nil {
 		return store.Repo{}, err
 	}
 	now := s.now().UTC()
-	var id int64
-	err := s.w.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		nr.OwnerID, nr.Name, nr.Visibility, nr.DefaultBranch, micros(now)).Scan(&id)
-	if isUniqueErr(err) {
-		return store.Repo{}, fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
-	}
-	if isForeignKeyErr(err) {
-		return store.Repo{}, fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
-	}
+	var r store.Repo
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			nr.OwnerID, nr.Name, nr.Visibility, nr.DefaultBranch, micros(now)).Scan(&id)
+		if isUniqueErr(err) {
+			return fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
+		}
+		if isForeignKeyErr(err) {
+			return fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: create repo: %w", err)
+		}
+		if r, err = s.repoByID(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 	if err != nil {
-		return store.Repo{}, fmt.Errorf("store: create repo: %w", err)
+		return store.Repo{}, err
 	}
-	return s.repoByID(ctx, s.w, id)
+	return r, nil
 }
 
 // RepoByName finds owner/name (case-insensitive).
@@ -90,7 +100,7 @@ func (s *DB) Repos(ctx context.Context) ([]store.Repo, error) {
 
 // DeleteRepo removes a repository's records (builds, versions, deploy keys).
 // The caller removes its directory.
-func (s *DB) DeleteRepo(ctx context.Context, id int64) error {
+func (s *DB) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM versions WHERE repo_id = ?`,
@@ -108,6 +118,6 @@ func (s *DB) DeleteRepo(ctx context.Context, id int64) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: repository %d", store.ErrNotFound, id)
 		}
-		return nil
+		return s.writeAudit(ctx, tx, audit)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gitserver/store"
 )
@@ -16,7 +17,7 @@ import (
 // (build_id) and UNIQUE (repo_id, major, minor, patch). A version number
 // taken by a concurrent publish retries the transaction (the next number is
 // read again); the build published concurrently is ErrConflict.
-func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string) (store.Version, error) {
+func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string, audit ...store.AuditEntry) (store.Version, error) {
 	if _, _, _, err := store.NextVersion(0, 0, 0, bump); err != nil {
 		return store.Version{}, err
 	}
@@ -59,7 +60,12 @@ func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by
 		}
 		v = store.Version{ID: id, RepoID: repoID, Major: ma, Minor: mi, Patch: pa, Commit: b.Commit, BuildID: buildID,
 			ReleaseNotes: notes, PublishedBy: by, PublishedAt: fromMicros(micros(now))}
-		return nil
+		entries := make([]store.AuditEntry, len(audit))
+		for i, e := range audit {
+			e.Detail = strings.TrimSpace(v.String() + " " + e.Detail)
+			entries[i] = e
+		}
+		return s.writeAudit(ctx, tx, entries)
 	})
 	if errors.Is(err, errRetry) {
 		err = fmt.Errorf("%w: versions of repository %d were published concurrently", store.ErrConflict, repoID)

@@ -52,6 +52,7 @@ func Run(t *testing.T, f Factory) {
 		{"Keys", testKeys},
 		{"AddKeyIsUniqueEverywhere", testAddKeyIsUniqueEverywhere},
 		{"AuditAndClock", testAuditAndClock},
+		{"AuditCommitsWithTheChange", testAuditCommitsWithTheChange},
 		{"ConcurrentWrites", testConcurrentWrites},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
