@@ -3,8 +3,8 @@ package service_test
 import (
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
