@@ -184,7 +184,7 @@ func (a *API) may(w http.ResponseWriter, p store.Principal, op access.Op) bool {
 
 // facts looks up what the access policy needs to know about p and the
 // account ownerID (of kind ownerKind).
-func (a *API) facts(ctx context.Context, p store.Principal, ownerKind string, ownerID int64) (access.Facts, error) {
+func (a *API) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
 	f := access.Facts{AnonymousRead: a.AnonymousRead}
 	if p.User == nil || ownerKind != store.KindOrg {
 		return f, nil
@@ -228,7 +228,13 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Princi
 	}
 	// Who may hold the builds and admin scopes is the store's rule
 	// (store.ErrForbidden -> 403), the same for the CLI.
-	secret, tok, err := a.Store.CreateToken(r.Context(), p.User.ID, in.Name, in.Scopes)
+	// The request's fields are plain strings, so that a client's type
+	// mistake is told in JSON's words, not Go's.
+	scopes := make([]store.Scope, len(in.Scopes))
+	for i, sc := range in.Scopes {
+		scopes[i] = store.Scope(sc)
+	}
+	secret, tok, err := a.Store.CreateToken(r.Context(), p.User.ID, in.Name, scopes)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -348,7 +354,7 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.Store.SetMembership(r.Context(), org.ID, user.ID, in.Role); err != nil {
+	if err := a.Store.SetMembership(r.Context(), org.ID, user.ID, store.Role(in.Role)); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -409,7 +415,7 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 	if !a.allowed(w, p, access.Decide(p, access.OpCreateRepo, access.API, access.Target{Owner: owner}, f)) {
 		return
 	}
-	rp, err := a.Store.CreateRepo(r.Context(), store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
+	rp, err := a.Store.CreateRepo(r.Context(), store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: store.Visibility(in.Visibility), DefaultBranch: in.DefaultBranch})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -421,7 +427,7 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r, p, "repo.create", rp.FullName(), rp.Visibility)
+	a.audit(r, p, "repo.create", rp.FullName(), string(rp.Visibility))
 	w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
 	writeJSON(w, http.StatusCreated, a.repoJSON(rp))
 }

@@ -44,8 +44,8 @@ func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Princip
 	if !ok {
 		return
 	}
-	status := r.URL.Query().Get("status")
-	if status != "" && !store.ValidBuildStatus(status) {
+	status := store.BuildStatus(r.URL.Query().Get("status"))
+	if status != "" && !status.Valid() {
 		WriteError(w, http.StatusBadRequest, "invalid", "status must be one of queued, running, succeeded, failed, superseded")
 		return
 	}
@@ -205,12 +205,12 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, p store.Principal
 		WriteError(w, http.StatusBadRequest, "invalid", "message (64 KiB) or log_url (2048 bytes) too long")
 		return
 	}
-	b, err := a.Store.CompleteBuild(r.Context(), pathID(r), in.LeaseToken, in.Status, in.Message, in.LogURL)
+	b, err := a.Store.CompleteBuild(r.Context(), pathID(r), in.LeaseToken, store.BuildStatus(in.Status), in.Message, in.LogURL)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r, p, "build.complete", b.Repo, b.Status)
+	a.audit(r, p, "build.complete", b.Repo, string(b.Status))
 	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
 }
 
@@ -244,7 +244,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal)
 		return
 	}
 	if b.Status != store.BuildSucceeded {
-		WriteError(w, http.StatusConflict, "conflict", "only a succeeded build can be published; this one is "+b.Status)
+		WriteError(w, http.StatusConflict, "conflict", "only a succeeded build can be published; this one is "+string(b.Status))
 		return
 	}
 	// Pin first: a version row never points at an unpinned commit.

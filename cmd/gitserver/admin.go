@@ -151,11 +151,15 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		secret, tok, err := s.CreateToken(ctx, u.ID, *label, scopes)
+		var scs []store.Scope // validated by CreateToken
+		for _, sc := range scopes {
+			scs = append(scs, store.Scope(sc))
+		}
+		secret, tok, err := s.CreateToken(ctx, u.ID, *label, scs)
 		if err != nil {
 			return err
 		}
-		s.Audit(ctx, "cli", "token.create", u.Name, tok.Name+" "+strings.Join(tok.Scopes, " "))
+		s.Audit(ctx, "cli", "token.create", u.Name, tok.Name+" "+store.JoinScopes(tok.Scopes))
 		fmt.Fprintln(stdout, secret)
 	case "key add":
 		if *keyFile == "" {

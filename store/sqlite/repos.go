@@ -29,7 +29,7 @@ func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo) (store.Repo, erro
 	now := s.now().UTC()
 	var id int64
 	err := s.w.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		nr.OwnerID, nr.Name, nr.Visibility, nr.DefaultBranch, micros(now)).Scan(&id)
+		nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
 	if isUniqueErr(err) {
 		return store.Repo{}, fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
 	}
