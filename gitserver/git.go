@@ -99,17 +99,37 @@ func (g *Git) Output(ctx context.Context, dir string, args ...string) (string, e
 	return strings.TrimSpace(out.String()), nil
 }
 
-// Service names.
+// Service is a git service the server runs: the git subcommand's name.
+type Service string
+
+// Services.
 const (
-	UploadPack    = "upload-pack"
-	ReceivePack   = "receive-pack"
-	UploadArchive = "upload-archive"
+	UploadPack    Service = "upload-pack"
+	ReceivePack   Service = "receive-pack"
+	UploadArchive Service = "upload-archive"
 )
+
+// Valid reports whether s is one of the services.
+func (s Service) Valid() bool { return s == UploadPack || s == ReceivePack || s == UploadArchive }
+
+// Program is the name clients ask for the service by ("git-upload-pack"),
+// in an SSH command and in smart HTTP's ?service= and paths.
+func (s Service) Program() string { return "git-" + string(s) }
+
+// ParseService reads a service as clients name it ("git-upload-pack",
+// "git-receive-pack", "git-upload-archive"); anything else is not one.
+func ParseService(program string) (Service, bool) {
+	name, ok := strings.CutPrefix(program, "git-")
+	if s := Service(name); ok && s.Valid() {
+		return s, true
+	}
+	return "", false
+}
 
 // ServiceArgs are the arguments for running service in a repository: the
 // server's configuration is given on the command line (which beats any repo
 // config), and the repository is always ".".
-func (g *Git) ServiceArgs(service string, extra ...string) []string {
+func (g *Git) ServiceArgs(service Service, extra ...string) []string {
 	args := []string{
 		"-c", "uploadpack.hideRefs=refs/gitserver/",
 		"-c", "receive.hideRefs=refs/gitserver/",
@@ -139,7 +159,7 @@ func (g *Git) ServiceArgs(service string, extra ...string) []string {
 			"-c", "core.logAllRefUpdates=true",
 		)
 	}
-	args = append(args, service)
+	args = append(args, string(service))
 	args = append(args, extra...)
 	return append(args, ".")
 }

@@ -87,10 +87,32 @@ func TestReposDirUsesOnlyTheID(t *testing.T) {
 	}
 }
 
+func TestParseService(t *testing.T) {
+	for program, want := range map[string]Service{
+		"git-upload-pack": UploadPack, "git-receive-pack": ReceivePack, "git-upload-archive": UploadArchive,
+	} {
+		got, ok := ParseService(program)
+		if !ok || got != want || got.Program() != program || !got.Valid() {
+			t.Errorf("ParseService(%q) = %q, %v", program, got, ok)
+		}
+	}
+	for _, program := range []string{"", "git-", "upload-pack", "git upload-pack", "git-upload-pack ", "GIT-UPLOAD-PACK",
+		"git-http-backend", "git-shell", "sh"} {
+		if got, ok := ParseService(program); ok || got != "" {
+			t.Errorf("ParseService(%q) = %q, %v; want nothing", program, got, ok)
+		}
+	}
+	for _, q := range []string{"git-upload-archive", "upload-pack"} {
+		if s, ok := serviceFromQuery(q); ok {
+			t.Errorf("smart HTTP accepts ?service=%s as %q", q, s)
+		}
+	}
+}
+
 func TestServiceArgs(t *testing.T) {
 	g := &Git{HooksDir: "/srv/hooks", PackObjectsHook: "/srv/pack-hook"}
 	for _, tc := range []struct {
-		service   string
+		service   Service
 		extra     []string
 		mustHave  []string
 		mustNotBe []string
@@ -108,7 +130,7 @@ func TestServiceArgs(t *testing.T) {
 		if args[len(args)-1] != "." {
 			t.Errorf("%s: repository argument is %q, want \".\"", tc.service, args[len(args)-1])
 		}
-		i := slices.Index(args, tc.service)
+		i := slices.Index(args, string(tc.service))
 		if i < 0 || !slices.Equal(args[i+1:len(args)-1], tc.extra) {
 			t.Errorf("%s: args %q: service not followed by the extras", tc.service, args)
 			continue

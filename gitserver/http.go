@@ -41,19 +41,18 @@ func gitError(w http.ResponseWriter, status int, msg string) {
 	httperr.New(status, "", msg).WriteText(w)
 }
 
-func serviceFromQuery(v string) (string, bool) {
-	switch v {
-	case "git-upload-pack":
-		return UploadPack, true
-	case "git-receive-pack":
-		return ReceivePack, true
+// serviceFromQuery reads info/refs' ?service=: smart HTTP serves
+// upload-pack and receive-pack (not upload-archive).
+func serviceFromQuery(v string) (Service, bool) {
+	if s, ok := ParseService(v); ok && s != UploadArchive {
+		return s, true
 	}
 	return "", false
 }
 
 // authorize authenticates the request and resolves the repository with the
 // access the service needs; on failure it has written the answer.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service string) (store.Repo, store.Principal, bool) {
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, service Service) (store.Repo, store.Principal, bool) {
 	op := access.OpRead
 	if service == ReceivePack {
 		op = access.OpWrite
@@ -113,13 +112,13 @@ func (s *Server) infoRefs(w http.ResponseWriter, r *http.Request) {
 	}
 	proto := r.Header.Get("Git-Protocol")
 	h := w.Header()
-	h.Set("Content-Type", "application/x-git-"+service+"-advertisement")
+	h.Set("Content-Type", "application/x-"+service.Program()+"-advertisement")
 	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
 	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
 	h.Set("Pragma", "no-cache")
 	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
 	if !IsV2(proto) {
-		out.Write(pktLine("# service=git-" + service + "\n"))
+		out.Write(pktLine("# service=" + service.Program() + "\n"))
 		out.Write([]byte("0000"))
 	}
 	err := s.RunService(r.Context(), ServiceRequest{
@@ -132,10 +131,10 @@ func (s *Server) infoRefs(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) rpc(service string) http.HandlerFunc {
+func (s *Server) rpc(service Service) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "application/x-git-"+service+"-request" {
-			gitError(w, http.StatusUnsupportedMediaType, "expected Content-Type application/x-git-"+service+"-request")
+		if ct := r.Header.Get("Content-Type"); ct != "application/x-"+service.Program()+"-request" {
+			gitError(w, http.StatusUnsupportedMediaType, "expected Content-Type application/x-"+service.Program()+"-request")
 			return
 		}
 		repo, p, ok := s.authorize(w, r, service)
@@ -168,7 +167,7 @@ func (s *Server) rpc(service string) http.HandlerFunc {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Type", "application/x-git-"+service+"-result")
+		h.Set("Content-Type", "application/x-"+service.Program()+"-result")
 		h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
 		rc := http.NewResponseController(w)
 		// git answers while the request body still arrives (receive-pack's
@@ -194,7 +193,7 @@ func (s *Server) rpc(service string) http.HandlerFunc {
 					gitError(w, http.StatusRequestEntityTooLarge, "request body too large")
 					return
 				}
-				gitError(w, http.StatusBadRequest, "git "+service+" could not process the request")
+				gitError(w, http.StatusBadRequest, "git "+string(service)+" could not process the request")
 			}
 		}
 	}

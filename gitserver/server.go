@@ -126,7 +126,7 @@ func (s *Server) Resolve(ctx context.Context, p store.Principal, t access.Transp
 type ServiceRequest struct {
 	Repo      store.Repo
 	Principal store.Principal
-	Service   string   // UploadPack, ReceivePack or UploadArchive
+	Service   Service
 	Transport string   // "http" or "ssh"
 	Protocol  string   // Git-Protocol / GIT_PROTOCOL, unvalidated
 	Args      []string // e.g. --stateless-rpc, --advertise-refs
@@ -144,7 +144,7 @@ func (req ServiceRequest) isPush() bool {
 
 // ServiceError is a failed git process. Stderr is for logs, never clients.
 type ServiceError struct {
-	Service string
+	Service Service
 	Err     error
 	Stderr  string
 }
@@ -269,8 +269,8 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		}
 	}
 	if s.Metrics != nil {
-		s.Metrics.ops.WithLabelValues(req.Service, req.Transport, result).Inc()
-		s.Metrics.duration.WithLabelValues(req.Service, req.Transport).Observe(time.Since(start).Seconds())
+		s.Metrics.ops.WithLabelValues(string(req.Service), req.Transport, result).Inc()
+		s.Metrics.duration.WithLabelValues(string(req.Service), req.Transport).Observe(time.Since(start).Seconds())
 	}
 	if req.isPush() && s.Trigger != nil {
 		// Backstop for the post-receive hook: whatever happened to it, a

@@ -142,21 +142,15 @@ func (s *SSHServer) principal(ctx context.Context, key ssh.PublicKey) (store.Pri
 	return store.Principal{User: &u}, nil
 }
 
-var sshServices = map[string]string{
-	"git-upload-pack":    UploadPack,
-	"git-receive-pack":   ReceivePack,
-	"git-upload-archive": UploadArchive,
-}
-
 var errOnlyGit = errors.New("only git-upload-pack, git-receive-pack and git-upload-archive are supported")
 
 // ParseSSHCommand splits "git-upload-pack '/owner/name.git'" into the
 // service and the repository's owner and name.
-func ParseSSHCommand(args []string) (service, owner, name string, err error) {
+func ParseSSHCommand(args []string) (service Service, owner, name string, err error) {
 	if len(args) == 0 {
 		return "", "", "", errOnlyGit
 	}
-	service, ok := sshServices[args[0]]
+	service, ok := ParseService(args[0])
 	if !ok {
 		return "", "", "", errOnlyGit
 	}

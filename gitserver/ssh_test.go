@@ -10,8 +10,9 @@ import (
 
 func TestParseSSHCommand(t *testing.T) {
 	ok := []struct {
-		args                 []string
-		service, owner, name string
+		args        []string
+		service     Service
+		owner, name string
 	}{
 		{[]string{"git-upload-pack", "/alice/proj.git"}, UploadPack, "alice", "proj"},
 		{[]string{"git-receive-pack", "/alice/proj.git"}, ReceivePack, "alice", "proj"},

@@ -12,8 +12,10 @@
 //   - SocketServer: the unix-socket endpoint through which hook processes
 //     reach the daemon.
 //
-// hooks imports store; gitserver and cmd import hooks. In a hook process
+// hooks imports store, and ui/wire for the build object its BuildNotifier
+// sends (the one GET /api/v1/builds/{id} returns); gitserver and cmd import
+// hooks. In a hook process
 // stderr is the pusher's terminal: only deliberate, short messages go there.
 //
-// Imports: gitserver/store
+// Imports: gitserver/store, gitserver/ui/wire
 package hooks

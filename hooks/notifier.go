@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gitserver/store"
+	"gitserver/ui/wire"
 )
 
 // SignatureHeader carries the hex HMAC-SHA256 of a webhook body.
@@ -30,8 +31,10 @@ func Sign(secret string, body []byte) string {
 // prefer being told to polling. Deliveries are retried with exponential
 // backoff; they never block a push.
 type BuildNotifier struct {
-	URL     string
-	Secret  string
+	URL    string
+	Secret string
+	// BaseURL is the server's --base-url, for the build's clone_url.
+	BaseURL string
 	Log     *slog.Logger
 	Client  *http.Client
 	Retries int
@@ -42,25 +45,24 @@ type BuildNotifier struct {
 	sem    chan struct{}
 }
 
-// NewBuildNotifier returns a BuildNotifier posting to url.
-func NewBuildNotifier(url, secret string, log *slog.Logger) *BuildNotifier {
+// NewBuildNotifier returns a BuildNotifier posting to url, signing with
+// secret, for the server at baseURL (--base-url, for clone URLs).
+func NewBuildNotifier(url, secret, baseURL string, log *slog.Logger) *BuildNotifier {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &BuildNotifier{URL: url, Secret: secret, Log: log, Client: &http.Client{Timeout: 10 * time.Second},
+	return &BuildNotifier{URL: url, Secret: secret, BaseURL: baseURL, Log: log, Client: &http.Client{Timeout: 10 * time.Second},
 		Retries: 6, ctx: ctx, cancel: cancel, sem: make(chan struct{}, 16)}
 }
 
-// BuildEvent is the body of a delivery.
+// BuildEvent is the body of a delivery: Build is the build object of the API
+// (GET /api/v1/builds/{id}), the same struct.
 type BuildEvent struct {
-	Event string         `json:"event"`
-	Build map[string]any `json:"build"`
+	Event string     `json:"event"`
+	Build wire.Build `json:"build"`
 }
 
 // Notify delivers a build.queued event in the background.
 func (w *BuildNotifier) Notify(b store.Build) {
-	body, _ := json.Marshal(BuildEvent{Event: "build.queued", Build: map[string]any{
-		"id": b.ID, "repo": b.Repo, "branch": b.Branch, "commit": b.Commit, "previous_commit": b.PreviousCommit,
-		"commit_count": b.CommitCount, "pushed_by": b.PushedBy, "queued_at": b.QueuedAt.Format(time.RFC3339Nano),
-	}})
+	body, _ := json.Marshal(BuildEvent{Event: "build.queued", Build: wire.NewBuild(b, wire.HTTPCloneURL(w.BaseURL, b.Repo))})
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"gitserver/hooks"
 	"gitserver/store"
+	"gitserver/ui/wire"
 )
 
 // webhookReceiver is a real local HTTP receiver that verifies signatures
@@ -28,6 +30,7 @@ type webhookReceiver struct {
 	attempts int
 	badSig   int
 	events   []hooks.BuildEvent
+	bodies   [][]byte
 	got      chan struct{}
 }
 
@@ -56,6 +59,7 @@ func (rv *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rv.events = append(rv.events, ev)
+	rv.bodies = append(rv.bodies, body)
 	w.WriteHeader(http.StatusNoContent)
 	select {
 	case rv.got <- struct{}{}:
@@ -65,10 +69,11 @@ func (rv *webhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// testBuild is a build as the store returns it from EnqueueBuild.
 func testBuild() store.Build {
-	return store.Build{ID: 42, Repo: "alice/app", Branch: "master", Commit: strings.Repeat("c", 40),
-		PreviousCommit: strings.Repeat("b", 40), CommitCount: 3, PushedBy: "alice",
-		QueuedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return store.Build{ID: 42, RepoID: 7, Repo: "alice/app", Branch: "master", Commit: strings.Repeat("c", 40),
+		PreviousCommit: strings.Repeat("b", 40), CommitCount: 3, Status: store.BuildQueued, Attempt: 1, PushedBy: "alice",
+		QueuedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))}
 }
 
 func TestWebhookSignedAndRetried(t *testing.T) {
@@ -76,7 +81,7 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
 
-	wh := hooks.NewBuildNotifier(srv.URL, "s3cret", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "s3cret", "https://git.example.com/", discardLog())
 	wh.Notify(testBuild())
 	select {
 	case <-rv.got:
@@ -97,10 +102,31 @@ func TestWebhookSignedAndRetried(t *testing.T) {
 	if ev.Event != "build.queued" {
 		t.Errorf("event %q", ev.Event)
 	}
-	b := ev.Build
-	if b["id"] != float64(42) || b["repo"] != "alice/app" || b["commit"] != strings.Repeat("c", 40) ||
-		b["previous_commit"] != strings.Repeat("b", 40) || b["commit_count"] != float64(3) || b["branch"] != "master" {
-		t.Errorf("event build %v", b)
+	// The build is the API's build object (GET /api/v1/builds/{id},
+	// docs/api.md §7), every field of it, and nothing more.
+	var raw struct {
+		Event string         `json:"event"`
+		Build map[string]any `json:"build"`
+	}
+	if err := json.Unmarshal(rv.bodies[0], &raw); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"id": float64(42), "repo": "alice/app", "clone_url": "https://git.example.com/git/alice/app.git",
+		"branch": "master", "commit": strings.Repeat("c", 40), "previous_commit": strings.Repeat("b", 40),
+		"commit_count": float64(3), "status": "queued", "attempt": float64(1), "pushed_by": "alice",
+		"queued_at": "2030-01-02T02:04:05Z", "started_at": nil, "finished_at": nil,
+		"worker": "", "message": "", "log_url": "",
+	}
+	if !reflect.DeepEqual(raw.Build, want) {
+		t.Errorf("event build\n got %v\nwant %v", raw.Build, want)
+	}
+	api, _ := json.Marshal(wire.NewBuild(testBuild(), wire.HTTPCloneURL("https://git.example.com/", "alice/app")))
+	if got, _ := json.Marshal(ev.Build); string(got) != string(api) {
+		t.Errorf("event build %s\nis not the API's build object %s", got, api)
+	}
+	if ev.Build.QueuedAt.IsZero() || !ev.Build.StartedAt.IsZero() {
+		t.Errorf("decoded timestamps: queued %v started %v", ev.Build.QueuedAt, ev.Build.StartedAt)
 	}
 }
 
@@ -110,7 +136,7 @@ func TestWebhookWrongSecretIsDetected(t *testing.T) {
 	rv := &webhookReceiver{secret: "right", got: make(chan struct{}, 1)}
 	srv := httptest.NewServer(rv)
 	defer srv.Close()
-	wh := hooks.NewBuildNotifier(srv.URL, "wrong", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "wrong", "https://git.example.com", discardLog())
 	wh.Retries = 1
 	wh.Notify(testBuild())
 	deadline := time.Now().Add(30 * time.Second)
@@ -161,7 +187,7 @@ func TestWebhookCloseStopsRetrying(t *testing.T) {
 		http.Error(w, "down", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	wh := hooks.NewBuildNotifier(srv.URL, "s", discardLog())
+	wh := hooks.NewBuildNotifier(srv.URL, "s", "https://git.example.com", discardLog())
 	wh.Notify(testBuild())
 	select {
 	case <-first:

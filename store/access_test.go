@@ -13,7 +13,7 @@ func TestPrincipalNames(t *testing.T) {
 	if dk.Anonymous() || dk.Name() != "deploy-key:SHA256:abc" {
 		t.Errorf("deploy key principal: anon=%v name=%q", dk.Anonymous(), dk.Name())
 	}
-	u := Principal{User: &Account{ID: 2, Name: "bob"}, Token: &Token{Scopes: []string{ScopeRepoRead}}}
+	u := Principal{User: &Account{ID: 2, Name: "bob"}, Token: &Token{Scopes: []Scope{ScopeRepoRead}}}
 	if u.Anonymous() || u.Name() != "bob" {
 		t.Errorf("user principal: anon=%v name=%q", u.Anonymous(), u.Name())
 	}

@@ -2,41 +2,57 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
+// AccountKind says whether an account is a user or an organisation.
+type AccountKind string
+
 // Account kinds.
 const (
-	KindUser = "user"
-	KindOrg  = "org"
+	KindUser AccountKind = "user"
+	KindOrg  AccountKind = "org"
 )
+
+// Valid reports whether k is a known account kind.
+func (k AccountKind) Valid() bool { return k == KindUser || k == KindOrg }
 
 // Account is a user or an organisation. Organisations have no password and
 // cannot sign in.
 type Account struct {
 	ID        int64
 	Name      string
-	Kind      string
+	Kind      AccountKind
 	IsAdmin   bool
 	CreatedAt time.Time
 }
 
+// Role is a user's role in an organisation; "" means not a member.
+type Role string
+
 // Org roles.
 const (
-	RoleOwner  = "owner"
-	RoleMember = "member"
+	RoleOwner  Role = "owner"
+	RoleMember Role = "member"
 )
+
+// Valid reports whether r is a role a member can hold (not "").
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleMember }
+
+// Scope is what a token allows its holder (docs/api.md §4).
+type Scope string
 
 // Token scopes.
 const (
-	ScopeRepoRead  = "repo:read"
-	ScopeRepoWrite = "repo:write"
-	ScopeBuilds    = "builds"
-	ScopeAdmin     = "admin"
+	ScopeRepoRead  Scope = "repo:read"
+	ScopeRepoWrite Scope = "repo:write"
+	ScopeBuilds    Scope = "builds"
+	ScopeAdmin     Scope = "admin"
 )
 
-// ValidScope reports whether s is a known token scope.
-func ValidScope(s string) bool {
+// Valid reports whether s is a known token scope.
+func (s Scope) Valid() bool {
 	switch s {
 	case ScopeRepoRead, ScopeRepoWrite, ScopeBuilds, ScopeAdmin:
 		return true
@@ -44,20 +60,30 @@ func ValidScope(s string) bool {
 	return false
 }
 
+// JoinScopes is scopes, space-separated ("repo:read repo:write"), as the
+// CLI, the audit log and the database write them.
+func JoinScopes(scopes []Scope) string {
+	ss := make([]string, len(scopes))
+	for i, sc := range scopes {
+		ss[i] = string(sc)
+	}
+	return strings.Join(ss, " ")
+}
+
 // DefaultScopes are given to a token created without explicit scopes.
-var DefaultScopes = []string{ScopeRepoRead, ScopeRepoWrite}
+var DefaultScopes = []Scope{ScopeRepoRead, ScopeRepoWrite}
 
 // CleanScopes validates a token's requested scopes and removes duplicates;
 // no scopes means DefaultScopes. An unknown scope is ErrInvalid.
-func CleanScopes(scopes []string) ([]string, error) {
+func CleanScopes(scopes []Scope) ([]Scope, error) {
 	if len(scopes) == 0 {
 		scopes = DefaultScopes
 	}
-	seen := map[string]bool{}
-	var clean []string
+	seen := map[Scope]bool{}
+	var clean []Scope
 	for _, sc := range scopes {
-		if !ValidScope(sc) {
-			return nil, fmt.Errorf("%w: unknown scope %q (known: repo:read, repo:write, builds, admin)", ErrInvalid, Truncate(sc, 40))
+		if !sc.Valid() {
+			return nil, fmt.Errorf("%w: unknown scope %q (known: repo:read, repo:write, builds, admin)", ErrInvalid, Truncate(string(sc), 40))
 		}
 		if !seen[sc] {
 			seen[sc] = true
@@ -72,12 +98,12 @@ type Token struct {
 	ID        int64
 	UserID    int64
 	Name      string
-	Scopes    []string
+	Scopes    []Scope
 	CreatedAt time.Time
 }
 
 // HasScope reports whether the token carries scope sc.
-func (t *Token) HasScope(sc string) bool {
+func (t *Token) HasScope(sc Scope) bool {
 	for _, s := range t.Scopes {
 		if s == sc {
 			return true

@@ -2,13 +2,16 @@ package store
 
 import "time"
 
+// BuildStatus is where a build is in its life (docs/api.md §7).
+type BuildStatus string
+
 // Build statuses.
 const (
-	BuildQueued     = "queued"
-	BuildRunning    = "running"
-	BuildSucceeded  = "succeeded"
-	BuildFailed     = "failed"
-	BuildSuperseded = "superseded"
+	BuildQueued     BuildStatus = "queued"
+	BuildRunning    BuildStatus = "running"
+	BuildSucceeded  BuildStatus = "succeeded"
+	BuildFailed     BuildStatus = "failed"
+	BuildSuperseded BuildStatus = "superseded"
 )
 
 // MaxAttempts is how many leases a build gets before it is failed.
@@ -23,7 +26,7 @@ type Build struct {
 	Commit         string
 	PreviousCommit string // last built commit (or the previous head); "" if none
 	CommitCount    int    // commits in PreviousCommit..Commit
-	Status         string
+	Status         BuildStatus
 	Attempt        int
 	PushedBy       string
 	QueuedAt       time.Time
@@ -39,8 +42,8 @@ type Build struct {
 	CloneToken string
 }
 
-// ValidBuildStatus reports whether st is a build status.
-func ValidBuildStatus(st string) bool {
+// Valid reports whether st is a build status.
+func (st BuildStatus) Valid() bool {
 	switch st {
 	case BuildQueued, BuildRunning, BuildSucceeded, BuildFailed, BuildSuperseded:
 		return true

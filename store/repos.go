@@ -5,11 +5,17 @@ import (
 	"time"
 )
 
+// Visibility says who may read a repository (docs/api.md §4).
+type Visibility string
+
 // Visibilities.
 const (
-	Public     = "public"
-	Restricted = "restricted"
+	Public     Visibility = "public"
+	Restricted Visibility = "restricted"
 )
+
+// Valid reports whether v is a known visibility.
+func (v Visibility) Valid() bool { return v == Public || v == Restricted }
 
 // DefaultBranch is used when a repository is created without one.
 const DefaultBranch = "master"
@@ -20,9 +26,9 @@ type Repo struct {
 	ID            int64
 	OwnerID       int64
 	Owner         string // owner's account name, as stored
-	OwnerKind     string
+	OwnerKind     AccountKind
 	Name          string
-	Visibility    string
+	Visibility    Visibility
 	DefaultBranch string
 	CreatedAt     time.Time
 }
@@ -34,7 +40,7 @@ func (r Repo) FullName() string { return r.Owner + "/" + r.Name }
 type NewRepo struct {
 	OwnerID       int64
 	Name          string
-	Visibility    string
+	Visibility    Visibility
 	DefaultBranch string
 }
 
@@ -43,7 +49,7 @@ func (nr *NewRepo) Normalize() error {
 	if err := CheckName("repository", nr.Name); err != nil {
 		return err
 	}
-	if nr.Visibility != Public && nr.Visibility != Restricted {
+	if !nr.Visibility.Valid() {
 		return fmt.Errorf("%w: visibility must be \"public\" or \"restricted\"", ErrInvalid)
 	}
 	if nr.DefaultBranch == "" {

@@ -74,7 +74,7 @@ type Credentials interface {
 	// unknown scope or a name over 100 bytes is ErrInvalid, an unknown user
 	// ErrNotFound, and the builds or admin scope for a non-admin
 	// ErrForbidden.
-	CreateToken(ctx context.Context, userID int64, name string, scopes []string, audit ...AuditEntry) (string, Token, error)
+	CreateToken(ctx context.Context, userID int64, name string, scopes []Scope, audit ...AuditEntry) (string, Token, error)
 	// CheckToken finds the token with the given secret; if name is not
 	// empty the token must belong to that user. Anything else is
 	// ErrBadCredentials.
@@ -109,10 +109,10 @@ type Orgs interface {
 	CreateOrg(ctx context.Context, name string, creatorID int64, audit ...AuditEntry) (Account, error)
 	// SetMembership adds a user to an organisation or changes their role
 	// (RoleOwner, RoleMember; anything else is ErrInvalid).
-	SetMembership(ctx context.Context, orgID, userID int64, role string, audit ...AuditEntry) error
+	SetMembership(ctx context.Context, orgID, userID int64, role Role, audit ...AuditEntry) error
 	// Role returns a user's role in an organisation, or "" (and no error)
 	// if not a member.
-	Role(ctx context.Context, orgID, userID int64) (string, error)
+	Role(ctx context.Context, orgID, userID int64) (Role, error)
 }
 
 // Repos are the hosted repositories' records (their directories are the
@@ -156,7 +156,7 @@ type BuildQueue interface {
 	BuildByID(ctx context.Context, id int64) (Build, error)
 	// Builds lists a repository's builds, newest first, optionally only
 	// those in one status (never nil).
-	Builds(ctx context.Context, repoID int64, status string, limit int) ([]Build, error)
+	Builds(ctx context.Context, repoID int64, status BuildStatus, limit int) ([]Build, error)
 	// ClaimBuild hands the oldest queued build to worker with a lease and
 	// a fresh clone token (Build.CloneToken). A build is claimed once, by
 	// one claimer, whatever the number of Store values. It first expires
@@ -174,7 +174,7 @@ type BuildQueue interface {
 	Heartbeat(ctx context.Context, id int64, token string) (Build, error)
 	// CompleteBuild records a running build's result (BuildSucceeded or
 	// BuildFailed, else ErrInvalid), with the errors of Heartbeat.
-	CompleteBuild(ctx context.Context, id int64, token, status, message, logURL string) (Build, error)
+	CompleteBuild(ctx context.Context, id int64, token string, status BuildStatus, message, logURL string) (Build, error)
 }
 
 // Versions are the published versions of repositories.

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -19,6 +18,7 @@ import (
 	"gitserver/gitserver/service"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
+	"gitserver/ui/wire"
 )
 
 // RepoFS is what the API needs done on disk: what the operations it calls
@@ -198,7 +198,7 @@ func (a *API) may(w http.ResponseWriter, p store.Principal, op access.Op) bool {
 
 // facts looks up what the access policy needs to know about p and the
 // account ownerID (of kind ownerKind).
-func (a *API) facts(ctx context.Context, p store.Principal, ownerKind string, ownerID int64) (access.Facts, error) {
+func (a *API) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
 	f := access.Facts{AnonymousRead: a.AnonymousRead}
 	if p.User == nil || ownerKind != store.KindOrg {
 		return f, nil
@@ -208,13 +208,6 @@ func (a *API) facts(ctx context.Context, p store.Principal, ownerKind string, ow
 	return f, err
 }
 
-func ts(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 // --- users, tokens, keys -------------------------------------------------
 
 func (a *API) getUser(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -222,11 +215,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p store.Principal)
 		WriteError(w, http.StatusForbidden, "forbidden", "not a user")
 		return
 	}
-	out := map[string]any{"id": p.User.ID, "name": p.User.Name, "admin": p.User.IsAdmin, "created_at": ts(p.User.CreatedAt)}
-	if p.Token != nil {
-		out["token_scopes"] = p.Token.Scopes
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, wire.NewUser(*p.User, p.Token))
 }
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -244,15 +233,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Princi
 		a.failOp(w, r, p, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": tok.ID, "name": tok.Name, "scopes": tok.Scopes, "token": secret, "created_at": ts(tok.CreatedAt)})
-}
-
-func keyJSON(k store.Key) map[string]any {
-	out := map[string]any{"id": k.ID, "title": k.Title, "key": k.PublicKey, "fingerprint": k.Fingerprint, "created_at": ts(k.CreatedAt)}
-	if k.RepoID != 0 {
-		out["read_only"] = k.ReadOnly
-	}
-	return out
+	writeJSON(w, http.StatusCreated, wire.NewToken(tok, secret))
 }
 
 func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -268,7 +249,7 @@ func (a *API) addUserKey(w http.ResponseWriter, r *http.Request, p store.Princip
 		a.failOp(w, r, p, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, keyJSON(k))
+	writeJSON(w, http.StatusCreated, wire.NewKey(k))
 }
 
 func (a *API) listUserKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -281,11 +262,7 @@ func (a *API) writeKeys(w http.ResponseWriter, r *http.Request, keys []store.Key
 		a.fail(w, r, err)
 		return
 	}
-	out := []map[string]any{}
-	for _, k := range keys {
-		out = append(out, keyJSON(k))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, wire.NewKeys(keys))
 }
 
 func pathID(r *http.Request) int64 {
@@ -319,7 +296,7 @@ func (a *API) createOrg(w http.ResponseWriter, r *http.Request, p store.Principa
 		a.failOp(w, r, p, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": org.ID, "name": org.Name, "created_at": ts(org.CreatedAt)})
+	writeJSON(w, http.StatusCreated, wire.NewOrg(org))
 }
 
 func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -335,26 +312,18 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 		a.failOp(w, r, p, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"org": org.Name, "user": user.Name, "role": in.Role})
+	writeJSON(w, http.StatusOK, wire.NewMembership(org.Name, user.Name, store.Role(in.Role)))
 }
 
 // --- repositories --------------------------------------------------------
 
-func (a *API) repoJSON(rp store.Repo) map[string]any {
-	out := map[string]any{
-		"id": rp.ID, "owner": rp.Owner, "name": rp.Name, "full_name": rp.FullName(),
-		"visibility": rp.Visibility, "default_branch": rp.DefaultBranch,
-		"clone_url_http": a.CloneURL(rp), "clone_url_ssh": "", "created_at": ts(rp.CreatedAt),
-	}
-	if a.SSHURL != "" {
-		out["clone_url_ssh"] = a.SSHURL + "/" + rp.FullName() + ".git"
-	}
-	return out
+func (a *API) repoJSON(rp store.Repo) wire.Repo {
+	return wire.NewRepo(rp, a.CloneURL(rp), wire.SSHCloneURL(a.SSHURL, rp.FullName()))
 }
 
 // CloneURL is the smart-HTTP clone URL of a repository.
 func (a *API) CloneURL(rp store.Repo) string {
-	return strings.TrimRight(a.BaseURL, "/") + "/git/" + rp.FullName() + ".git"
+	return wire.HTTPCloneURL(a.BaseURL, rp.FullName())
 }
 
 func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -470,7 +439,7 @@ func (a *API) addDeployKey(w http.ResponseWriter, r *http.Request, p store.Princ
 		return
 	}
 	a.audit(r, p, "deploy_key.add", rp.FullName(), fmt.Sprintf("%s read_only=%v", k.Fingerprint, ro))
-	writeJSON(w, http.StatusCreated, keyJSON(k))
+	writeJSON(w, http.StatusCreated, wire.NewKey(k))
 }
 
 func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {

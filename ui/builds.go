@@ -8,44 +8,21 @@ import (
 
 	"gitserver/gitserver/access"
 	"gitserver/store"
+	"gitserver/ui/wire"
 )
 
-func (a *API) buildJSON(b store.Build, withLease bool) map[string]any {
-	out := map[string]any{
-		"id": b.ID, "repo": b.Repo, "clone_url": a.CloneURL(store.Repo{Owner: ownerOf(b.Repo), Name: nameOf(b.Repo)}),
-		"branch": b.Branch, "commit": b.Commit, "previous_commit": b.PreviousCommit, "commit_count": b.CommitCount,
-		"status": b.Status, "attempt": b.Attempt, "pushed_by": b.PushedBy,
-		"queued_at": ts(b.QueuedAt), "started_at": ts(b.StartedAt), "finished_at": ts(b.FinishedAt),
-		"worker": b.Worker, "message": b.Message, "log_url": b.LogURL,
-	}
-	if b.Status == store.BuildRunning {
-		out["lease_expires_at"] = ts(b.LeaseExpiresAt)
-	}
-	if withLease {
-		out["lease_token"] = b.LeaseToken
-		out["clone_token"] = b.CloneToken
-	}
-	return out
+// buildJSON is the build object of docs/api.md §7 (b.Repo is "owner/name").
+func (a *API) buildJSON(b store.Build) wire.Build {
+	return wire.NewBuild(b, wire.HTTPCloneURL(a.BaseURL, b.Repo))
 }
-
-func ownerOf(full string) string {
-	for i := 0; i < len(full); i++ {
-		if full[i] == '/' {
-			return full[:i]
-		}
-	}
-	return full
-}
-
-func nameOf(full string) string { return full[len(ownerOf(full))+1:] }
 
 func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	rp, ok := a.repo(w, r, p, access.OpReadBuilds)
 	if !ok {
 		return
 	}
-	status := r.URL.Query().Get("status")
-	if status != "" && !store.ValidBuildStatus(status) {
+	status := store.BuildStatus(r.URL.Query().Get("status"))
+	if status != "" && !status.Valid() {
 		WriteError(w, http.StatusBadRequest, "invalid", "status must be one of queued, running, succeeded, failed, superseded")
 		return
 	}
@@ -54,9 +31,9 @@ func (a *API) listBuilds(w http.ResponseWriter, r *http.Request, p store.Princip
 		a.fail(w, r, err)
 		return
 	}
-	out := []map[string]any{}
+	out := make([]wire.Build, 0, len(builds))
 	for _, b := range builds {
-		out = append(out, a.buildJSON(b, false))
+		out = append(out, a.buildJSON(b))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -86,7 +63,7 @@ func (a *API) getBuild(w http.ResponseWriter, r *http.Request, p store.Principal
 		notFound(w, p, "build not found")
 		return
 	}
-	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+	writeJSON(w, http.StatusOK, a.buildJSON(b))
 }
 
 func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -129,7 +106,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
 		b, err := a.Store.ClaimBuild(r.Context(), in.Worker, lease)
 		if err == nil {
 			a.audit(r, p, "build.claim", b.Repo, in.Worker)
-			writeJSON(w, http.StatusOK, a.buildJSON(b, true))
+			writeJSON(w, http.StatusOK, wire.NewClaim(b, wire.HTTPCloneURL(a.BaseURL, b.Repo)))
 			return
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -188,7 +165,7 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, p store.Principa
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+	writeJSON(w, http.StatusOK, a.buildJSON(b))
 }
 
 func (a *API) complete(w http.ResponseWriter, r *http.Request, p store.Principal) {
@@ -205,21 +182,16 @@ func (a *API) complete(w http.ResponseWriter, r *http.Request, p store.Principal
 		WriteError(w, http.StatusBadRequest, "invalid", "message (64 KiB) or log_url (2048 bytes) too long")
 		return
 	}
-	b, err := a.Store.CompleteBuild(r.Context(), pathID(r), in.LeaseToken, in.Status, in.Message, in.LogURL)
+	b, err := a.Store.CompleteBuild(r.Context(), pathID(r), in.LeaseToken, store.BuildStatus(in.Status), in.Message, in.LogURL)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.audit(r, p, "build.complete", b.Repo, b.Status)
-	writeJSON(w, http.StatusOK, a.buildJSON(b, false))
+	a.audit(r, p, "build.complete", b.Repo, string(b.Status))
+	writeJSON(w, http.StatusOK, a.buildJSON(b))
 }
 
-func versionJSON(v store.Version) map[string]any {
-	return map[string]any{
-		"version": v.String(), "commit": v.Commit, "build_id": v.BuildID, "release_notes": v.ReleaseNotes,
-		"published_by": v.PublishedBy, "published_at": ts(v.PublishedAt),
-	}
-}
+func versionJSON(v store.Version) wire.Version { return wire.NewVersion(v) }
 
 func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	var in struct {
@@ -253,7 +225,7 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request, p store.Princ
 		a.fail(w, r, err)
 		return
 	}
-	out := []map[string]any{}
+	out := make([]wire.Version, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, versionJSON(v))
 	}

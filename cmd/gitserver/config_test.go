@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"gitserver/store"
 	"gitserver/store/sqlite"
 )
 
@@ -206,7 +207,7 @@ func TestAdminRunInterspersed(t *testing.T) {
 	}
 	defer s.Close()
 	acct, tok, err := s.CheckToken(context.Background(), "", secret)
-	if err != nil || acct.Name != "alice" || !acct.IsAdmin || tok.Name != "ci" || !slices.Equal(tok.Scopes, []string{"builds", "repo:read"}) {
+	if err != nil || acct.Name != "alice" || !acct.IsAdmin || tok.Name != "ci" || !slices.Equal(tok.Scopes, []store.Scope{"builds", "repo:read"}) {
 		t.Fatalf("token %q: %+v %+v %v", secret, acct, tok, err)
 	}
 	// GITSERVER_DATA is used when --data is absent.

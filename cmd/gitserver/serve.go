@@ -228,7 +228,7 @@ func (m *Main) run(ctx context.Context) error {
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
 	trigger := &hooks.Trigger{Store: s, Git: git.Output, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
-		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, log.With("component", "webhook"))
+		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, c.BaseURL, log.With("component", "webhook"))
 		trigger.OnQueued = wh.Notify
 		defer wh.Close()
 	}

@@ -109,7 +109,7 @@ type Facts struct {
 	// OrgRole is the principal's user's role (store.RoleOwner,
 	// store.RoleMember, or "") in the organisation that owns Target.Repo,
 	// or that is Target.Owner. Empty when the owner is a user.
-	OrgRole string
+	OrgRole store.Role
 	// AnonymousRead is the server's --anonymous-read setting.
 	AnonymousRead bool
 }
@@ -162,8 +162,8 @@ func forbidden(reason string) Decision {
 	return Decision{Outcome: Forbidden, Code: "forbidden", Reason: reason}
 }
 
-func noScope(scope string) Decision {
-	return Decision{Outcome: Forbidden, Code: "insufficient_scope", Reason: "this credential lacks the " + scope + " scope"}
+func noScope(scope store.Scope) Decision {
+	return Decision{Outcome: Forbidden, Code: "insufficient_scope", Reason: "this credential lacks the " + string(scope) + " scope"}
 }
 
 const (
@@ -228,7 +228,7 @@ func scopesOf(p store.Principal) scopes {
 
 // HasScope reports whether p's credential carries scope sc (see scopesOf).
 // Deploy keys, clone tokens and anonymous requests carry none.
-func HasScope(p store.Principal, sc string) bool {
+func HasScope(p store.Principal, sc store.Scope) bool {
 	s := scopesOf(p)
 	switch sc {
 	case store.ScopeAdmin:

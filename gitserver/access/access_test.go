@@ -20,7 +20,7 @@ var (
 	uAdmin    = store.Account{ID: 5, Name: "admin", Kind: store.KindUser, IsAdmin: true}
 	org       = store.Account{ID: 10, Name: "org", Kind: store.KindOrg}
 
-	orgRoles = map[int64]string{uMember.ID: store.RoleMember, uOrgOwner.ID: store.RoleOwner}
+	orgRoles = map[int64]store.Role{uMember.ID: store.RoleMember, uOrgOwner.ID: store.RoleOwner}
 
 	repos = map[string]store.Repo{
 		"user/public":     {ID: 101, OwnerID: uOwner.ID, Owner: "owner", OwnerKind: store.KindUser, Name: "up", Visibility: store.Public},
@@ -32,7 +32,7 @@ var (
 
 const otherRepo = 999
 
-func tok(u store.Account, scopes ...string) func(store.Repo) store.Principal {
+func tok(u store.Account, scopes ...store.Scope) func(store.Repo) store.Principal {
 	return func(store.Repo) store.Principal {
 		return store.Principal{User: &u, Token: &store.Token{Scopes: scopes}}
 	}
@@ -306,19 +306,19 @@ func TestScopesAndAdmin(t *testing.T) {
 		{"anonymous", store.Principal{}, false, "0000"},
 		{"user password", store.Principal{User: &plain}, false, "1100"},
 		{"admin password", store.Principal{User: &admin}, true, "1111"},
-		{"admin repo:write token", store.Principal{User: &admin, Token: &store.Token{Scopes: []string{store.ScopeRepoWrite}}}, false, "1100"},
-		{"admin admin token", store.Principal{User: &admin, Token: &store.Token{Scopes: []string{store.ScopeAdmin}}}, true, "1111"},
-		{"admin builds token", store.Principal{User: &admin, Token: &store.Token{Scopes: []string{store.ScopeBuilds}}}, false, "0010"},
-		{"user admin token", store.Principal{User: &plain, Token: &store.Token{Scopes: []string{store.ScopeAdmin}}}, false, "0000"},
-		{"user builds token", store.Principal{User: &plain, Token: &store.Token{Scopes: []string{store.ScopeBuilds}}}, false, "0000"},
-		{"user repo:read token", store.Principal{User: &plain, Token: &store.Token{Scopes: []string{store.ScopeRepoRead}}}, false, "1000"},
+		{"admin repo:write token", store.Principal{User: &admin, Token: &store.Token{Scopes: []store.Scope{store.ScopeRepoWrite}}}, false, "1100"},
+		{"admin admin token", store.Principal{User: &admin, Token: &store.Token{Scopes: []store.Scope{store.ScopeAdmin}}}, true, "1111"},
+		{"admin builds token", store.Principal{User: &admin, Token: &store.Token{Scopes: []store.Scope{store.ScopeBuilds}}}, false, "0010"},
+		{"user admin token", store.Principal{User: &plain, Token: &store.Token{Scopes: []store.Scope{store.ScopeAdmin}}}, false, "0000"},
+		{"user builds token", store.Principal{User: &plain, Token: &store.Token{Scopes: []store.Scope{store.ScopeBuilds}}}, false, "0000"},
+		{"user repo:read token", store.Principal{User: &plain, Token: &store.Token{Scopes: []store.Scope{store.ScopeRepoRead}}}, false, "1000"},
 		{"deploy key", store.Principal{DeployKey: &store.Key{RepoID: 1}}, false, "0000"},
 		{"clone token", store.Principal{Build: &store.BuildGrant{RepoID: 1}}, false, "0000"},
 	} {
 		if got := IsAdmin(tc.p); got != tc.isAdmin {
 			t.Errorf("%s: IsAdmin %v, want %v", tc.name, got, tc.isAdmin)
 		}
-		for i, sc := range []string{store.ScopeRepoRead, store.ScopeRepoWrite, store.ScopeBuilds, store.ScopeAdmin} {
+		for i, sc := range []store.Scope{store.ScopeRepoRead, store.ScopeRepoWrite, store.ScopeBuilds, store.ScopeAdmin} {
 			if got := HasScope(tc.p, sc); got != (tc.scopes[i] == '1') {
 				t.Errorf("%s: HasScope(%s) %v", tc.name, sc, got)
 			}

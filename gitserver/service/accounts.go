@@ -62,14 +62,18 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, label stri
 	if err != nil {
 		return "", store.Token{}, store.Account{}, err
 	}
-	clean, err := store.CleanScopes(scopes)
+	typed := make([]store.Scope, len(scopes))
+	for i, sc := range scopes {
+		typed[i] = store.Scope(sc)
+	}
+	clean, err := store.CleanScopes(typed)
 	if err != nil {
 		return "", store.Token{}, store.Account{}, err
 	}
 	if label == "" {
 		label = "token"
 	}
-	secret, tok, err := s.Store.CreateToken(ctx, u.ID, label, clean, actor.audit("token.create", u.Name, label+" "+strings.Join(clean, " ")))
+	secret, tok, err := s.Store.CreateToken(ctx, u.ID, label, clean, actor.audit("token.create", u.Name, label+" "+store.JoinScopes(clean)))
 	return secret, tok, u, err
 }
 
@@ -132,6 +136,6 @@ func (s *Service) SetMember(ctx context.Context, actor Actor, orgName, userName,
 	if err != nil {
 		return org, user, err
 	}
-	err = s.Store.SetMembership(ctx, org.ID, user.ID, role, actor.audit("org.member", org.Name, user.Name+"="+role))
+	err = s.Store.SetMembership(ctx, org.ID, user.ID, store.Role(role), actor.audit("org.member", org.Name, user.Name+"="+role))
 	return org, user, err
 }

@@ -54,7 +54,7 @@ func (s *Service) CreateRepo(ctx context.Context, actor Actor, in NewRepoInput) 
 		}
 	}
 	full := owner.Name + "/" + in.Name
-	rp, err := s.Store.CreateRepo(ctx, store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch},
+	rp, err := s.Store.CreateRepo(ctx, store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: store.Visibility(in.Visibility), DefaultBranch: in.DefaultBranch},
 		actor.audit("repo.create", full, in.Visibility))
 	if err != nil {
 		return store.Repo{}, err
@@ -108,7 +108,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, r store.Repo, buildI
 		return store.Version{}, refuse(store.ErrNotFound, "no such build in "+r.FullName())
 	}
 	if b.Status != store.BuildSucceeded {
-		return store.Version{}, refuse(store.ErrConflict, "only a succeeded build can be published; this one is "+b.Status)
+		return store.Version{}, refuse(store.ErrConflict, "only a succeeded build can be published; this one is "+string(b.Status))
 	}
 	if err := s.Repos.Pin(ctx, r, b.Commit); err != nil {
 		return store.Version{}, err

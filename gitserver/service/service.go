@@ -113,7 +113,7 @@ func (s *Service) log() *slog.Logger {
 
 // facts looks up what the access policy needs to know about p and the
 // account ownerID (of kind ownerKind).
-func (s *Service) facts(ctx context.Context, p store.Principal, ownerKind string, ownerID int64) (access.Facts, error) {
+func (s *Service) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
 	f := access.Facts{AnonymousRead: s.AnonymousRead}
 	if p.User == nil || ownerKind != store.KindOrg {
 		return f, nil

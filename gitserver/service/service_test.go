@@ -87,7 +87,7 @@ func setup(t *testing.T) *fixture {
 
 func user(a store.Account) service.Actor { return service.As(store.Principal{User: &a}, access.API) }
 
-func token(a store.Account, scopes ...string) service.Actor {
+func token(a store.Account, scopes ...store.Scope) service.Actor {
 	return service.As(store.Principal{User: &a, Token: &store.Token{UserID: a.ID, Scopes: scopes}}, access.API)
 }
 
@@ -111,14 +111,14 @@ func (f *fixture) lastEvent(t *testing.T) store.AuditEvent {
 
 func TestCreateRepo(t *testing.T) {
 	f := setup(t)
-	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: store.Restricted})
+	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: string(store.Restricted)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rp.FullName() != "alice/hello" || rp.DefaultBranch != store.DefaultBranch || !f.fs.dirs[rp.ID] {
 		t.Fatalf("created %+v (dirs %v)", rp, f.fs.dirs)
 	}
-	if e := f.lastEvent(t); e.Actor != "alice" || e.Action != "repo.create" || e.Target != "alice/hello" || e.Detail != store.Restricted {
+	if e := f.lastEvent(t); e.Actor != "alice" || e.Action != "repo.create" || e.Target != "alice/hello" || e.Detail != string(store.Restricted) {
 		t.Fatalf("audit event %+v", e)
 	}
 }
@@ -138,14 +138,14 @@ func TestCreateRepoRefusals(t *testing.T) {
 		code  string // the policy's code, for access refusals
 		msg   string
 	}{
-		{"bad owner", user(f.alice), service.NewRepoInput{Owner: "-x", Name: "a", Visibility: store.Public}, store.ErrInvalid, "", "owner name must match"},
-		{"bad name", user(f.alice), service.NewRepoInput{Name: "a.git", Visibility: store.Public}, store.ErrInvalid, "", "repository name must match"},
+		{"bad owner", user(f.alice), service.NewRepoInput{Owner: "-x", Name: "a", Visibility: string(store.Public)}, store.ErrInvalid, "", "owner name must match"},
+		{"bad name", user(f.alice), service.NewRepoInput{Name: "a.git", Visibility: string(store.Public)}, store.ErrInvalid, "", "repository name must match"},
 		{"bad visibility", user(f.alice), service.NewRepoInput{Name: "a", Visibility: "secret"}, store.ErrInvalid, "", "visibility"},
-		{"unknown owner", user(f.alice), service.NewRepoInput{Owner: "nobody", Name: "a", Visibility: store.Public}, store.ErrNotFound, "", ""},
-		{"someone else's namespace", user(f.alice), service.NewRepoInput{Owner: "root", Name: "a", Visibility: store.Public}, store.ErrForbidden, "forbidden", "cannot create repositories for root"},
-		{"an organisation alice is not in", user(f.alice), service.NewRepoInput{Owner: org.Name, Name: "a", Visibility: store.Public}, store.ErrForbidden, "forbidden", ""},
-		{"a read-only token", token(f.alice, store.ScopeRepoRead), service.NewRepoInput{Name: "a", Visibility: store.Public}, store.ErrForbidden, "insufficient_scope", ""},
-		{"anonymous", service.As(store.Principal{}, access.API), service.NewRepoInput{Owner: "alice", Name: "a", Visibility: store.Public}, store.ErrForbidden, "forbidden", "sign in"},
+		{"unknown owner", user(f.alice), service.NewRepoInput{Owner: "nobody", Name: "a", Visibility: string(store.Public)}, store.ErrNotFound, "", ""},
+		{"someone else's namespace", user(f.alice), service.NewRepoInput{Owner: "root", Name: "a", Visibility: string(store.Public)}, store.ErrForbidden, "forbidden", "cannot create repositories for root"},
+		{"an organisation alice is not in", user(f.alice), service.NewRepoInput{Owner: org.Name, Name: "a", Visibility: string(store.Public)}, store.ErrForbidden, "forbidden", ""},
+		{"a read-only token", token(f.alice, store.ScopeRepoRead), service.NewRepoInput{Name: "a", Visibility: string(store.Public)}, store.ErrForbidden, "insufficient_scope", ""},
+		{"anonymous", service.As(store.Principal{}, access.API), service.NewRepoInput{Owner: "alice", Name: "a", Visibility: string(store.Public)}, store.ErrForbidden, "forbidden", "sign in"},
 	} {
 		_, err := f.svc.CreateRepo(f.ctx, tc.actor, tc.in)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
@@ -162,10 +162,10 @@ func TestCreateRepoRefusals(t *testing.T) {
 		t.Errorf("refusals created %v", rs)
 	}
 	// The admin creates anywhere, the operator too.
-	if _, err := f.svc.CreateRepo(f.ctx, user(f.admin), service.NewRepoInput{Owner: "alice", Name: "a", Visibility: store.Public}); err != nil {
+	if _, err := f.svc.CreateRepo(f.ctx, user(f.admin), service.NewRepoInput{Owner: "alice", Name: "a", Visibility: string(store.Public)}); err != nil {
 		t.Error(err)
 	}
-	if _, err := f.svc.CreateRepo(f.ctx, service.Operator("cli"), service.NewRepoInput{Owner: "algos", Name: "b", Visibility: store.Public}); err != nil {
+	if _, err := f.svc.CreateRepo(f.ctx, service.Operator("cli"), service.NewRepoInput{Owner: "algos", Name: "b", Visibility: string(store.Public)}); err != nil {
 		t.Error(err)
 	}
 	if e := f.lastEvent(t); e.Actor != "cli" || e.Target != "algos/b" {
@@ -178,7 +178,7 @@ func TestCreateRepoRefusals(t *testing.T) {
 func TestCreateRepoUndoesTheRowWhenInitFails(t *testing.T) {
 	f := setup(t)
 	f.fs.failInit = true
-	_, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: store.Public})
+	_, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: string(store.Public)})
 	if err == nil || !strings.Contains(err.Error(), "disk full") || store.IsSentinel(err) {
 		t.Fatalf("CreateRepo = %v, want the directory's (internal) error", err)
 	}
@@ -191,14 +191,14 @@ func TestCreateRepoUndoesTheRowWhenInitFails(t *testing.T) {
 	}
 	// The name is free again.
 	f.fs.failInit = false
-	if _, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: store.Public}); err != nil {
+	if _, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: string(store.Public)}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestDeleteRepo(t *testing.T) {
 	f := setup(t)
-	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: store.Public})
+	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: string(store.Public)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestDeleteRepo(t *testing.T) {
 	}
 }
 
-func finishedBuild(t *testing.T, f *fixture, rp store.Repo, commit, status string) store.Build {
+func finishedBuild(t *testing.T, f *fixture, rp store.Repo, commit string, status store.BuildStatus) store.Build {
 	t.Helper()
 	base, err := f.db.BuildBase(f.ctx, rp.ID, "")
 	if err != nil {
@@ -252,7 +252,7 @@ func finishedBuild(t *testing.T, f *fixture, rp store.Repo, commit, status strin
 
 func TestPublish(t *testing.T) {
 	f := setup(t)
-	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: store.Restricted})
+	rp, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "hello", Visibility: string(store.Restricted)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestAccountOperations(t *testing.T) {
 		t.Fatalf("audit event %+v", e)
 	}
 	n := len(f.events(t))
-	if _, _, _, err := f.svc.CreateToken(f.ctx, cli, "bob", "ci", []string{store.ScopeBuilds}); !errors.Is(err, store.ErrForbidden) {
+	if _, _, _, err := f.svc.CreateToken(f.ctx, cli, "bob", "ci", []string{string(store.ScopeBuilds)}); !errors.Is(err, store.ErrForbidden) {
 		t.Fatalf("builds token for a non-admin: %v", err)
 	}
 	if _, _, _, err := f.svc.CreateToken(f.ctx, token(f.alice, store.ScopeRepoRead, store.ScopeRepoWrite), "", "x", nil); !errors.Is(err, store.ErrForbidden) {
@@ -363,7 +363,7 @@ func TestAccountOperations(t *testing.T) {
 	if len(f.events(t)) != n {
 		t.Fatal("refused token creations were audited")
 	}
-	if _, tok, _, err := f.svc.CreateToken(f.ctx, user(f.alice), "", "laptop", []string{store.ScopeRepoRead}); err != nil || tok.UserID != f.alice.ID {
+	if _, tok, _, err := f.svc.CreateToken(f.ctx, user(f.alice), "", "laptop", []string{string(store.ScopeRepoRead)}); err != nil || tok.UserID != f.alice.ID {
 		t.Fatalf("alice's own token: %+v, %v", tok, err)
 	}
 	// Keys.
@@ -392,13 +392,13 @@ func TestAccountOperations(t *testing.T) {
 	if e := f.lastEvent(t); e.Action != "org.create" || e.Target != "algos" || e.Actor != "alice" {
 		t.Fatalf("audit event %+v", e)
 	}
-	if _, _, err := f.svc.SetMember(f.ctx, user(bob), "algos", "bob", store.RoleOwner); !errors.Is(err, store.ErrForbidden) {
+	if _, _, err := f.svc.SetMember(f.ctx, user(bob), "algos", "bob", string(store.RoleOwner)); !errors.Is(err, store.ErrForbidden) {
 		t.Fatalf("bob makes himself owner: %v", err)
 	}
-	if _, _, err := f.svc.SetMember(f.ctx, user(f.alice), "alice", "bob", store.RoleMember); !errors.Is(err, store.ErrNotFound) || err.Error() != `no organisation "alice"` {
+	if _, _, err := f.svc.SetMember(f.ctx, user(f.alice), "alice", "bob", string(store.RoleMember)); !errors.Is(err, store.ErrNotFound) || err.Error() != `no organisation "alice"` {
 		t.Fatalf("a user as organisation: %v", err)
 	}
-	o, m, err := f.svc.SetMember(f.ctx, user(f.alice), "ALGOS", "Bob", store.RoleMember)
+	o, m, err := f.svc.SetMember(f.ctx, user(f.alice), "ALGOS", "Bob", string(store.RoleMember))
 	if err != nil || o.ID != org.ID || m.ID != bob.ID {
 		t.Fatalf("SetMember = %+v %+v %v", o, m, err)
 	}
@@ -438,7 +438,7 @@ func TestNoChangeWithoutItsAuditEvent(t *testing.T) {
 	if _, _, _, err := f.svc.CreateToken(f.ctx, cli, "alice", "t", nil); err == nil {
 		t.Fatal("CreateToken succeeded without its audit event")
 	}
-	if _, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "r", Visibility: store.Public}); err == nil {
+	if _, err := f.svc.CreateRepo(f.ctx, user(f.alice), service.NewRepoInput{Name: "r", Visibility: string(store.Public)}); err == nil {
 		t.Fatal("CreateRepo succeeded without its audit event")
 	}
 	if rs, _ := f.db.Repos(f.ctx); len(rs) != 0 || len(f.fs.dirs) != 0 {

@@ -178,7 +178,7 @@ func hashToken(tok string) string {
 
 // CreateToken creates a token for a user and returns its secret, which is not
 // stored and cannot be shown again.
-func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes []string, audit ...store.AuditEntry) (string, store.Token, error) {
+func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes []store.Scope, audit ...store.AuditEntry) (string, store.Token, error) {
 	clean, err := store.CleanScopes(scopes)
 	if err != nil {
 		return "", store.Token{}, err
@@ -193,7 +193,8 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 	now := s.now().UTC()
 	var id int64
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var name, kind string
+		var name string
+		var kind store.AccountKind
 		var isAdmin bool
 		err := tx.QueryRowContext(ctx, `SELECT name, kind, is_admin FROM accounts WHERE id = ?`, userID).Scan(&name, &kind, &isAdmin)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && kind != store.KindUser {
@@ -221,7 +222,7 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 		// another writer) gets no privileged token.
 		err = tx.QueryRowContext(ctx, `INSERT INTO tokens (user_id, name, hash, scopes, created_at)
 			SELECT id, ?, ?, ?, ? FROM accounts WHERE id = ? AND kind = 'user' AND (is_admin OR NOT ?) RETURNING id`,
-			label, hashToken(secret), strings.Join(clean, " "), micros(now), userID, privileged).Scan(&id)
+			label, hashToken(secret), store.JoinScopes(clean), micros(now), userID, privileged).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRetry
 		}
@@ -234,6 +235,15 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 		return "", store.Token{}, wrapUnlessSentinel("create token", err)
 	}
 	return secret, store.Token{ID: id, UserID: userID, Name: label, Scopes: clean, CreatedAt: fromMicros(micros(now))}, nil
+}
+
+// splitScopes reads the tokens.scopes column (written by store.JoinScopes).
+func splitScopes(col string) []store.Scope {
+	var scopes []store.Scope
+	for _, f := range strings.Fields(col) {
+		scopes = append(scopes, store.Scope(f))
+	}
+	return scopes
 }
 
 // CheckToken finds the token with the given secret. If name is not empty the
@@ -263,7 +273,7 @@ func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account
 	if name != "" && !strings.EqualFold(name, a.Name) {
 		return store.Account{}, store.Token{}, store.ErrBadCredentials
 	}
-	t.Scopes = strings.Fields(scopes)
+	t.Scopes = splitScopes(scopes)
 	t.CreatedAt = fromMicros(created)
 	a.CreatedAt = fromMicros(acreated)
 	return a, t, nil
@@ -298,13 +308,13 @@ func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit 
 }
 
 // SetMembership adds a user to an organisation or changes their role.
-func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role string, audit ...store.AuditEntry) error {
-	if role != store.RoleOwner && role != store.RoleMember {
+func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role store.Role, audit ...store.AuditEntry) error {
+	if !role.Valid() {
 		return fmt.Errorf("%w: role must be \"owner\" or \"member\"", store.ErrInvalid)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
-			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, role)
+			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, string(role))
 		if err != nil {
 			return fmt.Errorf("store: set membership: %w", err)
 		}
@@ -313,7 +323,7 @@ func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role string
 }
 
 // Role returns a user's role in an organisation, or "" if not a member.
-func (s *DB) Role(ctx context.Context, orgID, userID int64) (string, error) {
+func (s *DB) Role(ctx context.Context, orgID, userID int64) (store.Role, error) {
 	var role string
 	err := s.r.QueryRowContext(ctx, `SELECT role FROM memberships WHERE org_id = ? AND user_id = ?`, orgID, userID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -322,7 +332,7 @@ func (s *DB) Role(ctx context.Context, orgID, userID int64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("store: role: %w", err)
 	}
-	return role, nil
+	return store.Role(role), nil
 }
 
 // Audit appends an audit event on its own (changes are audited in their

@@ -52,12 +52,12 @@ func (s *DB) BuildByID(ctx context.Context, id int64) (store.Build, error) {
 
 // Builds lists a repository's builds, newest first, optionally only those in
 // one status.
-func (s *DB) Builds(ctx context.Context, repoID int64, status string, limit int) ([]store.Build, error) {
+func (s *DB) Builds(ctx context.Context, repoID int64, status store.BuildStatus, limit int) ([]store.Build, error) {
 	q := `SELECT ` + buildCols + buildFrom + `WHERE b.repo_id = ?`
 	args := []any{repoID}
 	if status != "" {
 		q += ` AND b.status = ?`
-		args = append(args, status)
+		args = append(args, string(status))
 	}
 	q += ` ORDER BY b.id DESC LIMIT ?`
 	args = append(args, limit)
@@ -369,13 +369,13 @@ func (s *DB) Heartbeat(ctx context.Context, id int64, token string) (store.Build
 }
 
 // CompleteBuild records a running build's result.
-func (s *DB) CompleteBuild(ctx context.Context, id int64, token, status, message, logURL string) (store.Build, error) {
+func (s *DB) CompleteBuild(ctx context.Context, id int64, token string, status store.BuildStatus, message, logURL string) (store.Build, error) {
 	if status != store.BuildSucceeded && status != store.BuildFailed {
 		return store.Build{}, fmt.Errorf("%w: status must be \"succeeded\" or \"failed\"", store.ErrInvalid)
 	}
 	return s.withLease(ctx, "complete build", id, token, func(tx *sql.Tx, now int64) (sql.Result, error) {
 		return tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '', clone_token_hash = ''`+leaseGuard,
-			status, message, logURL, now, id, token, now)
+			string(status), message, logURL, now, id, token, now)
 	})
 }
 

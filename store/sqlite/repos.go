@@ -31,7 +31,7 @@ func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.Au
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			nr.OwnerID, nr.Name, nr.Visibility, nr.DefaultBranch, micros(now)).Scan(&id)
+			nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
 		if isUniqueErr(err) {
 			return fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
 		}

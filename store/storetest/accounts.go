@@ -233,7 +233,7 @@ func testTokens(t *testing.T, f Factory) {
 	if !strings.HasPrefix(secret, store.TokenPrefix) || len(secret) < 30 {
 		t.Fatalf("token secret %q", secret)
 	}
-	if strings.Join(tok.Scopes, " ") != "repo:read repo:write" || tok.Name == "" {
+	if store.JoinScopes(tok.Scopes) != "repo:read repo:write" || tok.Name == "" {
 		t.Fatalf("default token %+v", tok)
 	}
 	a, got, err := s.CheckToken(ctx, "", secret)
@@ -256,14 +256,14 @@ func testTokens(t *testing.T, f Factory) {
 	}
 
 	// Explicit scopes are validated and de-duplicated.
-	_, tok2, err := s.CreateToken(ctx, bob.ID, "ci", []string{"repo:write", "repo:read", "repo:write"})
+	_, tok2, err := s.CreateToken(ctx, bob.ID, "ci", []store.Scope{"repo:write", "repo:read", "repo:write"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(tok2.Scopes, " ") != "repo:write repo:read" || tok2.Name != "ci" {
+	if store.JoinScopes(tok2.Scopes) != "repo:write repo:read" || tok2.Name != "ci" {
 		t.Fatalf("token %+v", tok2)
 	}
-	for _, bad := range [][]string{{"repo:delete"}, {"repo:read", ""}, {"ADMIN"}} {
+	for _, bad := range [][]store.Scope{{"repo:delete"}, {"repo:read", ""}, {"ADMIN"}} {
 		if _, _, err := s.CreateToken(ctx, bob.ID, "x", bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateToken(%q) = %v, want ErrInvalid", bad, err)
 		}
@@ -422,16 +422,16 @@ func testTokenScopesOnlyForAdmins(t *testing.T, f Factory) {
 	s := f.open(t, nil)
 	alice := mustUser(t, s, "alice", false)
 	root := mustUser(t, s, "root", true)
-	for _, scopes := range [][]string{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeRepoRead, store.ScopeBuilds}} {
+	for _, scopes := range [][]store.Scope{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeRepoRead, store.ScopeBuilds}} {
 		_, _, err := s.CreateToken(ctx, alice.ID, "ci", scopes)
 		if !errors.Is(err, store.ErrForbidden) || !strings.Contains(err.Error(), "only admins") || !strings.Contains(err.Error(), "alice") {
 			t.Errorf("non-admin CreateToken(%q) = %v, want ErrForbidden naming the rule and the user", scopes, err)
 		}
 	}
-	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{store.ScopeRepoRead}); err != nil {
+	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []store.Scope{store.ScopeRepoRead}); err != nil {
 		t.Errorf("non-admin repo:read token: %v", err)
 	}
-	for _, scopes := range [][]string{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeBuilds, store.ScopeRepoRead}} {
+	for _, scopes := range [][]store.Scope{{store.ScopeBuilds}, {store.ScopeAdmin}, {store.ScopeBuilds, store.ScopeRepoRead}} {
 		secret, tok, err := s.CreateToken(ctx, root.ID, "ci", scopes)
 		if err != nil {
 			t.Fatalf("admin CreateToken(%q): %v", scopes, err)

@@ -75,9 +75,9 @@ func testAuditCommitsWithTheChange(t *testing.T, f Factory) {
 	if count() != n {
 		t.Fatal("a change without audit entries wrote an audit event")
 	}
-	_, _, err = s.CreateToken(ctx, bob.ID, "ci", []string{store.ScopeBuilds}, entry("token.create", "bob", "ci builds"))
+	_, _, err = s.CreateToken(ctx, bob.ID, "ci", []store.Scope{store.ScopeBuilds}, entry("token.create", "bob", "ci builds"))
 	refused("CreateToken of a builds token for a non-admin", n, err, store.ErrForbidden)
-	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []string{store.ScopeBuilds}, entry("token.create", "alice", "ci builds")); err != nil {
+	if _, _, err := s.CreateToken(ctx, alice.ID, "ci", []store.Scope{store.ScopeBuilds}, entry("token.create", "alice", "ci builds")); err != nil {
 		t.Fatal(err)
 	}
 	expect("CreateToken", n, "token.create", "alice", "ci builds")

@@ -333,9 +333,9 @@ func testCompleteBuild(t *testing.T, f Factory) {
 	clock := newFakeClock()
 	s := f.open(t, clock)
 	ctx := context.Background()
-	for _, status := range []string{store.BuildSucceeded, store.BuildFailed} {
-		t.Run(status, func(t *testing.T) {
-			r := testRepo(t, s, "alice", "app-"+status)
+	for _, status := range []store.BuildStatus{store.BuildSucceeded, store.BuildFailed} {
+		t.Run(string(status), func(t *testing.T) {
+			r := testRepo(t, s, "alice", "app-"+string(status))
 			b, _ := enqueue(t, s, r, commitID(1), "", 1)
 			c := claim(t, s, "w", time.Minute)
 			if _, err := s.CompleteBuild(ctx, b.ID, c.LeaseToken, "running", "", ""); !errors.Is(err, store.ErrInvalid) {
@@ -345,11 +345,11 @@ func testCompleteBuild(t *testing.T, f Factory) {
 				t.Errorf("complete with a wrong token: %v, want ErrConflict", err)
 			}
 			clock.Advance(5 * time.Second)
-			done, err := s.CompleteBuild(ctx, b.ID, c.LeaseToken, status, "msg "+status, "https://ci/logs/1")
+			done, err := s.CompleteBuild(ctx, b.ID, c.LeaseToken, status, "msg "+string(status), "https://ci/logs/1")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if done.Status != status || done.Message != "msg "+status || done.LogURL != "https://ci/logs/1" ||
+			if done.Status != status || done.Message != "msg "+string(status) || done.LogURL != "https://ci/logs/1" ||
 				!done.FinishedAt.Equal(clock.Now()) || done.LeaseToken != "" {
 				t.Errorf("completed build %+v", done)
 			}
@@ -527,7 +527,7 @@ func testBuildsStatusFilterAndNotFound(t *testing.T, f Factory) {
 	c := claim(t, s, "w", time.Minute)
 	s.CompleteBuild(ctx, c.ID, c.LeaseToken, store.BuildFailed, "", "")
 	enqueue(t, s, r, commitID(2), "", 1)
-	for st, want := range map[string]int{store.BuildFailed: 1, store.BuildQueued: 1, store.BuildRunning: 0, "": 2} {
+	for st, want := range map[store.BuildStatus]int{store.BuildFailed: 1, store.BuildQueued: 1, store.BuildRunning: 0, "": 2} {
 		got, err := s.Builds(ctx, r.ID, st, 10)
 		if err != nil || len(got) != want {
 			t.Errorf("Builds(status=%q) = %d, %v; want %d", st, len(got), err, want)
@@ -544,14 +544,14 @@ func testBuildsStatusFilterAndNotFound(t *testing.T, f Factory) {
 	if got, err := s.Builds(ctx, r.ID+1000, "", 10); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("Builds(no such repo) = %v, %v; want an empty list", got, err)
 	}
-	for _, st := range []string{"queued", "running", "succeeded", "failed", "superseded"} {
-		if !store.ValidBuildStatus(st) {
-			t.Errorf("ValidBuildStatus(%q) = false", st)
+	for _, st := range []store.BuildStatus{"queued", "running", "succeeded", "failed", "superseded"} {
+		if !st.Valid() {
+			t.Errorf("BuildStatus(%q).Valid() = false", st)
 		}
 	}
-	for _, st := range []string{"", "QUEUED", "done", "queued "} {
-		if store.ValidBuildStatus(st) {
-			t.Errorf("ValidBuildStatus(%q) = true", st)
+	for _, st := range []store.BuildStatus{"", "QUEUED", "done", "queued "} {
+		if st.Valid() {
+			t.Errorf("BuildStatus(%q).Valid() = true", st)
 		}
 	}
 }

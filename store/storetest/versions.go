@@ -11,7 +11,7 @@ import (
 )
 
 // finishedBuild queues, claims and completes a build of commit with status.
-func finishedBuild(t *testing.T, s store.Store, r store.Repo, commit, status string) store.Build {
+func finishedBuild(t *testing.T, s store.Store, r store.Repo, commit string, status store.BuildStatus) store.Build {
 	t.Helper()
 	b, _ := enqueue(t, s, r, commit, "", 1)
 	c := claim(t, s, "w", time.Minute)

@@ -130,7 +130,7 @@ func TestAuthenticate(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "bob", "bob-password", false); err != nil {
 		t.Fatal(err)
 	}
-	secret, tok, err := s.CreateToken(ctx, alice.ID, "t", []string{store.ScopeRepoRead})
+	secret, tok, err := s.CreateToken(ctx, alice.ID, "t", []store.Scope{store.ScopeRepoRead})
 	if err != nil {
 		t.Fatal(err)
 	}
