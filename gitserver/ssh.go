@@ -29,23 +29,37 @@ import (
 
 // SSHServer serves git over SSH with user keys and deploy keys. It shares
 // Resolve and RunService with the HTTP transport.
+//
+// Connections that have not authenticated yet and authenticated ones are
+// bounded separately, so that slow, idle or hostile clients that never
+// authenticate cannot lock out users with keys (docs/decisions.md, SSH).
+// Zero fields take their defaults; set them before Serve.
 type SSHServer struct {
-	// MaxConns bounds simultaneous connections, authenticated or not
-	// (DefaultSSHMaxConns when 0). Connections beyond it are closed at once,
-	// so slow or idle unauthenticated clients cannot exhaust the server.
+	// MaxConns bounds simultaneous authenticated connections
+	// (DefaultSSHMaxConns). While it is reached, new connections are
+	// closed before the banner.
 	MaxConns int
+	// MaxUnauthenticated bounds connections that have not authenticated
+	// yet (DefaultSSHMaxUnauthenticated). When it is reached, a new
+	// connection replaces the oldest unauthenticated connection of the
+	// client that holds the most.
+	MaxUnauthenticated int
+	// MaxStartupsPerIP bounds one client's unauthenticated connections
+	// (DefaultSSHMaxStartupsPerIP; a client is an IPv4 address or an IPv6
+	// /64); more are closed before the banner.
+	MaxStartupsPerIP int
+	// LoginGrace is how long a connection may take from accept to
+	// authentication before it is closed (DefaultSSHLoginGrace).
+	LoginGrace time.Duration
 
 	git      *Server
 	srv      *ssh.Server
 	log      *slog.Logger
 	hostKeys []HostKey
 
-	mu    sync.Mutex
-	conns chan struct{} // the connection semaphore, set by Serve
+	mu      sync.Mutex
+	limiter *connLimiter // set by Serve
 }
-
-// DefaultSSHMaxConns is the default connection limit.
-const DefaultSSHMaxConns = 512
 
 // NewSSHServer prepares the SSH transport with the host keys in keyDir
 // (HostKeyFiles), generating each missing one on first use.
@@ -68,6 +82,24 @@ func NewSSHServer(gs *Server, keyDir string, log *slog.Logger) (*SSHServer, erro
 		Version:                       "gitserver",
 		LocalPortForwardingCallback:   func(ssh.Context, string, uint32) bool { return false },
 		ReversePortForwardingCallback: func(ssh.Context, string, uint32) bool { return false },
+		// The connection's limiter entry travels in its context, so that a
+		// successful authentication moves it to the authenticated pool.
+		ConnCallback: func(ctx ssh.Context, c net.Conn) net.Conn {
+			if tc, ok := c.(*trackedConn); ok {
+				ctx.SetValue(trackedConnKey{}, tc)
+			}
+			return c
+		},
+		ServerConfigCallback: func(ctx ssh.Context) *gossh.ServerConfig {
+			tc, _ := ctx.Value(trackedConnKey{}).(*trackedConn)
+			return &gossh.ServerConfig{AuthLogCallback: func(_ gossh.ConnMetadata, _ string, err error) {
+				// Called with a nil error only once authentication
+				// succeeded (a public key query is not a success).
+				if err == nil && tc != nil {
+					tc.authenticated()
+				}
+			}}
+		},
 	}
 	for _, k := range keys {
 		s.srv.AddHostKey(k.signer)
@@ -75,17 +107,27 @@ func NewSSHServer(gs *Server, keyDir string, log *slog.Logger) (*SSHServer, erro
 	return s, nil
 }
 
+// trackedConnKey is the ssh.Context key of a connection's *trackedConn.
+type trackedConnKey struct{}
+
 // Serve accepts connections on ln until Shutdown.
 func (s *SSHServer) Serve(ln net.Listener) error {
-	n := s.MaxConns
-	if n <= 0 {
-		n = DefaultSSHMaxConns
+	or := func(v, def int) int {
+		if v <= 0 {
+			return def
+		}
+		return v
 	}
-	sem := make(chan struct{}, n)
+	grace := s.LoginGrace
+	if grace <= 0 {
+		grace = DefaultSSHLoginGrace
+	}
+	l := newConnLimiter(or(s.MaxConns, DefaultSSHMaxConns), or(s.MaxUnauthenticated, DefaultSSHMaxUnauthenticated),
+		or(s.MaxStartupsPerIP, DefaultSSHMaxStartupsPerIP), grace, s.log)
 	s.mu.Lock()
-	s.conns = sem
+	s.limiter = l
 	s.mu.Unlock()
-	err := s.srv.Serve(&limitListener{Listener: ln, sem: sem, log: s.log})
+	err := s.srv.Serve(&limitListener{Listener: ln, l: l})
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
 	}
@@ -95,8 +137,12 @@ func (s *SSHServer) Serve(ln net.Listener) error {
 // openConns is the number of open connections.
 func (s *SSHServer) openConns() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+	l := s.limiter
+	s.mu.Unlock()
+	if l == nil {
+		return 0
+	}
+	return l.open()
 }
 
 // Shutdown stops accepting and waits for connections to end, bounded by
@@ -351,39 +397,4 @@ func writeSecretFile(path string, data []byte) error {
 		d.Close()
 	}
 	return nil
-}
-
-// limitListener closes connections accepted beyond its capacity.
-type limitListener struct {
-	net.Listener
-	sem chan struct{}
-	log *slog.Logger
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.sem <- struct{}{}:
-			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-		default:
-			l.log.Warn("ssh connection limit reached; closing new connection", "remote", c.RemoteAddr().String(), "limit", cap(l.sem))
-			c.Close()
-		}
-	}
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }

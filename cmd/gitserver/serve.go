@@ -303,6 +303,7 @@ func (m *Main) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		sshSrv.LoginGrace, sshSrv.MaxStartupsPerIP, sshSrv.MaxUnauthenticated = c.SSHLoginGrace, c.SSHMaxStartupsPerIP, c.SSHMaxUnauthenticated
 		for _, k := range sshSrv.HostKeys() {
 			log.Info("ssh host key", "type", k.Type, "fingerprint", k.Fingerprint, "file", k.Path)
 		}

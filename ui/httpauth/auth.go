@@ -57,15 +57,17 @@ func (a *Authenticator) Authenticate(r *http.Request) (store.Principal, error) {
 	if h == "" {
 		return store.Principal{}, store.ErrNoCredentials
 	}
-	ip := ClientIP(r)
-	if wait := a.Throttle.Blocked(ip); wait > 0 {
+	// The attempt takes its throttle slot before the (bcrypt) check, so
+	// concurrent guesses cannot all pass a check of earlier failures.
+	done, wait := a.Throttle.Begin(ClientIP(r))
+	if wait > 0 {
 		return store.Principal{}, &store.ThrottledError{RetryAfter: wait}
 	}
+	failed := false
+	defer func() { done(failed) }() // also if the check panics
 	p, err := a.check(r.Context(), h)
+	failed = errors.Is(err, store.ErrBadCredentials)
 	if err != nil {
-		if errors.Is(err, store.ErrBadCredentials) {
-			a.Throttle.Fail(ip)
-		}
 		return store.Principal{}, err
 	}
 	return p, nil

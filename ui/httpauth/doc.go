@@ -1,7 +1,8 @@
 // Package httpauth authenticates HTTP requests for both the git transport
 // and the JSON API: Basic (account name + password or token) and Bearer
 // tokens, a short-lived cache of verified passwords, and the per-address
-// throttle on failed sign-ins (docs/api.md §3-4).
+// throttle on failed sign-ins (per IPv4 address or IPv6 /64; docs/api.md
+// §3-4).
 //
 // Its errors are the store's credential errors (store.ErrNoCredentials,
 // store.ErrBadCredentials, *store.ThrottledError); httperr turns them into

@@ -77,7 +77,7 @@ func TestThrottleSlidingWindow(t *testing.T) {
 		t.Fatalf("blocked after the window passed: %v", w)
 	}
 	th.mu.Lock()
-	n := len(th.fail)
+	n := len(th.clients)
 	th.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d addresses still tracked after their failures expired", n)
@@ -89,12 +89,19 @@ func TestThrottleKeepsOnlyLimitEntries(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		th.Fail("x")
 	}
-	th.mu.Lock()
-	n := len(th.fail["x"])
-	th.mu.Unlock()
-	if n != 5 {
+	if n := failures(th, "x"); n != 5 {
 		t.Fatalf("tracked %d failures, want at most the limit 5", n)
 	}
+}
+
+// failures is the number of failures the throttle holds for ip's client.
+func failures(th *Throttle, ip string) int {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if c := th.clients[ClientKey(ip)]; c != nil {
+		return len(c.fails)
+	}
+	return 0
 }
 
 func openStore(t *testing.T) store.Store {
@@ -329,7 +336,7 @@ func TestAuthenticateCloneToken(t *testing.T) {
 		if _, err := a.Authenticate(req(auth, "192.0.2.2:1")); !errors.Is(err, store.ErrBadCredentials) {
 			t.Errorf("%q: %v, want store.ErrBadCredentials", auth, err)
 		}
-		if got := len(th.fail["192.0.2.2"]); got != i+1 {
+		if got := failures(th, "192.0.2.2"); got != i+1 {
 			t.Errorf("%q: %d recorded failures, want %d", auth, got, i+1)
 		}
 	}
