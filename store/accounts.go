@@ -14,10 +14,13 @@ const (
 // Account is a user or an organisation. Organisations have no password and
 // cannot sign in.
 type Account struct {
-	ID        int64
-	Name      string
-	Kind      string
-	IsAdmin   bool
+	ID      int64
+	Name    string
+	Kind    string
+	IsAdmin bool
+	// Disabled is set by an admin: the account's password, tokens and SSH
+	// keys are refused (its repositories' deploy keys are not).
+	Disabled  bool
 	CreatedAt time.Time
 }
 
