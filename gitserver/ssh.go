@@ -163,10 +163,11 @@ func (s *SSHServer) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("%d SSH connection(s) cut off: %w", n, err)
 }
 
-// knownKey only answers "is this key known?". Identity is taken later from
-// the session's key (never from state set here: CVE-2024-45337).
+// knownKey only answers "is this key known, and its account enabled?".
+// Identity is taken later from the session's key (never from state set
+// here: CVE-2024-45337), and checked again there.
 func (s *SSHServer) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
-	_, err := s.git.Store.KeyByFingerprint(ctx, gossh.FingerprintSHA256(key))
+	_, err := s.principal(ctx, key)
 	return err == nil
 }
 
@@ -184,6 +185,11 @@ func (s *SSHServer) principal(ctx context.Context, key ssh.PublicKey) (store.Pri
 	u, err := s.git.Store.AccountByID(ctx, k.UserID)
 	if err != nil {
 		return store.Principal{}, err
+	}
+	// A disabled account's keys are refused; a deploy key belongs to its
+	// repository and keeps working (docs/api.md, "Taking access back").
+	if u.Disabled {
+		return store.Principal{}, fmt.Errorf("%w: account %s is disabled", store.ErrBadCredentials, u.Name)
 	}
 	return store.Principal{User: &u}, nil
 }

@@ -32,6 +32,13 @@ func (s oneKeyStore) KeyByFingerprint(_ context.Context, fp string) (store.Key, 
 	return store.Key{}, store.ErrNotFound
 }
 
+func (s oneKeyStore) AccountByID(_ context.Context, id int64) (store.Account, error) {
+	if id == 1 {
+		return store.Account{ID: 1, Name: "u", Kind: store.KindUser}, nil
+	}
+	return store.Account{}, store.ErrNotFound
+}
+
 // limitServer starts an SSH server that knows one client key, with its
 // limits set by configure, on 127.0.0.1.
 func limitServer(t *testing.T, configure func(*SSHServer)) (*SSHServer, string, gossh.Signer) {

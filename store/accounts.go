@@ -21,10 +21,13 @@ func (k AccountKind) Valid() bool { return k == KindUser || k == KindOrg }
 // Account is a user or an organisation. Organisations have no password and
 // cannot sign in.
 type Account struct {
-	ID        int64
-	Name      string
-	Kind      AccountKind
-	IsAdmin   bool
+	ID      int64
+	Name    string
+	Kind    AccountKind
+	IsAdmin bool
+	// Disabled is set by an admin: the account's password, tokens and SSH
+	// keys are refused (its repositories' deploy keys are not).
+	Disabled  bool
 	CreatedAt time.Time
 }
 

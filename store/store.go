@@ -56,18 +56,27 @@ type Accounts interface {
 	// UserByName finds a user (not an organisation) by name, or
 	// ErrNotFound.
 	UserByName(ctx context.Context, name string) (Account, error)
+	// SetDisabled disables or re-enables user name and returns the
+	// account: a disabled account's password, tokens and SSH keys are
+	// refused by CheckPassword, CheckToken and the transports from the
+	// next request on. ErrNotFound when no user has that name;
+	// ErrConflict when disabling an enabled admin would leave no enabled
+	// admin (checked in the same statement, so two concurrent disables of
+	// the last two admins cannot both succeed).
+	SetDisabled(ctx context.Context, name string, disabled bool, audit ...AuditEntry) (Account, error)
 }
 
 // Credentials are what proves an identity: passwords, tokens, SSH keys
 // (user and deploy keys) and builds' clone tokens.
 type Credentials interface {
 	// CheckPassword verifies a user's password. Any failure to
-	// authenticate is ErrBadCredentials, and takes the same time whether
-	// or not the user exists.
+	// authenticate (a disabled account included) is ErrBadCredentials, and
+	// takes the same time whether or not the user exists.
 	CheckPassword(ctx context.Context, name, password string) (Account, error)
 	// UserWithPasswordHash returns an account and its stored password hash
 	// in one read; the hash changes whenever the password does (the
-	// sign-in cache keys on it). ErrNotFound for an unknown id.
+	// sign-in cache keys on it, and checks Account.Disabled). ErrNotFound
+	// for an unknown id.
 	UserWithPasswordHash(ctx context.Context, userID int64) (Account, string, error)
 	// CreateToken creates a token for a user and returns its secret
 	// (TokenPrefix...), which is not stored and cannot be shown again. An
@@ -76,9 +85,14 @@ type Credentials interface {
 	// ErrForbidden.
 	CreateToken(ctx context.Context, userID int64, name string, scopes []Scope, audit ...AuditEntry) (string, Token, error)
 	// CheckToken finds the token with the given secret; if name is not
-	// empty the token must belong to that user. Anything else is
-	// ErrBadCredentials.
+	// empty the token must belong to that user, and the user must not be
+	// disabled. Anything else is ErrBadCredentials.
 	CheckToken(ctx context.Context, name, secret string) (Account, Token, error)
+	// Tokens lists a user's tokens, oldest first (never nil); secrets are
+	// not stored, so none is listed.
+	Tokens(ctx context.Context, userID int64) ([]Token, error)
+	// DeleteToken revokes token id of user userID, or ErrNotFound.
+	DeleteToken(ctx context.Context, userID, id int64, audit ...AuditEntry) error
 	// AddKey stores an SSH key (see NewKey.Normalize for ErrInvalid). A key
 	// already stored anywhere (same fingerprint) is ErrExists.
 	AddKey(ctx context.Context, nk NewKey, audit ...AuditEntry) (Key, error)
@@ -91,10 +105,10 @@ type Credentials interface {
 	// nil).
 	DeployKeys(ctx context.Context, repoID int64) ([]Key, error)
 	// DeleteUserKey removes key id of user userID, or ErrNotFound.
-	DeleteUserKey(ctx context.Context, userID, id int64) error
+	DeleteUserKey(ctx context.Context, userID, id int64, audit ...AuditEntry) error
 	// DeleteDeployKey removes deploy key id of repository repoID, or
 	// ErrNotFound.
-	DeleteDeployKey(ctx context.Context, repoID, id int64) error
+	DeleteDeployKey(ctx context.Context, repoID, id int64, audit ...AuditEntry) error
 	// CheckCloneToken finds the build whose live lease the clone token
 	// secret belongs to: the build must be running and its lease not
 	// expired (a heartbeat extends both). Anything else is
@@ -108,8 +122,15 @@ type Orgs interface {
 	// bad name is ErrInvalid, a taken one ErrExists.
 	CreateOrg(ctx context.Context, name string, creatorID int64, audit ...AuditEntry) (Account, error)
 	// SetMembership adds a user to an organisation or changes their role
-	// (RoleOwner, RoleMember; anything else is ErrInvalid).
+	// (RoleOwner, RoleMember; anything else is ErrInvalid). Demoting the
+	// organisation's only owner is ErrConflict: an organisation always
+	// keeps an owner, whatever the number of concurrent writers (the guard
+	// is in the statement).
 	SetMembership(ctx context.Context, orgID, userID int64, role Role, audit ...AuditEntry) error
+	// RemoveMember removes a user from an organisation: ErrNotFound when
+	// not a member, ErrConflict when they are its only owner (guarded as
+	// SetMembership's demotion).
+	RemoveMember(ctx context.Context, orgID, userID int64, audit ...AuditEntry) error
 	// Role returns a user's role in an organisation, or "" (and no error)
 	// if not a member.
 	Role(ctx context.Context, orgID, userID int64) (Role, error)

@@ -52,11 +52,15 @@ func (a *API) Register(r *mux.Router) {
 	}
 	h("/user", a.getUser, http.MethodGet)
 	h("/user/tokens", a.createToken, http.MethodPost)
+	h("/user/tokens", a.listTokens, http.MethodGet)
+	h("/user/tokens/{id:[0-9]+}", a.revokeToken, http.MethodDelete)
 	h("/user/keys", a.addUserKey, http.MethodPost)
 	h("/user/keys", a.listUserKeys, http.MethodGet)
 	h("/user/keys/{id:[0-9]+}", a.deleteUserKey, http.MethodDelete)
 	h("/orgs", a.createOrg, http.MethodPost)
 	h("/orgs/{org}/members/{user}", a.setMember, http.MethodPut)
+	h("/orgs/{org}/members/{user}", a.removeMember, http.MethodDelete)
+	h("/admin/users/{name}", a.patchUser, http.MethodPatch)
 	h("/repos", a.createRepo, http.MethodPost)
 	read("/repos/{owner}/{name}", a.getRepo)
 	h("/repos/{owner}/{name}", a.deleteRepo, http.MethodDelete)
@@ -218,6 +222,47 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, p store.Principal)
 	writeJSON(w, http.StatusOK, wire.NewUser(*p.User, p.Token))
 }
 
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	toks, _, err := a.svc().Tokens(r.Context(), actor(p), "")
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	out := []wire.TokenInfo{}
+	for _, t := range toks {
+		out = append(out, wire.NewTokenInfo(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	if _, err := a.svc().RevokeToken(r.Context(), actor(p), "", pathID(r)); err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// patchUser disables or re-enables an account (admins).
+func (a *API) patchUser(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Disabled == nil {
+		WriteError(w, http.StatusBadRequest, "invalid", `"disabled" (true or false) is required`)
+		return
+	}
+	u, err := a.svc().SetDisabled(r.Context(), actor(p), mux.Vars(r)["name"], *in.Disabled)
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.NewUser(u, nil))
+}
+
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	var in struct {
 		Name   string   `json:"name"`
@@ -271,14 +316,10 @@ func pathID(r *http.Request) int64 {
 }
 
 func (a *API) deleteUserKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	if !a.may(w, p, access.OpManageAccount) {
+	if _, err := a.svc().DeleteKey(r.Context(), actor(p), "", pathID(r)); err != nil {
+		a.failOp(w, r, p, err)
 		return
 	}
-	if err := a.Store.DeleteUserKey(r.Context(), p.User.ID, pathID(r)); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, p, "key.delete", p.User.Name, mux.Vars(r)["id"])
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -313,6 +354,15 @@ func (a *API) setMember(w http.ResponseWriter, r *http.Request, p store.Principa
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.NewMembership(org.Name, user.Name, store.Role(in.Role)))
+}
+
+func (a *API) removeMember(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	vars := mux.Vars(r)
+	if _, _, err := a.svc().RemoveMember(r.Context(), actor(p), vars["org"], vars["user"]); err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // --- repositories --------------------------------------------------------
@@ -456,11 +506,10 @@ func (a *API) deleteDeployKey(w http.ResponseWriter, r *http.Request, p store.Pr
 	if !ok {
 		return
 	}
-	if err := a.Store.DeleteDeployKey(r.Context(), rp.ID, pathID(r)); err != nil {
-		a.fail(w, r, err)
+	if err := a.svc().DeleteDeployKey(r.Context(), actor(p), rp, pathID(r)); err != nil {
+		a.failOp(w, r, p, err)
 		return
 	}
-	a.audit(r, p, "deploy_key.delete", rp.FullName(), mux.Vars(r)["id"])
 	w.WriteHeader(http.StatusNoContent)
 }
 

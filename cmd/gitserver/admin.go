@@ -8,16 +8,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"gitserver/gitserver/service"
+	"gitserver/store"
 	"gitserver/store/sqlite"
 )
 
 const adminUsage = `usage:
   gitserver admin user create NAME [--admin] [--password-stdin]
   gitserver admin user passwd NAME [--password-stdin]
+  gitserver admin user disable NAME
+  gitserver admin user enable NAME
   gitserver admin token create NAME [--scope SCOPE]... [--name LABEL]
+  gitserver admin token list NAME
+  gitserver admin token revoke NAME ID
   gitserver admin key add NAME --file KEY.pub
 flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data)
 `
@@ -76,13 +84,27 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return usageError{"missing arguments"}
 	}
 	cmd, name := pos[0]+" "+pos[1], pos[2]
-	if len(pos) > 3 {
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[3])}
-	}
+	nargs := 3
 	switch cmd {
-	case "user create", "user passwd", "token create", "key add":
+	case "user create", "user passwd", "user disable", "user enable", "token create", "token list", "key add":
+	case "token revoke":
+		nargs = 4
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+	if len(pos) > nargs {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[nargs])}
+	}
+	var tokenID int64
+	if cmd == "token revoke" {
+		if len(pos) < 4 {
+			return usageError{"token revoke needs the token's ID (see token list)"}
+		}
+		id, err := strconv.ParseInt(pos[3], 10, 64)
+		if err != nil || id <= 0 {
+			return usageError{fmt.Sprintf("token ID %q is not a number (see token list)", pos[3])}
+		}
+		tokenID = id
 	}
 	// Every command works on an existing server's data directory; none
 	// creates one (a user created into a new, empty directory would also
@@ -146,6 +168,33 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		} else {
 			fmt.Fprintf(stdout, "password of %s changed\n", u.Name)
 		}
+	case "user disable", "user enable":
+		u, err := svc.SetDisabled(ctx, cli, name, cmd == "user disable")
+		if err != nil {
+			return err
+		}
+		if u.Disabled {
+			fmt.Fprintf(stdout, "disabled %s: its password, tokens and SSH keys are refused from now on\n", u.Name)
+		} else {
+			fmt.Fprintf(stdout, "enabled %s\n", u.Name)
+		}
+	case "token list":
+		toks, _, err := svc.Tokens(ctx, cli, name)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED")
+		for _, t := range toks {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", t.ID, t.Name, strings.ReplaceAll(store.JoinScopes(t.Scopes), " ", ","), t.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "token revoke":
+		u, err := svc.RevokeToken(ctx, cli, name, tokenID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked token %d of %s\n", tokenID, u.Name)
 	case "token create":
 		secret, _, _, err := svc.CreateToken(ctx, cli, name, *label, scopes)
 		if err != nil {

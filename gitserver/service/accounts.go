@@ -139,3 +139,96 @@ func (s *Service) SetMember(ctx context.Context, actor Actor, orgName, userName,
 	err = s.Store.SetMembership(ctx, org.ID, user.ID, store.Role(role), actor.audit("org.member", org.Name, user.Name+"="+role))
 	return org, user, err
 }
+
+// Tokens lists the tokens of user name (for a principal: its own account,
+// "" naming it), without secrets.
+func (s *Service) Tokens(ctx context.Context, actor Actor, name string) ([]store.Token, store.Account, error) {
+	// Any credential of the user may list (as it may list its SSH keys).
+	u, err := s.user(ctx, actor, name)
+	if err != nil {
+		return nil, store.Account{}, err
+	}
+	toks, err := s.Store.Tokens(ctx, u.ID)
+	return toks, u, err
+}
+
+// RevokeToken deletes token id of user name (for a principal: its own
+// account, "" naming it); it stops working on the next request.
+func (s *Service) RevokeToken(ctx context.Context, actor Actor, name string, id int64) (store.Account, error) {
+	if err := s.checkScoped(actor, access.OpManageAccount); err != nil {
+		return store.Account{}, err
+	}
+	u, err := s.user(ctx, actor, name)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return u, s.Store.DeleteToken(ctx, u.ID, id, actor.audit("token.revoke", u.Name, strconv.FormatInt(id, 10)))
+}
+
+// DeleteKey deletes SSH key id of user name (for a principal: its own
+// account, "" naming it).
+func (s *Service) DeleteKey(ctx context.Context, actor Actor, name string, id int64) (store.Account, error) {
+	if err := s.checkScoped(actor, access.OpManageAccount); err != nil {
+		return store.Account{}, err
+	}
+	u, err := s.user(ctx, actor, name)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return u, s.Store.DeleteUserKey(ctx, u.ID, id, actor.audit("key.delete", u.Name, strconv.FormatInt(id, 10)))
+}
+
+// SetDisabled disables (or re-enables) user name: the operator, or an
+// admin. The last enabled admin cannot be disabled (store.ErrConflict).
+func (s *Service) SetDisabled(ctx context.Context, actor Actor, name string, disabled bool) (store.Account, error) {
+	if err := s.checkScoped(actor, access.OpAdmin); err != nil {
+		return store.Account{}, err
+	}
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	u, err := s.Store.UserByName(ctx, name)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return s.Store.SetDisabled(ctx, u.Name, disabled, actor.audit(action, u.Name, ""))
+}
+
+// RemoveMember removes user userName from organisation orgName: its owners
+// and admins may, and a member may leave on their own. The only owner
+// cannot leave (store.ErrConflict).
+func (s *Service) RemoveMember(ctx context.Context, actor Actor, orgName, userName string) (org, user store.Account, err error) {
+	if err := s.checkScoped(actor, access.OpManageAccount); err != nil {
+		return org, user, err
+	}
+	org, err = s.Store.AccountByName(ctx, orgName)
+	if err != nil || org.Kind != store.KindOrg {
+		return store.Account{}, user, refuse(store.ErrNotFound, "no organisation "+strconv.Quote(orgName))
+	}
+	self := !actor.IsOperator() && actor.Principal.User != nil && strings.EqualFold(actor.Principal.User.Name, userName)
+	if !actor.IsOperator() && !self {
+		f, err := s.facts(ctx, actor.Principal, org.Kind, org.ID)
+		if err != nil {
+			return org, user, err
+		}
+		if d := access.Decide(actor.Principal, access.OpManageOrg, actor.Transport, access.Target{Owner: org}, f); !d.OK() {
+			return org, user, denied(d)
+		}
+	}
+	user, err = s.Store.UserByName(ctx, userName)
+	if err != nil {
+		return org, user, err
+	}
+	err = s.Store.RemoveMember(ctx, org.ID, user.ID, actor.audit("org.member.remove", org.Name, user.Name))
+	return org, user, err
+}
+
+// DeleteDeployKey deletes deploy key id of repository r (the caller
+// checked access.OpManageKeys).
+func (s *Service) DeleteDeployKey(ctx context.Context, actor Actor, r store.Repo, id int64) error {
+	if err := s.checkRepo(ctx, actor, access.OpManageKeys, r); err != nil {
+		return err
+	}
+	return s.Store.DeleteDeployKey(ctx, r.ID, id, actor.audit("deploy_key.delete", r.FullName(), strconv.FormatInt(id, 10)))
+}

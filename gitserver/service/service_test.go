@@ -445,3 +445,101 @@ func TestNoChangeWithoutItsAuditEvent(t *testing.T) {
 		t.Fatalf("repository created without its audit event: %v %v", rs, f.fs.dirs)
 	}
 }
+
+// TestTakingAccessBack: who may revoke tokens and keys, disable accounts and
+// remove members, and that each change commits with its audit event naming
+// the actor.
+func TestTakingAccessBack(t *testing.T) {
+	f := setup(t)
+	cli := service.Operator("cli")
+	bob, err := f.db.CreateUser(f.ctx, "bob", "password-bob", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(actor, action, target string) {
+		t.Helper()
+		if e := f.lastEvent(t); e.Actor != actor || e.Action != action || e.Target != target {
+			t.Fatalf("audit event %+v, want %s %s %s", e, actor, action, target)
+		}
+	}
+	// Tokens: one's own, or any user's for the operator.
+	_, tok, _ := f.db.CreateToken(f.ctx, f.alice.ID, "laptop", nil)
+	if toks, _, err := f.svc.Tokens(f.ctx, token(f.alice, store.ScopeRepoRead), ""); err != nil || len(toks) != 1 || toks[0].ID != tok.ID {
+		t.Fatalf("alice's tokens with a read token = %+v, %v", toks, err)
+	}
+	if _, _, err := f.svc.Tokens(f.ctx, user(bob), "alice"); !errors.Is(err, store.ErrForbidden) {
+		t.Fatalf("bob lists alice's tokens: %v", err)
+	}
+	if _, err := f.svc.RevokeToken(f.ctx, user(bob), "", tok.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("bob revokes alice's token: %v", err)
+	}
+	if _, err := f.svc.RevokeToken(f.ctx, token(f.alice, store.ScopeRepoRead), "", tok.ID); !errors.Is(err, store.ErrForbidden) {
+		t.Fatalf("a read-only token revokes a token: %v", err)
+	}
+	if _, err := f.svc.RevokeToken(f.ctx, user(f.alice), "", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("alice", "token.revoke", "alice")
+	_, tok2, _ := f.db.CreateToken(f.ctx, f.alice.ID, "ci", nil)
+	if _, err := f.svc.RevokeToken(f.ctx, cli, "alice", tok2.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("cli", "token.revoke", "alice")
+	// Keys.
+	k, _, err := f.svc.AddKey(f.ctx, user(bob), "", "", newKey(t, "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.DeleteKey(f.ctx, user(f.alice), "", k.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("alice deletes bob's key: %v", err)
+	}
+	if _, err := f.svc.DeleteKey(f.ctx, user(bob), "", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	expect("bob", "key.delete", "bob")
+	// Disabling: admins and the operator only.
+	if _, err := f.svc.SetDisabled(f.ctx, user(f.alice), "bob", true); !errors.Is(err, store.ErrForbidden) {
+		t.Fatalf("alice disables bob: %v", err)
+	}
+	if u, err := f.svc.SetDisabled(f.ctx, user(f.admin), "BOB", true); err != nil || !u.Disabled || u.Name != "bob" {
+		t.Fatalf("root disables bob: %+v, %v", u, err)
+	}
+	expect("root", "user.disable", "bob")
+	if _, err := f.svc.SetDisabled(f.ctx, cli, "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	expect("cli", "user.enable", "bob")
+	if _, err := f.svc.SetDisabled(f.ctx, cli, "root", true); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("disabling the only admin: %v", err)
+	}
+	// Members: owners remove anyone, members themselves; the only owner stays.
+	carol, _ := f.db.CreateUser(f.ctx, "carol", "password-carol", false)
+	if _, err := f.svc.CreateOrg(f.ctx, user(f.alice), "algos"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		if _, _, err := f.svc.SetMember(f.ctx, user(f.alice), "algos", u, string(store.RoleMember)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.svc.RemoveMember(f.ctx, user(bob), "algos", "carol"); !errors.Is(err, store.ErrForbidden) {
+		t.Fatalf("a member removes another: %v", err)
+	}
+	if _, _, err := f.svc.RemoveMember(f.ctx, user(carol), "algos", "carol"); err != nil {
+		t.Fatalf("carol leaves: %v", err)
+	}
+	expect("carol", "org.member.remove", "algos")
+	if _, _, err := f.svc.RemoveMember(f.ctx, user(f.alice), "algos", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	expect("alice", "org.member.remove", "algos")
+	if _, _, err := f.svc.RemoveMember(f.ctx, user(f.alice), "algos", "alice"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the only owner leaves: %v", err)
+	}
+	if _, _, err := f.svc.SetMember(f.ctx, user(f.alice), "algos", "alice", string(store.RoleMember)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the only owner steps down: %v", err)
+	}
+	if _, _, err := f.svc.RemoveMember(f.ctx, user(f.admin), "algos", "alice"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("an admin removes the only owner: %v", err)
+	}
+}

@@ -22,12 +22,12 @@ import (
 // docs/decisions.md).
 const bcryptCost = 11
 
-const accountCols = `id, name, kind, is_admin, created_at`
+const accountCols = `id, name, kind, is_admin, disabled, created_at`
 
 func scanAccount(row scanner) (store.Account, error) {
 	var a store.Account
 	var created int64
-	if err := row.Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &created); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &a.Disabled, &created); err != nil {
 		return store.Account{}, err
 	}
 	a.CreatedAt = fromMicros(created)
@@ -123,6 +123,37 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.Account, error)
 	return a, nil
 }
 
+// SetDisabled disables or re-enables a user. Disabling an enabled admin
+// needs another enabled admin, checked in the UPDATE itself.
+func (s *DB) SetDisabled(ctx context.Context, name string, disabled bool, audit ...store.AuditEntry) (store.Account, error) {
+	var a store.Account
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts SET disabled = ?
+			WHERE name = ? AND kind = 'user' AND (NOT ? OR NOT is_admin OR disabled OR EXISTS (
+				SELECT 1 FROM accounts o WHERE o.kind = 'user' AND o.is_admin AND NOT o.disabled AND o.id <> accounts.id))
+			RETURNING `+accountCols, disabled, name, disabled))
+		if errors.Is(err, sql.ErrNoRows) {
+			u, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ? AND kind = 'user'`, name))
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: no user %q", store.ErrNotFound, truncate(name, 100))
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %s is the only enabled admin; enable or create another admin first, so that someone can still administer the server", store.ErrConflict, u.Name)
+		}
+		if err != nil {
+			return err
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
+	if err != nil {
+		return store.Account{}, wrapUnlessSentinel("set disabled", err)
+	}
+	return a, nil
+}
+
 // dummyHash is compared against when a user does not exist, so that sign-in
 // takes the same time whether or not the name is known. It is computed on
 // first use, not at package init: every hook process and admin command links
@@ -137,9 +168,10 @@ func (s *DB) CheckPassword(ctx context.Context, name, password string) (store.Ac
 	var a store.Account
 	var hash string
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, created_at, password_hash FROM accounts WHERE name = ? AND kind = 'user'`, name).
-		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &created, &hash)
-	if errors.Is(err, sql.ErrNoRows) || hash == "" {
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, disabled, created_at, password_hash FROM accounts WHERE name = ? AND kind = 'user'`, name).
+		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &a.Disabled, &created, &hash)
+	if errors.Is(err, sql.ErrNoRows) || hash == "" || err == nil && a.Disabled {
+		// A disabled account costs the same bcrypt as any other refusal.
 		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return store.Account{}, store.ErrBadCredentials
 	}
@@ -159,8 +191,8 @@ func (s *DB) UserWithPasswordHash(ctx context.Context, userID int64) (store.Acco
 	var a store.Account
 	var h string
 	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, created_at, password_hash FROM accounts WHERE id = ?`, userID).
-		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &created, &h)
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, kind, is_admin, disabled, created_at, password_hash FROM accounts WHERE id = ?`, userID).
+		Scan(&a.ID, &a.Name, &a.Kind, &a.IsAdmin, &a.Disabled, &created, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, "", fmt.Errorf("%w: no account with id %d", store.ErrNotFound, userID)
 	}
@@ -258,9 +290,9 @@ func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account
 	var scopes, stored string
 	var created, acreated int64
 	err := s.r.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.scopes, t.created_at, t.hash,
-		a.id, a.name, a.kind, a.is_admin, a.created_at
+		a.id, a.name, a.kind, a.is_admin, a.disabled, a.created_at
 		FROM tokens t JOIN accounts a ON a.id = t.user_id WHERE t.hash = ?`, h).
-		Scan(&t.ID, &t.UserID, &t.Name, &scopes, &created, &stored, &a.ID, &a.Name, &a.Kind, &a.IsAdmin, &acreated)
+		Scan(&t.ID, &t.UserID, &t.Name, &scopes, &created, &stored, &a.ID, &a.Name, &a.Kind, &a.IsAdmin, &a.Disabled, &acreated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, store.Token{}, store.ErrBadCredentials
 	}
@@ -270,13 +302,49 @@ func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account
 	if subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 {
 		return store.Account{}, store.Token{}, store.ErrBadCredentials
 	}
-	if name != "" && !strings.EqualFold(name, a.Name) {
+	if name != "" && !strings.EqualFold(name, a.Name) || a.Disabled {
 		return store.Account{}, store.Token{}, store.ErrBadCredentials
 	}
 	t.Scopes = splitScopes(scopes)
 	t.CreatedAt = fromMicros(created)
 	a.CreatedAt = fromMicros(acreated)
 	return a, t, nil
+}
+
+// Tokens lists a user's tokens, oldest first.
+func (s *DB) Tokens(ctx context.Context, userID int64) ([]store.Token, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, name, scopes, created_at FROM tokens WHERE user_id = ? ORDER BY id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Token{}
+	for rows.Next() {
+		var t store.Token
+		var scopes string
+		var created int64
+		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &scopes, &created); err != nil {
+			return nil, fmt.Errorf("store: tokens: %w", err)
+		}
+		t.Scopes = splitScopes(scopes)
+		t.CreatedAt = fromMicros(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken revokes token id of user userID.
+func (s *DB) DeleteToken(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, id, userID)
+		if err != nil {
+			return fmt.Errorf("store: delete token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: token %d", store.ErrNotFound, id)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 }
 
 // CreateOrg creates an organisation whose first owner is creatorID.
@@ -307,16 +375,50 @@ func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit 
 	return org, nil
 }
 
-// SetMembership adds a user to an organisation or changes their role.
+// SetMembership adds a user to an organisation or changes their role. The
+// only owner cannot be demoted: the upsert's update repeats that guard, so
+// it holds whatever the number of writers.
 func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role store.Role, audit ...store.AuditEntry) error {
 	if !role.Valid() {
 		return fmt.Errorf("%w: role must be \"owner\" or \"member\"", store.ErrInvalid)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
-			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role`, orgID, userID, string(role))
+		res, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
+			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role
+			WHERE excluded.role = 'owner' OR memberships.role <> 'owner' OR `+otherOwner,
+			orgID, userID, string(role))
 		if err != nil {
 			return fmt.Errorf("store: set membership: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: the only owner of an organisation cannot be demoted; make another member an owner first", store.ErrConflict)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
+}
+
+// otherOwner is true when the membership row being changed (memberships.org_id,
+// memberships.user_id) is not its organisation's only owner.
+const otherOwner = `EXISTS (SELECT 1 FROM memberships o WHERE o.org_id = memberships.org_id AND o.role = 'owner' AND o.user_id <> memberships.user_id)`
+
+// RemoveMember removes a user from an organisation, unless they are its only
+// owner (guarded in the DELETE itself).
+func (s *DB) RemoveMember(ctx context.Context, orgID, userID int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = ? AND user_id = ? AND (role <> 'owner' OR `+otherOwner+`)`, orgID, userID)
+		if err != nil {
+			return fmt.Errorf("store: remove member: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var role string
+			err := tx.QueryRowContext(ctx, `SELECT role FROM memberships WHERE org_id = ? AND user_id = ?`, orgID, userID).Scan(&role)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: not a member", store.ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("store: remove member: %w", err)
+			}
+			return fmt.Errorf("%w: the only owner of an organisation cannot leave it; make another member an owner first", store.ErrConflict)
 		}
 		return s.writeAudit(ctx, tx, audit)
 	})

@@ -94,22 +94,24 @@ func (s *DB) keys(ctx context.Context, q string, arg int64) ([]store.Key, error)
 }
 
 // DeleteUserKey removes key id of user userID.
-func (s *DB) DeleteUserKey(ctx context.Context, userID, id int64) error {
-	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND user_id = ?`, id, userID)
+func (s *DB) DeleteUserKey(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
+	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND user_id = ?`, id, userID, audit)
 }
 
 // DeleteDeployKey removes deploy key id of repository repoID.
-func (s *DB) DeleteDeployKey(ctx context.Context, repoID, id int64) error {
-	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND repo_id = ?`, id, repoID)
+func (s *DB) DeleteDeployKey(ctx context.Context, repoID, id int64, audit ...store.AuditEntry) error {
+	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND repo_id = ?`, id, repoID, audit)
 }
 
-func (s *DB) deleteKey(ctx context.Context, q string, id, owner int64) error {
-	res, err := s.w.ExecContext(ctx, q, id, owner)
-	if err != nil {
-		return fmt.Errorf("store: delete key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: key %d", store.ErrNotFound, id)
-	}
-	return nil
+func (s *DB) deleteKey(ctx context.Context, q string, id, owner int64, audit []store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, id, owner)
+		if err != nil {
+			return fmt.Errorf("store: delete key: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
 }

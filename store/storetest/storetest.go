@@ -54,6 +54,9 @@ func Run(t *testing.T, f Factory) {
 		{"AuditAndClock", testAuditAndClock},
 		{"AuditCommitsWithTheChange", testAuditCommitsWithTheChange},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"TokenListAndRevoke", testTokenListAndRevoke},
+		{"DisableAccount", testDisableAccount},
+		{"OrgKeepsAnOwner", testOrgKeepsAnOwner},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},
@@ -78,6 +81,7 @@ func Run(t *testing.T, f Factory) {
 		{"PublishSameBuildTwice", testPublishSameBuildTwice},
 		// Two Store values on one database (two processes or nodes).
 		{"TwoHandlesShareTheDatabase", testTwoHandlesShareTheDatabase},
+		{"TwoHandlesKeepAnOwnerAndAnAdmin", testTwoHandlesKeepAnOwner},
 		{"TwoHandlesEnqueueOneBuildPerCommit", testTwoHandlesEnqueueOneBuildPerCommit},
 		{"TwoHandlesEnqueueDistinctCommits", testTwoHandlesEnqueueDistinctCommits},
 		{"TwoHandlesClaimEachBuildOnce", testTwoHandlesClaimEachBuildOnce},

@@ -30,8 +30,16 @@ type cached struct {
 	expires time.Time
 }
 
+// forget drops a cache entry.
+func (a *Authenticator) forget(key [32]byte) {
+	a.mu.Lock()
+	delete(a.cache, key)
+	a.mu.Unlock()
+}
+
 // passwordCacheTTL bounds how long a verified password skips bcrypt. A
-// password change invalidates entries at once (the stored hash differs).
+// password change invalidates entries at once (the stored hash differs),
+// and so does disabling the account (checked on every hit).
 const passwordCacheTTL = 5 * time.Minute
 
 // New returns an Authenticator.
@@ -143,8 +151,15 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 	c, ok := a.cache[key]
 	a.mu.Unlock()
 	if ok && time.Now().Before(c.expires) {
+		// Re-validated on every hit, in the one read the hit makes: the
+		// stored hash (a password change) and the disabled flag (an admin
+		// taking access back) end the entry's use at once.
 		acct, hash, err := a.Store.UserWithPasswordHash(ctx, c.userID)
 		if err == nil && hmac.Equal([]byte(hash), []byte(c.hash)) {
+			if acct.Disabled {
+				a.forget(key)
+				return store.Principal{}, store.ErrBadCredentials
+			}
 			return store.Principal{User: &acct}, nil
 		}
 	}

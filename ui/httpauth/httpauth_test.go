@@ -233,6 +233,43 @@ func TestPasswordChangeTakesEffectAtOnce(t *testing.T) {
 	}
 }
 
+// TestDisableTakesEffectAtOnce: a cached password, and a token, of an account
+// an admin disables are refused on the next request; re-enabled, they work.
+func TestDisableTakesEffectAtOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	u, err := s.CreateUser(ctx, "alice", "the-password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := s.CreateToken(ctx, u.ID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, _ := newThrottle(1000, time.Minute)
+	a := New(s, th)
+	creds := map[string]string{"password": basic("alice", "the-password"), "token": "Bearer " + secret}
+	check := func(when string, want error) {
+		t.Helper()
+		for what, h := range creds {
+			for i := 0; i < 2; i++ { // the second round may be served from the cache
+				if _, err := a.Authenticate(req(h, "192.0.2.1:1")); !errors.Is(err, want) && (want != nil || err != nil) {
+					t.Fatalf("%s, %s, round %d: %v, want %v", when, what, i, err, want)
+				}
+			}
+		}
+	}
+	check("enabled", nil)
+	if _, err := s.SetDisabled(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	check("disabled", store.ErrBadCredentials)
+	if _, err := s.SetDisabled(ctx, "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	check("re-enabled", nil)
+}
+
 func TestAuthenticateThrottles(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)

@@ -42,6 +42,7 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 type User struct {
 	Admin     bool   `json:"admin"`
 	CreatedAt Time   `json:"created_at"`
+	Disabled  bool   `json:"disabled"`
 	ID        int64  `json:"id"`
 	Name      string `json:"name"`
 	// TokenScopes are the scopes of the token the request was signed
@@ -52,11 +53,25 @@ type User struct {
 // NewUser is the account u, as seen through tok (nil unless the request was
 // signed with a token).
 func NewUser(u store.Account, tok *store.Token) User {
-	out := User{Admin: u.IsAdmin, CreatedAt: Time{u.CreatedAt}, ID: u.ID, Name: u.Name}
+	out := User{Admin: u.IsAdmin, CreatedAt: Time{u.CreatedAt}, Disabled: u.Disabled, ID: u.ID, Name: u.Name}
 	if tok != nil {
 		out.TokenScopes = append([]store.Scope{}, tok.Scopes...) // never nil: present
 	}
 	return out
+}
+
+// TokenInfo is a token as listed (GET /api/v1/user/tokens): never its
+// secret.
+type TokenInfo struct {
+	CreatedAt Time          `json:"created_at"`
+	ID        int64         `json:"id"`
+	Name      string        `json:"name"`
+	Scopes    []store.Scope `json:"scopes"`
+}
+
+// NewTokenInfo is t without its secret.
+func NewTokenInfo(t store.Token) TokenInfo {
+	return TokenInfo{CreatedAt: Time{t.CreatedAt}, ID: t.ID, Name: t.Name, Scopes: t.Scopes}
 }
 
 // Token is a token as created (POST /api/v1/user/tokens): the only object

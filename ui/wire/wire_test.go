@@ -26,7 +26,7 @@ func oldTS(t time.Time) any {
 }
 
 func oldUser(u store.Account, tok *store.Token) map[string]any {
-	out := map[string]any{"id": u.ID, "name": u.Name, "admin": u.IsAdmin, "created_at": oldTS(u.CreatedAt)}
+	out := map[string]any{"id": u.ID, "name": u.Name, "admin": u.IsAdmin, "disabled": u.Disabled, "created_at": oldTS(u.CreatedAt)}
 	if tok != nil {
 		out["token_scopes"] = tok.Scopes
 	}
