@@ -178,7 +178,8 @@ func giteaFreePort(t testing.TB) int {
 
 // StartGitea starts a fresh Gitea: app.ini, migrate, the admin account and
 // its token, then `gitea web` until /api/healthz answers. It is stopped at
-// cleanup (SIGTERM, then SIGKILL); its log is printed if the test failed.
+// cleanup (SIGTERM, then SIGKILL); its log (stderr of every gitea command) is printed if the test failed, so
+// failures below do not repeat it.
 func StartGitea(t testing.TB) *Gitea {
 	t.Helper()
 	g := &Gitea{t: t, Bin: giteaBinary(t), Dir: t.TempDir(), AdminUser: GiteaAdmin,
@@ -212,7 +213,7 @@ func StartGitea(t testing.TB) *Gitea {
 				"--token-name", "test", "--scopes", "all", "--raw")
 			g.Token = tokenRE.FindString(out)
 			if g.Token == "" {
-				t.Fatalf("gitea: no access token in %q\n%s", out, g.log.String())
+				t.Fatalf("gitea: no access token in %q", out)
 			}
 		}
 		err := g.startWeb()
@@ -222,7 +223,7 @@ func StartGitea(t testing.TB) *Gitea {
 		if attempt < 3 && strings.Contains(g.log.String(), "address already in use") {
 			continue
 		}
-		t.Fatalf("gitea: %v\n%s", err, g.log.String())
+		t.Fatalf("gitea: %v", err)
 	}
 }
 
@@ -347,7 +348,7 @@ func (g *Gitea) run(args ...string) string {
 	cmd.Stderr = g.log
 	fmt.Fprintf(g.log, "--- gitea %s\n", strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		g.t.Fatalf("gitea %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), g.log.String())
+		g.t.Fatalf("gitea %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
 }
@@ -430,7 +431,7 @@ func (g *Gitea) RestartWithNewHostKey(t testing.TB) {
 		t.Fatal(err)
 	}
 	if err := g.startWeb(); err != nil {
-		t.Fatalf("gitea restart: %v\n%s", err, g.log.String())
+		t.Fatalf("gitea restart: %v", err)
 	}
 }
 
