@@ -76,6 +76,8 @@ func Run(t *testing.T, f Factory) {
 		{"PublishNumbering", testPublishNumbering},
 		{"PublishOnlySucceededBuilds", testPublishOnlySucceededBuilds},
 		{"PublishSameBuildTwice", testPublishSameBuildTwice},
+		// Mirrors.
+		{"Mirrors", testMirrors},
 		// Two Store values on one database (two processes or nodes).
 		{"TwoHandlesShareTheDatabase", testTwoHandlesShareTheDatabase},
 		{"TwoHandlesEnqueueOneBuildPerCommit", testTwoHandlesEnqueueOneBuildPerCommit},
@@ -85,6 +87,7 @@ func Run(t *testing.T, f Factory) {
 		{"TwoHandlesStaleLeaseTokens", testTwoHandlesStaleLeaseTokens},
 		{"TwoHandlesPublish", testTwoHandlesPublish},
 		{"TwoHandlesUniqueNames", testTwoHandlesUniqueNames},
+		{"TwoHandlesRecordDeliveryOnce", testTwoHandlesRecordDeliveryOnce},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
 	}
