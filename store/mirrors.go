@@ -125,3 +125,16 @@ func (u MirrorUpdate) Validate() error { return u.validate() }
 // MirrorDeliveryRetention is how long RecordDelivery remembers a delivery
 // id; older ones are pruned (providers retry within hours).
 const MirrorDeliveryRetention = 7 * 24 * time.Hour
+
+// FormatInterval writes a mirror interval in its shortest form, as
+// time.ParseDuration reads it: "10m", "1h", "1h30m", "90s".
+func FormatInterval(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -180,18 +180,8 @@ func ParseInterval(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatInterval writes d as ParseInterval reads it, shortest form
-// ("10m", "1h", "1h30m").
-func FormatInterval(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+// FormatInterval writes d as ParseInterval reads it (store.FormatInterval).
+func FormatInterval(d time.Duration) string { return store.FormatInterval(d) }
 
 func sortStrings(s []string) { sort.Strings(s) }
 
