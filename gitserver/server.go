@@ -209,10 +209,23 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		if req.Principal.User != nil {
 			pusherID = req.Principal.User.ID
 		}
+		// A mirror refuses every push (pre-receive), naming its upstream.
+		mirrorURL := ""
+		if req.isPush() {
+			m, err := s.Store.MirrorByRepo(ctx, req.Repo.ID)
+			switch {
+			case err == nil:
+				mirrorURL = m.URL
+			case !errors.Is(err, store.ErrNotFound):
+				refsUpdated() // forget the tracked push: git never ran
+				return &ServiceError{Service: req.Service, Err: err}
+			}
+		}
 		env = append(env, hooks.Env{
 			RepoID: req.Repo.ID, Repo: req.Repo.FullName(), DefaultBranch: req.Repo.DefaultBranch,
 			Pusher: req.Principal.Name(), PusherID: pusherID, Transport: req.Transport,
 			Socket: s.HookSocket, Secret: s.HookSecret, RequestID: req.RequestID, PushID: pushID,
+			Mirror: mirrorURL,
 		}.Environ()...)
 	}
 	args := s.Git.ServiceArgs(req.Service, req.Args...)

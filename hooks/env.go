@@ -17,6 +17,7 @@ const (
 	EnvSecret        = "GITSERVER_HOOK_SECRET"
 	EnvRequestID     = "GITSERVER_REQUEST_ID"
 	EnvPushID        = "GITSERVER_PUSH_ID"
+	EnvMirror        = "GITSERVER_MIRROR"
 )
 
 // Env is what the daemon tells a hook process about the push it is part of.
@@ -33,6 +34,9 @@ type Env struct {
 	// PushID names one receive-pack run (Trigger.TrackPush); post-receive
 	// hands it back so the daemon learns that git updated refs.
 	PushID string
+	// Mirror is the upstream URL when the repository is a mirror: every
+	// push is refused, naming it (docs/api.md §9).
+	Mirror string
 }
 
 // Environ renders e as KEY=VALUE pairs for exec.Cmd.Env.
@@ -48,6 +52,7 @@ func (e Env) Environ() []string {
 		EnvSecret + "=" + e.Secret,
 		EnvRequestID + "=" + e.RequestID,
 		EnvPushID + "=" + e.PushID,
+		EnvMirror + "=" + e.Mirror,
 	}
 }
 
@@ -62,6 +67,7 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 		Secret:        getenv(EnvSecret),
 		RequestID:     getenv(EnvRequestID),
 		PushID:        getenv(EnvPushID),
+		Mirror:        getenv(EnvMirror),
 	}
 	var err error
 	if e.RepoID, err = strconv.ParseInt(getenv(EnvRepoID), 10, 64); err != nil || e.RepoID <= 0 {

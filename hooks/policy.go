@@ -16,6 +16,11 @@ const (
 	ReasonCheckFailed    = "could not verify ancestry"
 )
 
+// MirrorReason is the reason every update of a mirror is refused with.
+func MirrorReason(upstream string) string {
+	return "this repository mirrors " + upstream + "; push there"
+}
+
 // Rejection is a refused ref update.
 type Rejection struct {
 	Ref    string

@@ -25,6 +25,13 @@ func PreReceive(ctx context.Context, env Env, gitPath string, stdin io.Reader, s
 		fmt.Fprintf(stderr, "rejected: malformed ref update input (%v)\n", err)
 		return 1
 	}
+	if env.Mirror != "" {
+		// A mirror's history comes from its upstream only.
+		for _, u := range updates {
+			fmt.Fprintln(stderr, Rejection{Ref: u.Ref, Reason: MirrorReason(env.Mirror)}.String())
+		}
+		return 1
+	}
 	var firstErr error
 	gitAncestry := GitAncestry(ctx, gitPath, "")
 	isAncestor := func(old, new string) (bool, error) {

@@ -21,6 +21,7 @@ type Store interface {
 	Repos
 	BuildQueue
 	Versions
+	Mirrors
 	Audit
 
 	// Close releases the database.
@@ -212,6 +213,38 @@ type Versions interface {
 	Versions(ctx context.Context, repoID int64) ([]Version, error)
 	// PinnedCommits lists every published commit of a repository.
 	PinnedCommits(ctx context.Context, repoID int64) ([]string, error)
+}
+
+// Mirrors are the links of mirrored repositories to their upstreams
+// (docs/api.md §9). Their secrets (PrivateKey, WebhookSecret) are sealed
+// at rest with the implementation's Sealer, bound to their row and column.
+type Mirrors interface {
+	// CreateMirror records a repository (as CreateRepo, with its errors)
+	// and its mirror, with a fresh random hook id, in one transaction with
+	// the audit entries. A bad NewMirror is ErrInvalid.
+	CreateMirror(ctx context.Context, nr NewRepo, nm NewMirror, audit ...AuditEntry) (Repo, Mirror, error)
+	// MirrorByRepo returns the mirror of a repository, or ErrNotFound
+	// (the repository is not a mirror).
+	MirrorByRepo(ctx context.Context, repoID int64) (Mirror, error)
+	// MirrorByHookID finds the mirror of an inbound webhook id, or
+	// ErrNotFound.
+	MirrorByHookID(ctx context.Context, hookID string) (Mirror, error)
+	// Mirrors lists every mirror, ordered by repository id (never nil).
+	Mirrors(ctx context.Context) ([]Mirror, error)
+	// DueMirrors lists up to limit mirrors whose NextSyncAt is at or
+	// before now and that are not syncing, the most overdue first.
+	DueMirrors(ctx context.Context, now time.Time, limit int) ([]Mirror, error)
+	// UpdateMirror changes a mirror's synchronisation state (see
+	// MirrorUpdate) and returns it. ErrNotFound for a repository without
+	// a mirror, ErrConflict when u.From is set and the status is not
+	// u.From, ErrInvalid for an unknown status.
+	UpdateMirror(ctx context.Context, repoID int64, u MirrorUpdate) (Mirror, error)
+	// RecordDelivery remembers an inbound webhook delivery id of hookID
+	// and reports whether it is new: whatever the number of callers and
+	// Store values, one id is new once. It also sets the mirror's
+	// LastDeliveryAt and forgets ids older than MirrorDeliveryRetention.
+	// ErrNotFound for an unknown hook id.
+	RecordDelivery(ctx context.Context, hookID, deliveryID string) (bool, error)
 }
 
 // Audit is the append-only audit log.

@@ -36,7 +36,14 @@ type API struct {
 	AnonymousRead bool
 	// MaxClaimWait bounds a claim's wait_seconds (default 60s).
 	MaxClaimWait time.Duration
+	// Mirrors is the sync engine of mirrored repositories (nil: creating
+	// mirrors is refused).
+	Mirrors Mirrorer
 }
+
+// Mirrorer is what the API needs of the mirrors' sync engine: what the
+// operations it calls need (service.Mirrorer).
+type Mirrorer = service.Mirrorer
 
 // Register adds the /api/v1 routes to r.
 func (a *API) Register(r *mux.Router) {
@@ -64,6 +71,9 @@ func (a *API) Register(r *mux.Router) {
 	h("/repos", a.createRepo, http.MethodPost)
 	read("/repos/{owner}/{name}", a.getRepo)
 	h("/repos/{owner}/{name}", a.deleteRepo, http.MethodDelete)
+	read("/repos/{owner}/{name}/mirror", a.getMirror)
+	h("/repos/{owner}/{name}/mirror/sync", a.syncMirror, http.MethodPost)
+	h("/repos/{owner}/{name}/mirror/webhook", a.getMirrorWebhook, http.MethodGet)
 	h("/repos/{owner}/{name}/deploy-keys", a.addDeployKey, http.MethodPost)
 	h("/repos/{owner}/{name}/deploy-keys", a.listDeployKeys, http.MethodGet)
 	h("/repos/{owner}/{name}/deploy-keys/{id:[0-9]+}", a.deleteDeployKey, http.MethodDelete)
@@ -113,7 +123,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // svc is the service that performs the multi-step operations (shared with
 // the admin CLI); it holds no state, so one per request is cheap.
 func (a *API) svc() *service.Service {
-	return &service.Service{Store: a.Store, Repos: a.Repos, AnonymousRead: a.AnonymousRead, Log: a.Log}
+	return &service.Service{Store: a.Store, Repos: a.Repos, Mirrors: a.Mirrors, AnonymousRead: a.AnonymousRead, Log: a.Log}
 }
 
 // actor is p acting through the API.
@@ -382,18 +392,89 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 		Name          string `json:"name"`
 		Visibility    string `json:"visibility"`
 		DefaultBranch string `json:"default_branch"`
+		Mirror        *struct {
+			URL        string   `json:"url"`
+			PrivateKey string   `json:"private_key"`
+			HostKeys   []string `json:"host_keys"`
+			Interval   string   `json:"interval"`
+		} `json:"mirror"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	rp, err := a.svc().CreateRepo(r.Context(), actor(p), service.NewRepoInput{
-		Owner: in.Owner, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
+	nr := service.NewRepoInput{Owner: in.Owner, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch}
+	if in.Mirror != nil {
+		rp, m, err := a.svc().CreateMirror(r.Context(), actor(p), nr, service.MirrorInput{
+			URL: in.Mirror.URL, PrivateKey: in.Mirror.PrivateKey, HostKeys: in.Mirror.HostKeys, Interval: in.Mirror.Interval})
+		if err != nil {
+			a.failOp(w, r, p, err)
+			return
+		}
+		out := a.repoJSON(rp)
+		out.Mirror = wire.NewMirror(m, a.BaseURL)
+		w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
+		writeJSON(w, http.StatusCreated, out)
+		return
+	}
+	rp, err := a.svc().CreateRepo(r.Context(), actor(p), nr)
 	if err != nil {
 		a.failOp(w, r, p, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
 	writeJSON(w, http.StatusCreated, a.repoJSON(rp))
+}
+
+// fullRepoJSON is rp's object with its mirror, if it is one.
+func (a *API) fullRepoJSON(ctx context.Context, rp store.Repo) (wire.Repo, error) {
+	out := a.repoJSON(rp)
+	m, err := a.Store.MirrorByRepo(ctx, rp.ID)
+	switch {
+	case err == nil:
+		out.Mirror = wire.NewMirror(m, a.BaseURL)
+	case !errors.Is(err, store.ErrNotFound):
+		return wire.Repo{}, err
+	}
+	return out, nil
+}
+
+func (a *API) getMirror(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, access.OpRead)
+	if !ok {
+		return
+	}
+	m, err := a.svc().Mirror(r.Context(), actor(p), rp)
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.NewMirror(m, a.BaseURL))
+}
+
+func (a *API) syncMirror(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, access.OpWrite)
+	if !ok {
+		return
+	}
+	m, err := a.svc().SyncMirror(r.Context(), actor(p), rp)
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, wire.NewMirror(m, a.BaseURL))
+}
+
+func (a *API) getMirrorWebhook(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, access.OpMirrorWebhook)
+	if !ok {
+		return
+	}
+	m, err := a.svc().MirrorWebhook(r.Context(), actor(p), rp)
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.MirrorWebhook{URL: wire.WebhookURL(a.BaseURL, m.HookID), Secret: m.WebhookSecret})
 }
 
 // repo resolves {owner}/{name} and asks the access policy whether p may do
@@ -438,7 +519,12 @@ func notFound(w http.ResponseWriter, p store.Principal, msg string) {
 
 func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
 	if rp, ok := a.repo(w, r, p, access.OpRead); ok {
-		writeJSON(w, http.StatusOK, a.repoJSON(rp))
+		out, err := a.fullRepoJSON(r.Context(), rp)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 

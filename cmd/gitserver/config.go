@@ -31,6 +31,7 @@ type config struct {
 	PackCacheMB        int64
 	PackCacheMaxAge    time.Duration
 	MaintenanceDelay   time.Duration
+	MirrorMaxSyncs     int
 	// SSH connections that have not authenticated yet (gitserver.SSHServer).
 	SSHLoginGrace         time.Duration
 	SSHMaxStartupsPerIP   int
@@ -56,6 +57,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.PackCacheMB, "pack-cache-mb", 1024, "size cap of the cache of identical clone/fetch packs, in MiB (0 disables it)")
 	fs.DurationVar(&c.PackCacheMaxAge, "pack-cache-max-age", 10*time.Minute, "how long a cached pack may be served")
 	fs.DurationVar(&c.MaintenanceDelay, "maintenance-delay", 30*time.Second, "quiet time after a push before a repository is repacked (bitmaps, commit-graph)")
+	fs.IntVar(&c.MirrorMaxSyncs, "mirror-max-syncs", 4, "mirror syncs (fetches from upstreams) allowed at once")
 	fs.DurationVar(&c.SSHLoginGrace, "ssh-login-grace", gitserver.DefaultSSHLoginGrace, "time an SSH connection has to authenticate before it is closed")
 	fs.IntVar(&c.SSHMaxStartupsPerIP, "ssh-max-startups-per-ip", gitserver.DefaultSSHMaxStartupsPerIP, "unauthenticated SSH connections allowed per client (IPv4 address or IPv6 /64)")
 	fs.IntVar(&c.SSHMaxUnauthenticated, "ssh-max-unauthenticated", gitserver.DefaultSSHMaxUnauthenticated, "unauthenticated SSH connections allowed in all (beyond it a new one replaces the busiest client's oldest)")
@@ -172,6 +174,9 @@ func (c config) validate() error {
 	}
 	if c.SSHLoginGrace <= 0 || c.SSHMaxStartupsPerIP <= 0 || c.SSHMaxUnauthenticated <= 0 {
 		return errors.New("--ssh-login-grace, --ssh-max-startups-per-ip and --ssh-max-unauthenticated must be positive")
+	}
+	if c.MirrorMaxSyncs <= 0 {
+		return errors.New("--mirror-max-syncs must be positive")
 	}
 	if c.MaxPushMB <= 0 {
 		return errors.New("--max-push-mb must be positive")

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"gitserver/gitserver"
+	"gitserver/gitserver/mirror"
 	"gitserver/ui"
 )
 
@@ -41,7 +42,7 @@ func TestOpenAPIDocumentsServedRoutes(t *testing.T) {
 
 	muxVar := regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)(:[^}]*)?\}`)
 	served := map[string]bool{}
-	r := newRouter(gitserver.Health{}, &gitserver.Server{}, &ui.API{})
+	r := newRouter(gitserver.Health{}, &gitserver.Server{}, &ui.API{}, &mirror.Engine{})
 	err = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tpl, err := route.GetPathTemplate()
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"gitserver/gitserver"
+	"gitserver/gitserver/mirror"
 	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
@@ -276,10 +277,19 @@ func (m *Main) run(ctx context.Context) error {
 	if err := maint.Start(ctx, s); err != nil {
 		log.Error("schedule repository maintenance", "err", err)
 	}
+	// Mirrors: syncs run in the background until the store closes (the
+	// deferred Close runs before the store's).
+	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
+		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs}
+	defer func() {
+		if !mirrors.Close(backgroundGrace) {
+			log.Warn("mirror syncs still running after the grace period were cancelled", "grace", backgroundGrace)
+		}
+	}()
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
-		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead} // SSHURL is set once SSH listens
+		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors} // SSHURL is set once SSH listens
 
-	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api)
+	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors)
 
 	httpSrv := &http.Server{
 		Handler:           gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)),
@@ -318,6 +328,7 @@ func (m *Main) run(ctx context.Context) error {
 		m.SSHAddr = sshLn.Addr()
 	}
 	close(m.Ready)
+	mirrors.Start(ctx)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(httpSrv.Serve(httpLn)) })
@@ -367,12 +378,14 @@ func (m *Main) run(ctx context.Context) error {
 }
 
 // newRouter routes the HTTP address: the operational endpoints, the git
-// transport under /git/ and the API under /api/v1.
-func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API) *mux.Router {
+// transport under /git/, the API under /api/v1 and the mirrors' inbound
+// webhooks under /hooks/scm/.
+func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API, mirrors *mirror.Engine) *mux.Router {
 	r := gitserver.NewRouter()
 	h.Register(r)
 	gs.RegisterHTTP(r)
 	api.Register(r)
+	mirrors.RegisterHTTP(r)
 	return r
 }
 

@@ -9,8 +9,8 @@ import (
 // Op is what a principal wants to do.
 type Op int
 
-// Operations. The repository operations (OpRead … OpDeleteRepo) act on
-// Target.Repo; OpCreateRepo and OpManageOrg on Target.Owner; the others on
+// Operations. The repository operations (OpRead … OpMirrorWebhook) act on
+// Target.Repo (OpRead … OpMirrorWebhook); OpCreateRepo and OpManageOrg on Target.Owner; the others on
 // no particular target.
 const (
 	// OpRead: clone or fetch (git), read a repository's metadata and
@@ -26,6 +26,9 @@ const (
 	OpManageKeys
 	// OpDeleteRepo: delete a repository.
 	OpDeleteRepo
+	// OpMirrorWebhook: see a mirror's inbound webhook URL and secret
+	// (docs/api.md §9): the owners, as for OpDeleteRepo.
+	OpMirrorWebhook
 	// OpCreateRepo: create a repository under Target.Owner.
 	OpCreateRepo
 	// OpManageOrg: change the members of the organisation Target.Owner.
@@ -53,7 +56,7 @@ func Ops() []Op {
 	return ops
 }
 
-var opNames = [...]string{"read", "write", "read-builds", "publish", "manage-keys", "delete-repo",
+var opNames = [...]string{"read", "write", "read-builds", "publish", "manage-keys", "delete-repo", "mirror-webhook",
 	"create-repo", "manage-org", "claim-builds", "manage-account", "create-token", "admin"}
 
 func (o Op) String() string {
@@ -65,7 +68,7 @@ func (o Op) String() string {
 
 // repoOp reports whether o acts on a repository (whose existence a refusal
 // must not reveal).
-func (o Op) repoOp() bool { return o <= OpDeleteRepo }
+func (o Op) repoOp() bool { return o <= OpMirrorWebhook }
 
 // Transport is how the request arrived.
 type Transport int
@@ -96,7 +99,7 @@ func (t Transport) git() bool { return t == HTTPGit || t == SSHGit }
 
 // Target is what the operation acts on.
 type Target struct {
-	// Repo, for OpRead … OpDeleteRepo.
+	// Repo, for OpRead … OpMirrorWebhook.
 	Repo store.Repo
 	// Owner, for OpCreateRepo (the account that will own the repository)
 	// and OpManageOrg (the organisation).
@@ -387,6 +390,9 @@ func decideUser(p store.Principal, op Op, r store.Repo, f Facts) Decision {
 	}
 	if op == OpDeleteRepo && r.OwnerKind == store.KindOrg && !s.admin && f.OrgRole != store.RoleOwner {
 		return forbidden("only owners of " + r.Owner + " can delete its repositories")
+	}
+	if op == OpMirrorWebhook && r.OwnerKind == store.KindOrg && !s.admin && f.OrgRole != store.RoleOwner {
+		return forbidden("only owners of " + r.Owner + " can see its mirrors' webhook secrets")
 	}
 	return allow
 }

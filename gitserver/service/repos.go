@@ -28,30 +28,9 @@ var ErrNotDeleted = errors.New("the repository's files could not be moved aside 
 // row is deleted again (with a repo.delete audit event saying why) and the
 // directory's error is returned.
 func (s *Service) CreateRepo(ctx context.Context, actor Actor, in NewRepoInput) (store.Repo, error) {
-	if err := s.checkScoped(actor, access.OpCreateRepo); err != nil {
-		return store.Repo{}, err
-	}
-	if in.Owner == "" && actor.Principal.User != nil && !actor.IsOperator() {
-		in.Owner = actor.Principal.User.Name
-	}
-	if !store.ValidName(in.Owner) {
-		return store.Repo{}, refuse(store.ErrInvalid, "owner name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
-	}
-	if !store.ValidName(in.Name) {
-		return store.Repo{}, refuse(store.ErrInvalid, "repository name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
-	}
-	owner, err := s.Store.AccountByName(ctx, in.Owner)
+	owner, err := s.createRepoOwner(ctx, actor, &in)
 	if err != nil {
 		return store.Repo{}, err
-	}
-	if !actor.IsOperator() {
-		f, err := s.facts(ctx, actor.Principal, owner.Kind, owner.ID)
-		if err != nil {
-			return store.Repo{}, err
-		}
-		if d := access.Decide(actor.Principal, access.OpCreateRepo, actor.Transport, access.Target{Owner: owner}, f); !d.OK() {
-			return store.Repo{}, denied(d)
-		}
 	}
 	full := owner.Name + "/" + in.Name
 	rp, err := s.Store.CreateRepo(ctx, store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: store.Visibility(in.Visibility), DefaultBranch: in.DefaultBranch},
@@ -59,16 +38,55 @@ func (s *Service) CreateRepo(ctx context.Context, actor Actor, in NewRepoInput) 
 	if err != nil {
 		return store.Repo{}, err
 	}
-	// The directory is made after the row commits (its path is the row's
-	// id, and no transaction waits for git); a failure deletes the row.
+	if err := s.initOrUndo(ctx, rp); err != nil {
+		return store.Repo{}, err
+	}
+	return rp, nil
+}
+
+// createRepoOwner checks that actor may create in's repository and
+// returns its owner (in.Owner defaults to the acting user).
+func (s *Service) createRepoOwner(ctx context.Context, actor Actor, in *NewRepoInput) (store.Account, error) {
+	if err := s.checkScoped(actor, access.OpCreateRepo); err != nil {
+		return store.Account{}, err
+	}
+	if in.Owner == "" && actor.Principal.User != nil && !actor.IsOperator() {
+		in.Owner = actor.Principal.User.Name
+	}
+	if !store.ValidName(in.Owner) {
+		return store.Account{}, refuse(store.ErrInvalid, "owner name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
+	}
+	if !store.ValidName(in.Name) {
+		return store.Account{}, refuse(store.ErrInvalid, "repository name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
+	}
+	owner, err := s.Store.AccountByName(ctx, in.Owner)
+	if err != nil {
+		return store.Account{}, err
+	}
+	if !actor.IsOperator() {
+		f, err := s.facts(ctx, actor.Principal, owner.Kind, owner.ID)
+		if err != nil {
+			return store.Account{}, err
+		}
+		if d := access.Decide(actor.Principal, access.OpCreateRepo, actor.Transport, access.Target{Owner: owner}, f); !d.OK() {
+			return store.Account{}, denied(d)
+		}
+	}
+	return owner, nil
+}
+
+// initOrUndo creates rp's directory after its row committed (its path is
+// the row's id, and no transaction waits for git); a failure deletes the
+// row again, with a repo.delete audit event saying why.
+func (s *Service) initOrUndo(ctx context.Context, rp store.Repo) error {
 	if err := s.Repos.Init(ctx, rp); err != nil {
 		undo := store.AuditEntry{Actor: "system", Action: "repo.delete", Target: rp.FullName(), Detail: "undo repo.create: its directory could not be created"}
 		if derr := s.Store.DeleteRepo(context.WithoutCancel(ctx), rp.ID, undo); derr != nil {
 			s.log().Error("undo repo create", "repo", rp.FullName(), "err", derr)
 		}
-		return store.Repo{}, err
+		return err
 	}
-	return rp, nil
+	return nil
 }
 
 // DeleteRepo deletes repository r: its directory goes to the trash, then

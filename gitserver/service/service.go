@@ -30,6 +30,9 @@ type Service struct {
 	// Repos is the repository directories; operations on repositories
 	// need it, account operations do not.
 	Repos RepoFS
+	// Mirrors is the sync engine of mirrored repositories; mirror
+	// operations need it.
+	Mirrors Mirrorer
 	// AnonymousRead is the server's --anonymous-read.
 	AnonymousRead bool
 	// Log receives failures that are not returned (an undo that failed);

@@ -29,6 +29,8 @@ type DB struct {
 	w   *sql.DB // single writer connection
 	r   *sql.DB // read-only pool
 	now func() time.Time
+	// sealer seals secrets at rest; nil stores them as they are (tests).
+	sealer store.Sealer
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a build becomes claimable
@@ -40,6 +42,9 @@ var _ store.Store = (*DB)(nil)
 type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Sealer seals secrets (deploy private keys, webhook secrets) before
+	// they reach the database. nil stores them unsealed: for tests only.
+	Sealer store.Sealer
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -53,7 +58,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &DB{w: w, now: opt.Now, changed: make(chan struct{})}
+	s := &DB{w: w, now: opt.Now, sealer: opt.Sealer, changed: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -103,6 +103,8 @@ func (s *DB) Repos(ctx context.Context) ([]store.Repo, error) {
 func (s *DB) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
+			`DELETE FROM mirror_deliveries WHERE hook_id IN (SELECT hook_id FROM mirrors WHERE repo_id = ?)`,
+			`DELETE FROM mirrors WHERE repo_id = ?`,
 			`DELETE FROM versions WHERE repo_id = ?`,
 			`DELETE FROM builds WHERE repo_id = ?`,
 			`DELETE FROM ssh_keys WHERE repo_id = ?`,

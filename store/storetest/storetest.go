@@ -79,6 +79,8 @@ func Run(t *testing.T, f Factory) {
 		{"PublishNumbering", testPublishNumbering},
 		{"PublishOnlySucceededBuilds", testPublishOnlySucceededBuilds},
 		{"PublishSameBuildTwice", testPublishSameBuildTwice},
+		// Mirrors.
+		{"Mirrors", testMirrors},
 		// Two Store values on one database (two processes or nodes).
 		{"TwoHandlesShareTheDatabase", testTwoHandlesShareTheDatabase},
 		{"TwoHandlesKeepAnOwnerAndAnAdmin", testTwoHandlesKeepAnOwner},
@@ -89,6 +91,7 @@ func Run(t *testing.T, f Factory) {
 		{"TwoHandlesStaleLeaseTokens", testTwoHandlesStaleLeaseTokens},
 		{"TwoHandlesPublish", testTwoHandlesPublish},
 		{"TwoHandlesUniqueNames", testTwoHandlesUniqueNames},
+		{"TwoHandlesRecordDeliveryOnce", testTwoHandlesRecordDeliveryOnce},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
 	}

@@ -152,9 +152,61 @@ type Repo struct {
 	DefaultBranch string           `json:"default_branch"`
 	FullName      string           `json:"full_name"`
 	ID            int64            `json:"id"`
+	Mirror        *Mirror          `json:"mirror,omitempty"` // only for mirrored repositories
 	Name          string           `json:"name"`
 	Owner         string           `json:"owner"`
 	Visibility    store.Visibility `json:"visibility"`
+}
+
+// Mirror is the state of a mirrored repository (docs/api.md §9): on its
+// repo object, and the answer of GET /api/v1/repos/{owner}/{name}/mirror.
+// It holds no secret.
+type Mirror struct {
+	DeployKey           string             `json:"deploy_key"`
+	HostKeyFingerprints []string           `json:"host_key_fingerprints"`
+	Interval            string             `json:"interval"`
+	LastDeliveryAt      Time               `json:"last_delivery_at"`
+	LastError           *MirrorError       `json:"last_error"`
+	LastRewrite         string             `json:"last_rewrite"`
+	LastSyncAt          Time               `json:"last_sync_at"`
+	Status              store.MirrorStatus `json:"status"`
+	URL                 string             `json:"url"`
+	WebhookURL          string             `json:"webhook_url"`
+}
+
+// MirrorError is a mirror's last sync error.
+type MirrorError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// MirrorWebhook is the inbound webhook of a mirror, with its secret (GET
+// /api/v1/repos/{owner}/{name}/mirror/webhook, owners only).
+type MirrorWebhook struct {
+	Secret string `json:"secret"`
+	URL    string `json:"url"`
+}
+
+// WebhookURL is the inbound webhook URL of hook id on the server at
+// baseURL.
+func WebhookURL(baseURL, hookID string) string {
+	return strings.TrimRight(baseURL, "/") + "/hooks/scm/" + hookID
+}
+
+// NewMirror is mirror m of a repository on the server at baseURL.
+func NewMirror(m store.Mirror, baseURL string) *Mirror {
+	out := &Mirror{
+		DeployKey: m.PublicKey, HostKeyFingerprints: m.HostKeyFingerprints, Interval: store.FormatInterval(m.Interval),
+		LastDeliveryAt: Time{m.LastDeliveryAt}, LastRewrite: m.LastRewrite, LastSyncAt: Time{m.LastSyncAt},
+		Status: m.Status, URL: m.URL, WebhookURL: WebhookURL(baseURL, m.HookID),
+	}
+	if out.HostKeyFingerprints == nil {
+		out.HostKeyFingerprints = []string{}
+	}
+	if m.LastErrorCode != "" {
+		out.LastError = &MirrorError{Code: m.LastErrorCode, Message: m.LastErrorMessage}
+	}
+	return out
 }
 
 // NewRepo is the repository rp with its clone URLs (see HTTPCloneURL and

@@ -299,7 +299,12 @@ func TestKeysMatchOpenAPI(t *testing.T) {
 		{schema: "Key", full: NewKey(deployKey), bare: NewKey(userKey)},
 		{schema: "Org", full: NewOrg(org), bare: NewOrg(org)},
 		{schema: "membership", s: &membership, full: NewMembership("a", "b", store.RoleOwner), bare: NewMembership("a", "b", store.RoleOwner)},
-		{schema: "Repo", full: NewRepo(repo, "h", "s"), bare: NewRepo(repo, "h", "")},
+		{schema: "Repo", full: func() Repo {
+			r := NewRepo(repo, "h", "s")
+			r.Mirror = NewMirror(store.Mirror{Interval: time.Minute}, "h")
+			return r
+		}(), bare: NewRepo(repo, "h", "")},
+		{schema: "Mirror", full: NewMirror(store.Mirror{LastErrorCode: "x"}, "h"), bare: NewMirror(store.Mirror{}, "h")},
 		{schema: "Build", full: NewBuild(running, "u"), bare: NewBuild(queued, "u")},
 		{schema: "ClaimedBuild", full: NewClaim(running, "u"), bare: NewClaim(running, "u")},
 		{schema: "Version", full: NewVersion(version), bare: NewVersion(version)},
