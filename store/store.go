@@ -22,6 +22,7 @@ type Store interface {
 	BuildQueue
 	Versions
 	Audit
+	Secrets
 
 	// Close releases the database.
 	Close() error

@@ -29,6 +29,8 @@ type DB struct {
 	w   *sql.DB // single writer connection
 	r   *sql.DB // read-only pool
 	now func() time.Time
+	// sealer seals secrets before they are stored (Options.Sealer).
+	sealer store.Sealer
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever a build becomes claimable
@@ -40,6 +42,12 @@ var _ store.Store = (*DB)(nil)
 type Options struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Sealer seals the secrets the store keeps (deploy private keys,
+	// webhook secrets, OAuth tokens) and opens them when read back; each
+	// sealed column is listed in sealedColumns (secrets.go) so that a key
+	// rotation (ResealAll) re-seals it. A store opened without one fails
+	// every operation that stores or reads a secret.
+	Sealer store.Sealer
 }
 
 // Open opens (creating if needed) the SQLite database at path and applies
@@ -53,7 +61,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	s := &DB{w: w, now: opt.Now, changed: make(chan struct{})}
+	s := &DB{w: w, now: opt.Now, sealer: opt.Sealer, changed: make(chan struct{})}
 	if s.now == nil {
 		s.now = time.Now
 	}
