@@ -19,7 +19,9 @@ const adminUsage = `usage:
   gitserver admin user passwd NAME [--password-stdin]
   gitserver admin token create NAME [--scope SCOPE]... [--name LABEL]
   gitserver admin key add NAME --file KEY.pub
-flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data)
+  gitserver admin secrets rotate      (with the server stopped)
+flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
+  --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key)
 `
 
 type multiFlag []string
@@ -59,6 +61,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.Var(&scopes, "scope", "token scope (repeatable)")
 	label := fs.String("name", "", "token label")
 	keyFile := fs.String("file", "", "SSH public key file")
+	secretKeyFile := fs.String("secret-key-file", "", "secret key file")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return flag.ErrHelp
@@ -72,17 +75,29 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *data == "" {
 		*data = "./gitserver-data"
 	}
-	if len(pos) < 3 {
+	if *secretKeyFile == "" {
+		*secretKeyFile = os.Getenv("GITSERVER_SECRET_KEY_FILE")
+	}
+	if len(pos) < 2 {
 		return usageError{"missing arguments"}
 	}
-	cmd, name := pos[0]+" "+pos[1], pos[2]
-	if len(pos) > 3 {
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[3])}
-	}
+	cmd, nargs := pos[0]+" "+pos[1], 3
 	switch cmd {
 	case "user create", "user passwd", "token create", "key add":
+	case "secrets rotate":
+		nargs = 2
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+	if len(pos) < nargs {
+		return usageError{"missing arguments"}
+	}
+	if len(pos) > nargs {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[nargs])}
+	}
+	var name string
+	if nargs == 3 {
+		name = pos[2]
 	}
 	// Every command works on an existing server's data directory; none
 	// creates one (a user created into a new, empty directory would also
@@ -90,12 +105,23 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if fi, err := os.Stat(*data); err != nil || !fi.IsDir() {
 		return fmt.Errorf("data directory %s not found (set --data or GITSERVER_DATA)", *data)
 	}
-	db := dataPaths{root: *data}.db()
+	d := dataPaths{root: *data}
+	db := d.db()
 	if _, err := os.Stat(db); err != nil {
 		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
 	}
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	keyPath := secretKeyPath(*secretKeyFile, d)
+	if cmd == "secrets rotate" {
+		return rotateSecrets(ctx, d, keyPath, stdout)
+	}
+	// The key is loaded, never created: only the server and a rotation
+	// create one.
+	sealer, err := loadSecretKey(keyPath)
+	if err != nil {
+		return err
+	}
+	s, err := sqlite.Open(ctx, db, sqlite.Options{Sealer: sealer})
 	if err != nil {
 		return err
 	}
