@@ -23,6 +23,7 @@ type Store interface {
 	Versions
 	Mirrors
 	Audit
+	Secrets
 
 	// Close releases the database.
 	Close() error

@@ -27,7 +27,9 @@ const adminUsage = `usage:
   gitserver admin token list NAME
   gitserver admin token revoke NAME ID
   gitserver admin key add NAME --file KEY.pub
-flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data)
+  gitserver admin secrets rotate      (with the server stopped)
+flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
+  --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key)
 `
 
 type multiFlag []string
@@ -67,6 +69,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.Var(&scopes, "scope", "token scope (repeatable)")
 	label := fs.String("name", "", "token label")
 	keyFile := fs.String("file", "", "SSH public key file")
+	secretKeyFile := fs.String("secret-key-file", "", "secret key file")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return flag.ErrHelp
@@ -80,26 +83,37 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if *data == "" {
 		*data = "./gitserver-data"
 	}
-	if len(pos) < 3 {
+	if *secretKeyFile == "" {
+		*secretKeyFile = os.Getenv("GITSERVER_SECRET_KEY_FILE")
+	}
+	if len(pos) < 2 {
 		return usageError{"missing arguments"}
 	}
-	cmd, name := pos[0]+" "+pos[1], pos[2]
-	nargs := 3
+	cmd, nargs := pos[0]+" "+pos[1], 3
 	switch cmd {
 	case "user create", "user passwd", "user disable", "user enable", "token create", "token list", "key add":
 	case "token revoke":
 		nargs = 4
+	case "secrets rotate":
+		nargs = 2
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+	if cmd == "token revoke" && len(pos) == 3 {
+		return usageError{"token revoke needs the token's ID (see token list)"}
+	}
+	if len(pos) < nargs {
+		return usageError{"missing arguments"}
 	}
 	if len(pos) > nargs {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[nargs])}
 	}
+	var name string
+	if nargs >= 3 {
+		name = pos[2]
+	}
 	var tokenID int64
 	if cmd == "token revoke" {
-		if len(pos) < 4 {
-			return usageError{"token revoke needs the token's ID (see token list)"}
-		}
 		id, err := strconv.ParseInt(pos[3], 10, 64)
 		if err != nil || id <= 0 {
 			return usageError{fmt.Sprintf("token ID %q is not a number (see token list)", pos[3])}
@@ -112,12 +126,23 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if fi, err := os.Stat(*data); err != nil || !fi.IsDir() {
 		return fmt.Errorf("data directory %s not found (set --data or GITSERVER_DATA)", *data)
 	}
-	db := dataPaths{root: *data}.db()
+	d := dataPaths{root: *data}
+	db := d.db()
 	if _, err := os.Stat(db); err != nil {
 		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
 	}
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, db, sqlite.Options{})
+	keyPath := secretKeyPath(*secretKeyFile, d)
+	if cmd == "secrets rotate" {
+		return rotateSecrets(ctx, d, keyPath, stdout)
+	}
+	// The key is loaded, never created: only the server and a rotation
+	// create one.
+	sealer, err := loadSecretKey(keyPath)
+	if err != nil {
+		return err
+	}
+	s, err := sqlite.Open(ctx, db, sqlite.Options{Sealer: sealer})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 // environment, then file, then the embedded default.
 type config struct {
 	Data               string
+	SecretKeyFile      string
 	HTTPAddr           string
 	SSHAddr            string
 	BaseURL            string
@@ -45,6 +46,7 @@ func envName(flagName string) string {
 func serveFlags(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Data, "data", "./gitserver-data", "data directory (database, repositories, SSH host keys)")
+	fs.StringVar(&c.SecretKeyFile, "secret-key-file", "", "file of the key that seals secrets in the database, created 0600 if missing (default <data>/secret.key)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "HTTP listen address")
 	fs.StringVar(&c.SSHAddr, "ssh-addr", ":2222", "SSH listen address (empty disables SSH)")
 	fs.StringVar(&c.BaseURL, "base-url", "http://localhost:8080", "external base URL, used in clone URLs")

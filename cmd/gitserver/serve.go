@@ -26,6 +26,7 @@ import (
 	"gitserver/gitserver/mirror"
 	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
+	"gitserver/gitserver/seal"
 	"gitserver/store"
 	"gitserver/store/sqlite"
 	"gitserver/ui"
@@ -147,21 +148,17 @@ func (d dataPaths) run() string           { return filepath.Join(d.root, "run") 
 func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache") }
 func (d dataPaths) adminPassword() string { return filepath.Join(d.root, "initial-admin-password") }
 
-// openStore creates the data directory if needed and opens the store.
-func openStore(ctx context.Context, dataDir string) (store.Store, dataPaths, error) {
-	abs, err := filepath.Abs(dataDir)
+// dataDir returns the paths of the data directory, creating it if needed.
+func dataDir(dir string) (dataPaths, error) {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, dataPaths{}, err
+		return dataPaths{}, err
 	}
 	d := dataPaths{root: abs}
 	if err := os.MkdirAll(d.root, 0o750); err != nil {
-		return nil, d, fmt.Errorf("create data directory: %w", err)
+		return d, fmt.Errorf("create data directory: %w", err)
 	}
-	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{})
-	if err != nil {
-		return nil, d, err
-	}
-	return s, d, nil
+	return d, nil
 }
 
 func (m *Main) run(ctx context.Context) error {
@@ -186,7 +183,28 @@ func (m *Main) run(ctx context.Context) error {
 		defer sshLn.Close()
 	}
 
-	s, d, err := openStore(ctx, c.Data)
+	d, err := dataDir(c.Data)
+	if err != nil {
+		return err
+	}
+	// The secret key before the store, which seals with it. The shared
+	// lock keeps a key rotation away while this server holds the keys.
+	lock, err := lockSecrets(d, false)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	keyPath := secretKeyPath(c.SecretKeyFile, d)
+	keyring, err := seal.LoadOrCreate(keyPath)
+	if err != nil {
+		return err
+	}
+	log.Info("secret key", "id", keyring.KeyID(), "file", keyPath)
+	if keyring.Previous() > 0 {
+		log.Warn("a secret key rotation did not finish; run `gitserver admin secrets rotate` again (with the server stopped)",
+			"previous_keys_file", seal.PreviousPath(keyPath))
+	}
+	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: keyring})
 	if err != nil {
 		return err
 	}

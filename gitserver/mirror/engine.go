@@ -21,11 +21,11 @@ import (
 // Engine is the mirrors' sync engine. Set its fields, then Start it;
 // Close stops it.
 type Engine struct {
-	Store   store.Store
-	Git     *gitserver.Git
-	Repos   *gitserver.Repos
+	Store store.Store
+	Git   *gitserver.Git
+	Repos *gitserver.Repos
 	// Builds queues the build of a moved default branch.
-	Builds *hooks.Trigger
+	Builds  *hooks.Trigger
 	Log     *slog.Logger
 	Metrics *Metrics
 	// Maintainer, if set, is told about syncs that changed refs.

@@ -117,9 +117,9 @@ func TestIntervals(t *testing.T) {
 func TestClassify(t *testing.T) {
 	for stderr, code := range map[string]string{
 		"@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.\nfatal: Could not read from remote repository.": CodeHostKeyChanged,
-		"git@127.0.0.1: Permission denied (publickey).\nfatal: Could not read from remote repository.":                                         CodeAuthFailed,
-		"ssh: connect to host 127.0.0.1 port 1: Connection refused\nfatal: Could not read from remote repository.":                            CodeUnreachable,
-		"gitserver: repository not found\nfatal: Could not read from remote repository.":                                                      CodeNotFound,
+		"git@127.0.0.1: Permission denied (publickey).\nfatal: Could not read from remote repository.":                                                    CodeAuthFailed,
+		"ssh: connect to host 127.0.0.1 port 1: Connection refused\nfatal: Could not read from remote repository.":                                        CodeUnreachable,
+		"gitserver: repository not found\nfatal: Could not read from remote repository.":                                                                  CodeNotFound,
 		"fatal: something odd": CodeFetchFailed,
 	} {
 		if e := classify(stderr, false); e.Code != code || strings.Contains(e.Message, "127.0.0.1") {

@@ -28,7 +28,9 @@ var (
 	helperRe = regexp.MustCompile(`^[A-Za-z0-9+.-]*::`)
 )
 
-func invalid(format string, args ...any) error { return store.Errorf(store.ErrInvalid, format, args...) }
+func invalid(format string, args ...any) error {
+	return store.Errorf(store.ErrInvalid, format, args...)
+}
 
 // ParseURL validates an upstream URL: ssh://[user@]host[:port]/path or
 // scp-like [user@]host:path. Local paths, other schemes, git's remote

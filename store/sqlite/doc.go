@@ -11,6 +11,12 @@
 // ON CONFLICT and RETURNING, constraint errors recognised by their SQLite
 // extended code).
 //
+// Secrets (deploy private keys, webhook secrets, OAuth tokens) are stored
+// sealed with Options.Sealer, each for the aad "table.column:id"
+// (sealAAD). Every sealed column is registered in sealedColumns
+// (secrets.go), which ResealAll, the key rotation, walks; a column that
+// is not registered would stop opening after a rotation.
+//
 // It imports only gitserver/store of this module. Nothing but cmd/ (and
 // benchmarks and tests) imports it; everything else uses store.Store.
 //

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 
 // aad binds a sealed value to its row and column.
 func aad(column string, repoID int64) []byte {
-	return []byte("mirrors." + column + ":" + strconv.FormatInt(repoID, 10))
+	return sealAAD("mirrors", column, repoID)
 }
 
 func (s *DB) seal(column string, repoID int64, plain []byte) ([]byte, error) {
