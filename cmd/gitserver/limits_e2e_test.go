@@ -4,9 +4,12 @@ package main
 // file modes, secrets on the command line.
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,3 +76,52 @@ func errMessage(m map[string]any) string {
 	return msg
 }
 
+
+// TestAPIRefusesNonJSONContentType: a cross-site form (text/plain, form,
+// multipart, or no type) with the browser's cached Basic credentials must
+// not act: 415 and nothing changes. application/json (with charset=utf-8)
+// is served.
+func TestAPIRefusesNonJSONContentType(t *testing.T) {
+	s := StartServer(t)
+	pw := s.CreateUser("victim", false)
+	c := Cred{"victim", pw}
+	body, _ := json.Marshal(map[string]any{"title": "attacker", "key": newPubKey(t)})
+	for _, ct := range []string{"text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+		"multipart/form-data; boundary=x", "", "application/json; charset=latin1", "application/jsonx"} {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/user/keys", bytes.NewReader(body))
+		req.SetBasicAuth(c.User, c.Secret)
+		req.Header.Set("Origin", "https://evil.example")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		e, _ := m["error"].(map[string]any)
+		if resp.StatusCode != http.StatusUnsupportedMediaType || e["code"] != "unsupported_media_type" {
+			t.Errorf("POST /user/keys with Content-Type %q: %d %v, want 415 unsupported_media_type", ct, resp.StatusCode, m)
+		}
+	}
+	if code, b := s.Do("GET", "/api/v1/user/keys", c, nil); code != 200 || strings.Contains(string(b), "attacker") {
+		t.Fatalf("keys after the refused requests: %d %s, want none added", code, b)
+	}
+	// What clients send is served.
+	for i, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"} {
+		body, _ := json.Marshal(map[string]any{"title": "k" + strconv.Itoa(i), "key": newPubKey(t)})
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/user/keys", bytes.NewReader(body))
+		req.SetBasicAuth(c.User, c.Secret)
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("POST /user/keys with Content-Type %q: %d, want 201", ct, resp.StatusCode)
+		}
+	}
+}
