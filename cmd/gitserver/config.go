@@ -29,6 +29,7 @@ type config struct {
 	PackCacheMB        int64
 	PackCacheMaxAge    time.Duration
 	MaintenanceDelay   time.Duration
+	HTTPBodyTimeout    time.Duration
 }
 
 func envName(flagName string) string {
@@ -50,6 +51,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.PackCacheMB, "pack-cache-mb", 1024, "size cap of the cache of identical clone/fetch packs, in MiB (0 disables it)")
 	fs.DurationVar(&c.PackCacheMaxAge, "pack-cache-max-age", 10*time.Minute, "how long a cached pack may be served")
 	fs.DurationVar(&c.MaintenanceDelay, "maintenance-delay", 30*time.Second, "quiet time after a push before a repository is repacked (bitmaps, commit-graph)")
+	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", 60*time.Second, "end an HTTP request whose body receives no byte for this long (a stalled push or fetch)")
 	return fs
 }
 
@@ -160,6 +162,9 @@ func (c config) validate() error {
 	}
 	if c.PackCacheMB < 0 || c.PackCacheMaxAge <= 0 || c.MaintenanceDelay <= 0 {
 		return errors.New("--pack-cache-mb must not be negative; --pack-cache-max-age and --maintenance-delay must be positive")
+	}
+	if c.HTTPBodyTimeout <= 0 {
+		return errors.New("--http-body-timeout must be positive")
 	}
 	if c.MaxPushMB <= 0 {
 		return errors.New("--max-push-mb must be positive")

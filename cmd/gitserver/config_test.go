@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gitserver/store/sqlite"
 )
@@ -43,7 +44,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Data != "./gitserver-data" || c.HTTPAddr != ":8080" || c.SSHAddr != ":2222" ||
-		c.BaseURL != "http://localhost:8080" || c.AnonymousRead || c.MaxPushMB != 4096 {
+		c.BaseURL != "http://localhost:8080" || c.AnonymousRead || c.MaxPushMB != 4096 || c.HTTPBodyTimeout != time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -122,6 +123,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad log level", args: []string{"--log-level", "loud"}, want: "--log-level"},
 		{name: "webhook without secret", args: []string{"--build-webhook", "http://ci.example/hook"}, want: "secret"},
 		{name: "max push zero", args: []string{"--max-push-mb", "0"}, want: "--max-push-mb"},
+		{name: "body timeout zero", args: []string{"--http-body-timeout", "0s"}, want: "--http-body-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clearServeEnv(t)

@@ -5,10 +5,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,7 +82,6 @@ func errMessage(m map[string]any) string {
 	return msg
 }
 
-
 // TestAPIRefusesNonJSONContentType: a cross-site form (text/plain, form,
 // multipart, or no type) with the browser's cached Basic credentials must
 // not act: 415 and nothing changes. application/json (with charset=utf-8)
@@ -123,5 +128,122 @@ func TestAPIRefusesNonJSONContentType(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Errorf("POST /user/keys with Content-Type %q: %d, want 201", ct, resp.StatusCode)
 		}
+	}
+}
+
+// stalledRequest sends a POST with a chunked body of which only part
+// arrives, then stalls, and returns how long the server took to close the
+// connection and what it answered. during runs while the body stalls.
+func stalledRequest(t *testing.T, s *TestServer, c Cred, path, contentType string, part []byte, during func()) (time.Duration, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var req bytes.Buffer
+	fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n", path, s.HTTPAddr, contentType)
+	if c.User != "" {
+		fmt.Fprintf(&req, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(c.User+":"+c.Secret)))
+	}
+	fmt.Fprintf(&req, "\r\n%x\r\n%s\r\n", len(part), part) // no last chunk: the body stalls here
+	start := time.Now()
+	if _, err := conn.Write(req.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if during != nil {
+		during()
+	}
+	conn.SetReadDeadline(start.Add(15 * time.Second))
+	answer, err := io.ReadAll(conn)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("POST %s with a stalled body: connection still open after %v (%v); answer so far %q", path, elapsed.Round(time.Millisecond), err, answer)
+	}
+	return elapsed, string(answer)
+}
+
+// TestStalledBodyTimesOut: a push or fetch whose request body stops
+// arriving ends after --http-body-timeout: the connection is closed, git
+// has exited, no ref changed, and the server goes on serving.
+func TestStalledBodyTimesOut(t *testing.T) {
+	const timeout = 2 * time.Second
+	s := StartServer(t, WithArgs("--http-body-timeout", timeout.String()))
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "r", "restricted")
+	url := s.RepoURL(admin, "admin", "r")
+	g := NewGitEnv(t)
+	work := g.Init(url)
+	c1 := g.Commit(work, "a", "1", "one")
+	g.Must(work, "push", "-q", "origin", "master")
+	c2 := g.Commit(work, "b", strings.Repeat("payload\n", 2000), "two")
+	packCmd := exec.Command("git", "-C", work, "pack-objects", "--stdout", "--revs")
+	packCmd.Stdin = strings.NewReader(c2 + "\n^" + c1 + "\n")
+	packCmd.Env = os.Environ()
+	packBytes, err := packCmd.Output()
+	if err != nil || len(packBytes) < 40 {
+		t.Fatalf("pack-objects: %v (%d bytes)", err, len(packBytes))
+	}
+	before := lsRemoteRefs(t, g, url)
+
+	gitRunning := func(service string) func() {
+		return func() {
+			time.Sleep(timeout / 2)
+			if busy := strings.Join(processesIn(t, s.Data), "\n"); !strings.Contains(busy, service) {
+				t.Errorf("while the body stalls, no git %s runs in the data directory:\n%s", service, busy)
+			}
+		}
+	}
+	check := func(what string, elapsed time.Duration, answer string) {
+		t.Helper()
+		if elapsed > timeout+5*time.Second {
+			t.Errorf("%s: connection closed after %v, want about %v", what, elapsed.Round(time.Millisecond), timeout)
+		}
+		if elapsed < timeout-200*time.Millisecond {
+			t.Errorf("%s: connection closed after %v, before the body timeout %v: %q", what, elapsed.Round(time.Millisecond), timeout, answer)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for busy := processesIn(t, s.Data); len(busy) > 0; busy = processesIn(t, s.Data) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: git still running 5s after the connection closed:\n%s", what, strings.Join(busy, "\n"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := lsRemoteRefs(t, g, url); !maps.Equal(got, before) {
+			t.Fatalf("%s: refs changed: %v, want %v", what, got, before)
+		}
+	}
+
+	// A push: its commands and half its pack, then nothing.
+	var body bytes.Buffer
+	cmd := c1 + " " + c2 + " refs/heads/master\x00report-status side-band-64k\n"
+	fmt.Fprintf(&body, "%04x%s0000", len(cmd)+4, cmd)
+	body.Write(packBytes[:len(packBytes)/2])
+	elapsed, answer := stalledRequest(t, s, admin, "/git/admin/r.git/git-receive-pack",
+		"application/x-git-receive-pack-request", body.Bytes(), gitRunning("receive-pack"))
+	check("stalled push", elapsed, answer)
+
+	// A fetch: half a want line.
+	want := "want " + c1 + "\n"
+	elapsed, answer = stalledRequest(t, s, admin, "/git/admin/r.git/git-upload-pack",
+		"application/x-git-upload-pack-request", []byte(fmt.Sprintf("%04x%s", len(want)+4, want[:20])), gitRunning("upload-pack"))
+	check("stalled fetch", elapsed, answer)
+
+	// Without credentials: answered 401, and the unread body does not hold
+	// the connection either.
+	elapsed, answer = stalledRequest(t, s, Cred{}, "/git/admin/r.git/git-receive-pack",
+		"application/x-git-receive-pack-request", body.Bytes(), nil)
+	if !strings.HasPrefix(answer, "HTTP/1.1 401") {
+		t.Errorf("anonymous stalled push answered %q, want 401", answer)
+	}
+	check("anonymous stalled push", elapsed, answer)
+
+	// The server still serves: the same push, sent in full, lands.
+	g.Must(work, "push", "-q", "origin", "master")
+	if got := lsRemoteRefs(t, g, url)["refs/heads/master"]; got != c2 {
+		t.Fatalf("master after a full push = %s, want %s", got, c2)
+	}
+	if strings.Contains(s.Output(), "panic") {
+		t.Errorf("server output has a panic:\n%s", s.Output())
 	}
 }

@@ -282,7 +282,8 @@ func (m *Main) run(ctx context.Context) error {
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api)
 
 	httpSrv := &http.Server{
-		Handler:           gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)),
+		Handler: gitserver.WithBodyTimeout(
+			gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)), c.HTTPBodyTimeout),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
