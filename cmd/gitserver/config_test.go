@@ -250,3 +250,65 @@ func isUsage(err error, ue *usageError) bool {
 	}
 	return ok
 }
+
+// TestConfigWebhookSecret: the webhook secret comes from the environment,
+// the config file or a file named by --build-webhook-secret-file without a
+// warning; as a flag (visible in ps) it is still accepted, with one.
+func TestConfigWebhookSecret(t *testing.T) {
+	const hook = "http://ci.example/hook"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		file    string
+		args    []string
+		secret  string
+		warning bool
+		err     string
+	}{
+		{name: "env", env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET": "from-env"}, secret: "from-env"},
+		{name: "config file", file: "build-webhook-secret = from-config\n", secret: "from-config"},
+		{name: "secret file", args: []string{"--build-webhook-secret-file", secretFile}, secret: "from-file"},
+		{name: "secret file from env", env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET_FILE": secretFile}, secret: "from-file"},
+		{name: "flag", args: []string{"--build-webhook-secret", "from-flag"}, secret: "from-flag", warning: true},
+		{name: "both", args: []string{"--build-webhook-secret-file", secretFile}, env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET": "x"}, err: "not both"},
+		{name: "missing file", args: []string{"--build-webhook-secret-file", secretFile + ".nope"}, err: "--build-webhook-secret-file"},
+		{name: "empty file", args: []string{"--build-webhook-secret-file", emptyFile}, err: "empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearServeEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"--build-webhook", hook}, tc.args...)
+			if tc.file != "" {
+				args = append(args, "--config", writeConfig(t, tc.file))
+			}
+			c, err := loadConfig(args, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("loadConfig = %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BuildWebhookSecret != tc.secret {
+				t.Errorf("secret %q, want %q", c.BuildWebhookSecret, tc.secret)
+			}
+			warned := strings.Contains(strings.Join(c.Warnings, "\n"), "--build-webhook-secret on the command line")
+			if warned != tc.warning {
+				t.Errorf("warnings %q, want a warning about the flag: %v", c.Warnings, tc.warning)
+			}
+			if strings.Contains(strings.Join(c.Warnings, "\n"), tc.secret) {
+				t.Errorf("warnings %q contain the secret", c.Warnings)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,5 +246,30 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	}
 	if strings.Contains(s.Output(), "panic") {
 		t.Errorf("server output has a panic:\n%s", s.Output())
+	}
+}
+
+// TestWebhookSecretFlagWarns: a secret on the command line still works but
+// the log says it is visible in ps (without repeating it); from a file,
+// there is no warning.
+func TestWebhookSecretFlagWarns(t *testing.T) {
+	const secret = "flag-secret-4711"
+	s := StartServer(t, WithArgs("--build-webhook", "http://127.0.0.1:9/hook", "--build-webhook-secret", secret))
+	out := s.Output()
+	if !strings.Contains(out, "--build-webhook-secret on the command line is visible") {
+		t.Errorf("no warning about the secret on the command line:\n%s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("the log repeats the secret:\n%s", out)
+	}
+	s.Kill()
+
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = StartServer(t, WithArgs("--build-webhook", "http://127.0.0.1:9/hook", "--build-webhook-secret-file", file))
+	if out := s.Output(); strings.Contains(out, "--build-webhook-secret on the command line") || strings.Contains(out, secret) {
+		t.Errorf("secret from a file: warning or secret in the log:\n%s", out)
 	}
 }

@@ -61,6 +61,9 @@ func serve(args []string) int {
 		return 2
 	}
 	log := newLogger(c)
+	for _, w := range c.Warnings {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := NewMain(c, log).Run(ctx); err != nil {
