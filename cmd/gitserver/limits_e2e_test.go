@@ -273,3 +273,84 @@ func TestWebhookSecretFlagWarns(t *testing.T) {
 		t.Errorf("secret from a file: warning or secret in the log:\n%s", out)
 	}
 }
+
+// TestDataFileModes: with a data directory created beforehand 0755 and the
+// server and the admin CLI started under umask 022, the database (with its
+// -wal and -shm) and every secret are 0600, and nothing in the data
+// directory is readable by other users.
+func TestDataFileModes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o755)
+	wrapper := filepath.Join(t.TempDir(), "gitserver-umask022")
+	script := "#!/bin/sh\numask 022\nexec " + binPath + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := StartServer(t, WithData(data), func(s *TestServer) { s.bin = wrapper })
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "r", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(admin, "admin", "r"))
+	g.Commit(work, "a", "1", "one")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	mode := func(name string) os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(filepath.Join(data, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return fi.Mode().Perm()
+	}
+	checkSecrets := func(when string) {
+		t.Helper()
+		names := []string{"gitserver.db", "gitserver.db-wal", "gitserver.db-shm", "initial-admin-password"}
+		keys, _ := filepath.Glob(filepath.Join(data, "ssh_host_*_key"))
+		if len(keys) == 0 {
+			t.Fatalf("%s: no SSH host key in %s", when, data)
+		}
+		for _, k := range keys {
+			names = append(names, filepath.Base(k))
+		}
+		for _, n := range names {
+			if m := mode(n); m != 0o600 {
+				t.Errorf("%s: %s has mode %o, want 600", when, n, m)
+			}
+		}
+	}
+	checkSecrets("server running")
+	// Nothing under the data directory (0755 itself) can be read by other
+	// users: what they can reach (through directories they may enter) is
+	// not readable or writable by them.
+	filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == data {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return nil
+		}
+		if perm := fi.Mode().Perm(); perm&0o006 != 0 {
+			t.Errorf("%s has mode %o: open to other users", strings.TrimPrefix(p, data+"/"), perm)
+		}
+		if d.IsDir() && fi.Mode().Perm()&0o001 == 0 {
+			return filepath.SkipDir // others cannot enter it
+		}
+		return nil
+	})
+
+	// An admin command under umask 022 keeps them so, and makes a database
+	// left 0644 (by an earlier version) 0600 again.
+	for _, n := range []string{"gitserver.db", "gitserver.db-wal", "gitserver.db-shm"} {
+		os.Chmod(filepath.Join(data, n), 0o644)
+	}
+	cmd := exec.Command(wrapper, "admin", "user", "create", "carol", "--password-stdin", "--data", data)
+	cmd.Stdin = strings.NewReader("carol-secret-1\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("admin user create: %v\n%s", err, out)
+	}
+	checkSecrets("after an admin command")
+}
