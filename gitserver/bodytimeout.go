@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -49,6 +50,7 @@ func WithBodyTimeout(next http.Handler, timeout time.Duration) http.Handler {
 		sr := &stallReader{r: r.Body, rc: rc, timeout: timeout}
 		r.Body = sr
 		next.ServeHTTP(w, r)
+		sr.finish()
 		if sr.stalled.Load() {
 			// What is left of the body on the wire must never be read
 			// as a next request, yet net/http keeps a full-duplex
@@ -69,6 +71,29 @@ type stallReader struct {
 	timeout time.Duration
 	err     error // sticky: io.EOF, or a stalled body stays stalled
 	stalled atomic.Bool
+
+	// A handler may leave a goroutine reading the body (RunService does
+	// not wait for its stdin copy); once the handler has returned, the
+	// connection may serve the next request, whose deadlines are not
+	// this reader's to set.
+	mu   sync.Mutex
+	done bool
+}
+
+// setDeadline sets the connection's read deadline while the handler runs.
+func (s *stallReader) setDeadline(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.done {
+		s.rc.SetReadDeadline(t)
+	}
+}
+
+// finish is called when the handler has returned.
+func (s *stallReader) finish() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
@@ -78,7 +103,7 @@ func (s *stallReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.rc.SetReadDeadline(time.Now().Add(s.timeout))
+	s.setDeadline(time.Now().Add(s.timeout))
 	n, err := s.r.Read(p)
 	switch {
 	case err == io.EOF:
@@ -87,7 +112,7 @@ func (s *stallReader) Read(p []byte) (int, error) {
 		// again by a later Read would fail it and cancel the request
 		// while it is still being answered. So EOF is sticky here.
 		s.err = io.EOF
-		s.rc.SetReadDeadline(time.Time{})
+		s.setDeadline(time.Time{})
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		s.err = fmt.Errorf("%w: no byte received for %v", ErrBodyStalled, s.timeout)
 		s.stalled.Store(true)
