@@ -193,6 +193,10 @@ func (s *Server) rpc(service Service) http.HandlerFunc {
 					gitError(w, http.StatusRequestEntityTooLarge, "request body too large")
 					return
 				}
+				if errors.Is(err, ErrBodyStalled) {
+					gitError(w, http.StatusRequestTimeout, "request body stalled")
+					return
+				}
 				gitError(w, http.StatusBadRequest, "git "+string(service)+" could not process the request")
 			}
 		}

@@ -2,6 +2,8 @@ package hooks
 
 import (
 	"strings"
+
+	"gitserver/store"
 )
 
 // Reasons for refusing what git itself would refuse after pre-receive, when
@@ -18,26 +20,8 @@ func ReasonConflict(other string) string {
 // ValidRefName reports whether git's receive-pack would accept name
 // (check_refname_format on what follows "refs/", without one-level names):
 // git refuses the others as "funny refname" after pre-receive, applying the
-// rest of the push.
-func ValidRefName(name string) bool {
-	rest, ok := strings.CutPrefix(name, "refs/")
-	if !ok || !strings.Contains(rest, "/") || name == "@" ||
-		strings.HasSuffix(name, ".") || strings.Contains(name, "..") || strings.Contains(name, "@{") {
-		return false
-	}
-	for _, c := range strings.Split(rest, "/") {
-		if c == "" || c[0] == '.' || strings.HasSuffix(c, ".lock") {
-			return false
-		}
-	}
-	for i := 0; i < len(name); i++ {
-		switch b := name[i]; {
-		case b < 0x20 || b == 0x7f, strings.IndexByte(" ~^:?*[\\", b) >= 0:
-			return false
-		}
-	}
-	return true
-}
+// rest of the push. The rules are store.ValidRefName's.
+func ValidRefName(name string) bool { return store.ValidRefName(name) }
 
 // CheckNames refuses ref names git would refuse.
 func CheckNames(updates []RefUpdate) []Rejection {

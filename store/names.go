@@ -32,27 +32,6 @@ func CheckName(kind, s string) error {
 	return nil
 }
 
-// ValidBranchName reports whether b is a plausible branch name for a default
-// branch (a conservative subset of git-check-ref-format).
-func ValidBranchName(b string) bool {
-	if b == "" || len(b) > 200 || strings.HasPrefix(b, "-") || strings.HasPrefix(b, "/") ||
-		strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") || strings.HasSuffix(b, ".lock") ||
-		strings.Contains(b, "..") || strings.Contains(b, "//") || strings.Contains(b, "@{") || b == "HEAD" {
-		return false
-	}
-	for _, r := range b {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune("~^:?*[\\", r) {
-			return false
-		}
-	}
-	for _, part := range strings.Split(b, "/") {
-		if strings.HasPrefix(part, ".") {
-			return false
-		}
-	}
-	return true
-}
-
 // Truncate shortens s to n bytes for an error message.
 func Truncate(s string, n int) string {
 	if len(s) <= n {

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -94,11 +96,43 @@ func TestValidBranchName(t *testing.T) {
 		{"a[b", false},
 		{"a\\b", false},
 		{"a\x7f", false},
+		{"a.lock/b", false},
+		{"a/b.lock/c", false},
+		{"a/.b/c", false},
+		{"a.b/c.d", true},
 		{strings.Repeat("b", 200), true},
 		{strings.Repeat("b", 201), false},
 	} {
 		if got := ValidBranchName(tc.name); got != tc.ok {
 			t.Errorf("ValidBranchName(%q) = %v, want %v", tc.name, got, tc.ok)
 		}
+	}
+}
+
+// TestBranchNameAgreesWithGit: the default-branch check accepts what git
+// accepts as refs/heads/NAME and refuses the rest, each refusal with a
+// reason.
+func TestBranchNameAgreesWithGit(t *testing.T) {
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git")
+	}
+	for _, b := range []string{
+		"master", "a/b", "a.lock/b", "a/b.lock", "x.lockx", ".a", "a/.b", "a..b", "a.", "a/", "a//b",
+		"a@{1}", "@", "a@b", "a b", "a~1", "a^", "a:b", "a?", "a*", "a[", "a\\b", "é", "a.b/c.d",
+	} {
+		gitOK := exec.Command(git, "check-ref-format", "refs/heads/"+b).Run() == nil
+		problem := BranchNameProblem(b)
+		if (problem == "") != gitOK {
+			t.Errorf("BranchNameProblem(%q) = %q, git accepts it: %v", b, problem, gitOK)
+		}
+	}
+}
+
+func TestDefaultBranchMessage(t *testing.T) {
+	nr := NewRepo{Name: "r", Visibility: Restricted, DefaultBranch: "a.lock/b"}
+	err := nr.Normalize()
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `component "a.lock" ends in ".lock"`) {
+		t.Fatalf("Normalize(default_branch a.lock/b) = %v, want ErrInvalid naming the .lock component", err)
 	}
 }

@@ -55,8 +55,8 @@ func (nr *NewRepo) Normalize() error {
 	if nr.DefaultBranch == "" {
 		nr.DefaultBranch = DefaultBranch
 	}
-	if !ValidBranchName(nr.DefaultBranch) {
-		return fmt.Errorf("%w: %q is not a valid branch name", ErrInvalid, Truncate(nr.DefaultBranch, 100))
+	if p := BranchNameProblem(nr.DefaultBranch); p != "" {
+		return Errorf(ErrInvalid, "default_branch %q is not a valid branch name: %s", Truncate(nr.DefaultBranch, 100), p)
 	}
 	return nil
 }

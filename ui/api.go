@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -162,8 +164,15 @@ const maxJSONBody = 1 << 20
 // decode reads a JSON object into v, refusing unknown fields, trailing data
 // and oversized bodies with a precise 400/413.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	// The body is parsed as JSON whatever Content-Type says (as GitHub's
-	// API does): `curl -d '{...}'` sends a form content type.
+	// Only application/json: a browser sends text/plain, form or multipart
+	// bodies cross-site without asking (no CORS preflight), with the Basic
+	// credentials it has cached for this server. Parsing those as JSON let
+	// any web page act as the signed-in user (CSRF).
+	if !jsonContentType(r) {
+		WriteError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"request bodies must be JSON sent with Content-Type: application/json")
+		return false
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -186,6 +195,27 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		}
 		WriteError(w, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
 		return false
+	}
+	return true
+}
+
+// jsonContentType reports whether r's body may be read as JSON: its
+// Content-Type is application/json, with no parameter but charset=utf-8.
+// A request without a body (and without a Content-Type) passes, to be
+// refused as an empty body.
+func jsonContentType(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && r.ContentLength == 0 {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
 	}
 	return true
 }

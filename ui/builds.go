@@ -79,17 +79,10 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
 		WriteError(w, http.StatusBadRequest, "invalid", "worker must be a name of 1 to 100 characters")
 		return
 	}
-	maxWait := a.MaxClaimWait
-	if maxWait == 0 {
-		maxWait = 60 * time.Second
-	}
-	wait := time.Duration(0)
-	if in.WaitSeconds != nil {
-		if *in.WaitSeconds < 0 {
-			WriteError(w, http.StatusBadRequest, "invalid", "wait_seconds must not be negative")
-			return
-		}
-		wait = min(time.Duration(*in.WaitSeconds)*time.Second, maxWait)
+	wait, ok := claimWait(in.WaitSeconds, a.MaxClaimWait)
+	if !ok {
+		WriteError(w, http.StatusBadRequest, "invalid", "wait_seconds must not be negative")
+		return
 	}
 	lease := 300 * time.Second
 	if in.LeaseSeconds != nil {
@@ -134,6 +127,26 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, p store.Principal) {
 		}
 		tick.Stop()
 	}
+}
+
+// claimWait is how long a claim asking for waitSeconds (nil: not at all)
+// waits: at most max (0: 60s). ok is false for a negative wait.
+func claimWait(waitSeconds *int, max time.Duration) (wait time.Duration, ok bool) {
+	if max <= 0 {
+		max = 60 * time.Second
+	}
+	if waitSeconds == nil {
+		return 0, true
+	}
+	if *waitSeconds < 0 {
+		return 0, false
+	}
+	// Compare in seconds: a huge wait_seconds times time.Second overflows
+	// (to a negative or small duration) and would not wait at all.
+	if int64(*waitSeconds) >= int64(max/time.Second) {
+		return max, true
+	}
+	return time.Duration(*waitSeconds) * time.Second, true
 }
 
 type stoppingKey struct{}

@@ -26,17 +26,25 @@ type config struct {
 	AnonymousRead      bool
 	BuildWebhook       string
 	BuildWebhookSecret string
-	LogLevel           string
-	LogFormat          string
-	MaxPushMB          int64
-	PackCacheMB        int64
-	PackCacheMaxAge    time.Duration
-	MaintenanceDelay   time.Duration
-	MirrorMaxSyncs     int
+	// BuildWebhookSecretFile holds the secret (read by loadConfig into
+	// BuildWebhookSecret).
+	BuildWebhookSecretFile string
+	LogLevel               string
+	LogFormat              string
+	MaxPushMB              int64
+	PackCacheMB            int64
+	PackCacheMaxAge        time.Duration
+	MaintenanceDelay       time.Duration
+	HTTPBodyTimeout        time.Duration
+	MirrorMaxSyncs         int
 	// SSH connections that have not authenticated yet (gitserver.SSHServer).
 	SSHLoginGrace         time.Duration
 	SSHMaxStartupsPerIP   int
 	SSHMaxUnauthenticated int
+
+	// Warnings are for the log once it exists (e.g. a secret given on the
+	// command line).
+	Warnings []string
 }
 
 func envName(flagName string) string {
@@ -52,7 +60,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.BaseURL, "base-url", "http://localhost:8080", "external base URL, used in clone URLs")
 	fs.BoolVar(&c.AnonymousRead, "anonymous-read", false, "let anonymous clients read public repositories")
 	fs.StringVar(&c.BuildWebhook, "build-webhook", "", "URL to POST a signed notification to when a build is queued")
-	fs.StringVar(&c.BuildWebhookSecret, "build-webhook-secret", "", "HMAC-SHA256 secret for --build-webhook")
+	fs.StringVar(&c.BuildWebhookSecret, "build-webhook-secret", "", "HMAC-SHA256 secret for --build-webhook (prefer the environment, the config file or --build-webhook-secret-file: a flag is visible in ps)")
+	fs.StringVar(&c.BuildWebhookSecretFile, "build-webhook-secret-file", "", "file whose content (one line) is the secret for --build-webhook")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.Int64Var(&c.MaxPushMB, "max-push-mb", 4096, "largest accepted push, in MiB")
@@ -63,6 +72,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.SSHLoginGrace, "ssh-login-grace", gitserver.DefaultSSHLoginGrace, "time an SSH connection has to authenticate before it is closed")
 	fs.IntVar(&c.SSHMaxStartupsPerIP, "ssh-max-startups-per-ip", gitserver.DefaultSSHMaxStartupsPerIP, "unauthenticated SSH connections allowed per client (IPv4 address or IPv6 /64)")
 	fs.IntVar(&c.SSHMaxUnauthenticated, "ssh-max-unauthenticated", gitserver.DefaultSSHMaxUnauthenticated, "unauthenticated SSH connections allowed in all (beyond it a new one replaces the busiest client's oldest)")
+	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", 60*time.Second, "end an HTTP request whose body receives no byte for this long (a stalled push or fetch)")
 	return fs
 }
 
@@ -116,7 +126,35 @@ func loadConfig(args []string, helpOut io.Writer) (config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
+	if set["build-webhook-secret"] {
+		c.Warnings = append(c.Warnings, "--build-webhook-secret on the command line is visible to every user of this machine (ps, /proc); "+
+			"set GITSERVER_BUILD_WEBHOOK_SECRET, build-webhook-secret in the config file, or --build-webhook-secret-file instead")
+	}
+	if c.BuildWebhookSecretFile != "" {
+		if c.BuildWebhookSecret != "" {
+			return c, errors.New("give the build webhook's secret once: --build-webhook-secret or --build-webhook-secret-file, not both")
+		}
+		secret, err := readSecretFile(c.BuildWebhookSecretFile)
+		if err != nil {
+			return c, fmt.Errorf("--build-webhook-secret-file: %w", err)
+		}
+		c.BuildWebhookSecret = secret
+	}
 	return c, c.validate()
+}
+
+// readSecretFile reads a secret kept in a file: its content without the
+// trailing newline, which must not be empty.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
 }
 
 // printServeUsage writes serve's usage: every flag with its environment
@@ -160,7 +198,7 @@ func (c config) validate() error {
 			return fmt.Errorf("--build-webhook %q must be an absolute http(s) URL", c.BuildWebhook)
 		}
 		if c.BuildWebhookSecret == "" {
-			return errors.New("--build-webhook needs --build-webhook-secret")
+			return errors.New("--build-webhook needs a secret: GITSERVER_BUILD_WEBHOOK_SECRET, build-webhook-secret in the config file, or --build-webhook-secret-file")
 		}
 	}
 	switch c.LogLevel {
@@ -179,6 +217,9 @@ func (c config) validate() error {
 	}
 	if c.MirrorMaxSyncs <= 0 {
 		return errors.New("--mirror-max-syncs must be positive")
+	}
+	if c.HTTPBodyTimeout <= 0 {
+		return errors.New("--http-body-timeout must be positive")
 	}
 	if c.MaxPushMB <= 0 {
 		return errors.New("--max-push-mb must be positive")

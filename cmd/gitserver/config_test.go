@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gitserver/store"
 	"gitserver/store/sqlite"
@@ -44,7 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Data != "./gitserver-data" || c.HTTPAddr != ":8080" || c.SSHAddr != ":2222" ||
-		c.BaseURL != "http://localhost:8080" || c.AnonymousRead || c.MaxPushMB != 4096 {
+		c.BaseURL != "http://localhost:8080" || c.AnonymousRead || c.MaxPushMB != 4096 || c.HTTPBodyTimeout != time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -123,6 +124,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad log level", args: []string{"--log-level", "loud"}, want: "--log-level"},
 		{name: "webhook without secret", args: []string{"--build-webhook", "http://ci.example/hook"}, want: "secret"},
 		{name: "max push zero", args: []string{"--max-push-mb", "0"}, want: "--max-push-mb"},
+		{name: "body timeout zero", args: []string{"--http-body-timeout", "0s"}, want: "--http-body-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clearServeEnv(t)
@@ -248,4 +250,66 @@ func isUsage(err error, ue *usageError) bool {
 		*ue = u
 	}
 	return ok
+}
+
+// TestConfigWebhookSecret: the webhook secret comes from the environment,
+// the config file or a file named by --build-webhook-secret-file without a
+// warning; as a flag (visible in ps) it is still accepted, with one.
+func TestConfigWebhookSecret(t *testing.T) {
+	const hook = "http://ci.example/hook"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptyFile := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		file    string
+		args    []string
+		secret  string
+		warning bool
+		err     string
+	}{
+		{name: "env", env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET": "from-env"}, secret: "from-env"},
+		{name: "config file", file: "build-webhook-secret = from-config\n", secret: "from-config"},
+		{name: "secret file", args: []string{"--build-webhook-secret-file", secretFile}, secret: "from-file"},
+		{name: "secret file from env", env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET_FILE": secretFile}, secret: "from-file"},
+		{name: "flag", args: []string{"--build-webhook-secret", "from-flag"}, secret: "from-flag", warning: true},
+		{name: "both", args: []string{"--build-webhook-secret-file", secretFile}, env: map[string]string{"GITSERVER_BUILD_WEBHOOK_SECRET": "x"}, err: "not both"},
+		{name: "missing file", args: []string{"--build-webhook-secret-file", secretFile + ".nope"}, err: "--build-webhook-secret-file"},
+		{name: "empty file", args: []string{"--build-webhook-secret-file", emptyFile}, err: "empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearServeEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"--build-webhook", hook}, tc.args...)
+			if tc.file != "" {
+				args = append(args, "--config", writeConfig(t, tc.file))
+			}
+			c, err := loadConfig(args, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("loadConfig = %v, want an error containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BuildWebhookSecret != tc.secret {
+				t.Errorf("secret %q, want %q", c.BuildWebhookSecret, tc.secret)
+			}
+			warned := strings.Contains(strings.Join(c.Warnings, "\n"), "--build-webhook-secret on the command line")
+			if warned != tc.warning {
+				t.Errorf("warnings %q, want a warning about the flag: %v", c.Warnings, tc.warning)
+			}
+			if strings.Contains(strings.Join(c.Warnings, "\n"), tc.secret) {
+				t.Errorf("warnings %q contain the secret", c.Warnings)
+			}
+		})
+	}
 }

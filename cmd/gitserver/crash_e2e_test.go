@@ -367,27 +367,9 @@ func TestCrashDuringConcurrentPushes(t *testing.T) {
 // dir (Linux /proc; a no-op elsewhere).
 func waitNoProcessesIn(t *testing.T, dir string) {
 	t.Helper()
-	if _, err := os.Stat("/proc/self/cwd"); err != nil {
-		return
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(30 * time.Second)
 	for first := true; ; first = false {
-		var busy []string
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
-			if err == nil && (cwd == abs || strings.HasPrefix(cwd, abs+"/")) {
-				cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-				busy = append(busy, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
-			}
-		}
+		busy := processesIn(t, dir)
 		if len(busy) == 0 {
 			return
 		}
@@ -399,4 +381,30 @@ func waitNoProcessesIn(t *testing.T, dir string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// processesIn lists ("pid: command line") the processes whose working
+// directory is dir or under it (Linux /proc; none elsewhere).
+func processesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/cwd"); err != nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err == nil && (cwd == abs || strings.HasPrefix(cwd, abs+"/")) {
+			cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			busy = append(busy, e.Name()+": "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return busy
 }

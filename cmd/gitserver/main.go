@@ -33,8 +33,10 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "serve":
+		restrictUmask()
 		return serve(args[1:])
 	case "admin":
+		restrictUmask()
 		return admin(args[1:])
 	case "hook":
 		return hook(args[1:])

@@ -25,8 +25,8 @@ import (
 	"gitserver/gitserver"
 	"gitserver/gitserver/mirror"
 	"gitserver/gitserver/packcache"
-	"gitserver/hooks"
 	"gitserver/gitserver/seal"
+	"gitserver/hooks"
 	"gitserver/store"
 	"gitserver/store/sqlite"
 	"gitserver/ui"
@@ -63,6 +63,9 @@ func serve(args []string) int {
 		return 2
 	}
 	log := newLogger(c)
+	for _, w := range c.Warnings {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := NewMain(c, log).Run(ctx); err != nil {
@@ -310,7 +313,8 @@ func (m *Main) run(ctx context.Context) error {
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors)
 
 	httpSrv := &http.Server{
-		Handler:           gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)),
+		Handler: gitserver.WithBodyTimeout(
+			gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)), c.HTTPBodyTimeout),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +50,16 @@ type Options struct {
 
 // Open opens (creating if needed) the SQLite database at path and applies
 // pending migrations.
+//
+// The database holds password hashes and token digests, so it and its
+// -wal and -shm files are made owner-only (0600, or narrower) whatever the
+// umask, including a database created by an earlier version.
 func Open(ctx context.Context, path string, opt Options) (*DB, error) {
+	// SQLite would create the file 0644 (less the umask); it creates -wal
+	// and -shm with the database file's mode.
+	if err := ownerOnly(path, true); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
@@ -73,7 +83,39 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	s.r = r
+	// Files of an earlier version, created before the database was
+	// owner-only.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := ownerOnly(path+suffix, false); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// ownerOnly takes the group and other permission bits off path, creating
+// it (empty, 0600) first if create is set. A missing file is no error
+// without create.
+func ownerOnly(path string, create bool) error {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return os.Chmod(path, perm&^0o077)
+	}
+	return nil
 }
 
 // Close releases the database.
