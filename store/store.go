@@ -22,6 +22,7 @@ type Store interface {
 	BuildQueue
 	Versions
 	Mirrors
+	SCM
 	Audit
 	Secrets
 

@@ -25,6 +25,11 @@ type sealedColumn struct{ table, column, idColumn string }
 var sealedColumns = []sealedColumn{
 	{table: "mirrors", column: "private_key", idColumn: "repo_id"},
 	{table: "mirrors", column: "webhook_secret", idColumn: "repo_id"},
+	{table: "scm_configs", column: "client_secret", idColumn: "id"},
+	{table: "scm_configs", column: "access_token", idColumn: "id"},
+	{table: "scm_connections", column: "access_token", idColumn: "id"},
+	{table: "scm_connections", column: "refresh_token", idColumn: "id"},
+	{table: "scm_oauth_states", column: "verifier", idColumn: "id"},
 }
 
 // sealAAD is the aad a value of table.column in row id is sealed for, e.g.

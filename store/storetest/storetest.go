@@ -81,6 +81,10 @@ func Run(t *testing.T, f Factory) {
 		{"PublishSameBuildTwice", testPublishSameBuildTwice},
 		// Mirrors.
 		{"Mirrors", testMirrors},
+		// SCM configurations, connections, OAuth states.
+		{"SCMConfigs", testSCMConfigs},
+		{"SCMConnections", testSCMConnections},
+		{"OAuthStates", testOAuthStates},
 		// Two Store values on one database (two processes or nodes).
 		{"TwoHandlesShareTheDatabase", testTwoHandlesShareTheDatabase},
 		{"TwoHandlesKeepAnOwnerAndAnAdmin", testTwoHandlesKeepAnOwner},
@@ -92,6 +96,7 @@ func Run(t *testing.T, f Factory) {
 		{"TwoHandlesPublish", testTwoHandlesPublish},
 		{"TwoHandlesUniqueNames", testTwoHandlesUniqueNames},
 		{"TwoHandlesRecordDeliveryOnce", testTwoHandlesRecordDeliveryOnce},
+		{"TwoHandlesConsumeOAuthStateOnce", testTwoHandlesConsumeStateOnce},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
 	}
