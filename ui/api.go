@@ -41,6 +41,12 @@ type API struct {
 	// Mirrors is the sync engine of mirrored repositories (nil: creating
 	// mirrors is refused).
 	Mirrors Mirrorer
+	// SCM builds the provider of an SCM configuration (nil: the SCM
+	// operations answer 503); SCMHostKeys pins their SSH host keys;
+	// SCMHTTPClient talks to their OAuth endpoints (nil: the default).
+	SCM           service.SCMFactory
+	SCMHostKeys   service.HostKeyScanner
+	SCMHTTPClient *http.Client
 }
 
 // Mirrorer is what the API needs of the mirrors' sync engine: what the
@@ -86,6 +92,7 @@ func (a *API) Register(r *mux.Router) {
 	read("/builds/{id:[0-9]+}", a.getBuild)
 	h("/builds/{id:[0-9]+}/heartbeat", a.heartbeat, http.MethodPost)
 	h("/builds/{id:[0-9]+}/complete", a.complete, http.MethodPost)
+	a.registerSCM(r, h)
 	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -125,7 +132,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 // svc is the service that performs the multi-step operations (shared with
 // the admin CLI); it holds no state, so one per request is cheap.
 func (a *API) svc() *service.Service {
-	return &service.Service{Store: a.Store, Repos: a.Repos, Mirrors: a.Mirrors, AnonymousRead: a.AnonymousRead, Log: a.Log}
+	return &service.Service{Store: a.Store, Repos: a.Repos, Mirrors: a.Mirrors, AnonymousRead: a.AnonymousRead, Log: a.Log,
+		SCM: a.SCM, HostKeys: a.SCMHostKeys, HTTPClient: a.SCMHTTPClient, BaseURL: a.BaseURL}
 }
 
 // actor is p acting through the API.

@@ -308,7 +308,8 @@ func (m *Main) run(ctx context.Context) error {
 		}
 	}()
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
-		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors} // SSHURL is set once SSH listens
+		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors, // SSHURL is set once SSH listens
+		SCM: scmFactory(scmHTTPClient), SCMHostKeys: scmHostKeys{}, SCMHTTPClient: scmHTTPClient}
 
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors)
 

@@ -21,6 +21,6 @@
 // Its tests also import store/sqlite (a real store in a temporary
 // directory); the package itself does not.
 //
-// Imports: gitserver/store, gitserver/gitserver/access
+// Imports: gitserver/store, gitserver/gitserver/access, gitserver/gitserver/scm
 // Test imports: gitserver/store/sqlite
 package service

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"gitserver/gitserver/access"
 	"gitserver/store"
@@ -33,6 +34,16 @@ type Service struct {
 	// Mirrors is the sync engine of mirrored repositories; mirror
 	// operations need it.
 	Mirrors Mirrorer
+	// SCM builds the provider of an SCM configuration; nil: this build
+	// has no adapters (the SCM operations answer ErrNoSCM).
+	SCM SCMFactory
+	// HostKeys pins the SSH host keys of SCM configurations.
+	HostKeys HostKeyScanner
+	// HTTPClient talks to the providers' OAuth endpoints
+	// (http.DefaultClient when nil).
+	HTTPClient *http.Client
+	// BaseURL is the server's --base-url (the OAuth callback is under it).
+	BaseURL string
 	// AnonymousRead is the server's --anonymous-read.
 	AnonymousRead bool
 	// Log receives failures that are not returned (an undo that failed);

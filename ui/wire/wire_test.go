@@ -308,6 +308,10 @@ func TestKeysMatchOpenAPI(t *testing.T) {
 		{schema: "Build", full: NewBuild(running, "u"), bare: NewBuild(queued, "u")},
 		{schema: "ClaimedBuild", full: NewClaim(running, "u"), bare: NewClaim(running, "u")},
 		{schema: "Version", full: NewVersion(version), bare: NewVersion(version)},
+		{schema: "SCMConfig", full: NewSCMConfig(store.SCMConfig{ClientSecret: "x"}), bare: NewSCMConfig(store.SCMConfig{})},
+		{schema: "SCMConfigSummary", full: SCMConfigSummary{}, bare: SCMConfigSummary{}},
+		{schema: "SCMConnection", full: NewSCMConnection(store.SCMConnection{}), bare: NewSCMConnection(store.SCMConnection{})},
+		{schema: "SCMOwner", full: SCMOwner{}, bare: SCMOwner{}},
 	} {
 		s, ok := doc.Components.Schemas[tc.schema]
 		if tc.s != nil {
