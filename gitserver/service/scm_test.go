@@ -112,7 +112,7 @@ func (p *fakeProvider) OAuth2(redirectURL string) *oauth2.Config {
 		Endpoint: oauth2.Endpoint{AuthURL: p.cfg.WebsiteURL + "/authorize", TokenURL: p.oauth.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
 }
 func (p *fakeProvider) Check(ctx context.Context) error { return p.checkErr }
-func (p *fakeProvider) Client(tok string) scm.Client   { return &fakeClient{tok: tok} }
+func (p *fakeProvider) Client(tok string) scm.Client    { return &fakeClient{tok: tok} }
 
 type fakeClient struct {
 	scm.Client // the rest is not used here
@@ -139,7 +139,9 @@ func scmSetup(t *testing.T) (*fixture, *oauthServer, *error) {
 	f := setup(t)
 	o := newOAuthServer(t)
 	var checkErr error
-	f.svc.SCM = func(c scm.Config) (scm.Provider, error) { return &fakeProvider{cfg: c, oauth: o, checkErr: checkErr}, nil }
+	f.svc.SCM = func(c scm.Config) (scm.Provider, error) {
+		return &fakeProvider{cfg: c, oauth: o, checkErr: checkErr}, nil
+	}
 	f.svc.HostKeys = fakeHostKeys{}
 	f.svc.BaseURL = "http://gitserver.test"
 	return f, o, &checkErr
