@@ -110,11 +110,21 @@ type MirrorUpdate struct {
 	Rewrite string
 	// NextSyncAt, when not zero, replaces NextSyncAt.
 	NextSyncAt time.Time
+	// DefaultBranch, when not "", becomes the mirrored repository's
+	// default branch (the upstream changed its HEAD), with an audit entry
+	// (actor "mirror", action "repo.default_branch"). Only a mirror's
+	// repository can be changed this way.
+	DefaultBranch string
 }
 
 func (u MirrorUpdate) validate() error {
 	if !u.Status.Valid() || u.From != "" && !u.From.Valid() {
 		return fmt.Errorf("%w: unknown mirror status", ErrInvalid)
+	}
+	if u.DefaultBranch != "" {
+		if p := BranchNameProblem(u.DefaultBranch); p != "" {
+			return fmt.Errorf("%w: default branch: %s", ErrInvalid, p)
+		}
 	}
 	return nil
 }

@@ -190,6 +190,7 @@ type Metrics struct {
 	syncs    *prometheus.CounterVec
 	duration prometheus.Histogram
 	webhooks *prometheus.CounterVec
+	fetches  prometheus.Counter
 }
 
 // NewMetrics makes the collectors and registers them with reg (unless nil).
@@ -208,9 +209,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gitserver_mirror_webhooks_total",
 			Help: "Inbound webhook deliveries, by result (accepted, duplicate, ping, ignored, unknown_hook, no_signature, bad_signature, too_large, malformed).",
 		}, []string{"result"}),
+		fetches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitserver_mirror_fetches_total",
+			Help: "git fetch runs of mirror syncs (a sync whose ls-remote shows nothing new fetches nothing).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.syncs, m.duration, m.webhooks)
+		reg.MustRegister(m.syncs, m.duration, m.webhooks, m.fetches)
 	}
 	return m
 }

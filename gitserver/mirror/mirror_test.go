@@ -224,3 +224,26 @@ func TestSchedulerOneMoreAfterRunning(t *testing.T) {
 		t.Fatalf("runs %d last %v", runs.Load(), last.Load())
 	}
 }
+
+func TestRemoteRefs(t *testing.T) {
+	out := "ref: refs/heads/main\tHEAD\n" +
+		"1111111111111111111111111111111111111111\tHEAD\n" +
+		"1111111111111111111111111111111111111111\trefs/heads/main\n" +
+		"2222222222222222222222222222222222222222\trefs/heads/dev\n" +
+		"3333333333333333333333333333333333333333\trefs/tags/v1\n" +
+		"1111111111111111111111111111111111111111\trefs/tags/v1^{}\n" +
+		"4444444444444444444444444444444444444444\trefs/pull/1/head\n"
+	refs, head := remoteRefs(out)
+	if head != "main" || len(refs) != 3 || refs["refs/tags/v1"] != "3333333333333333333333333333333333333333" {
+		t.Fatalf("%q %v", head, refs)
+	}
+	if !sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"], "refs/heads/dev": refs["refs/heads/dev"], "refs/tags/v1": refs["refs/tags/v1"]}) {
+		t.Fatal("sameRefs")
+	}
+	if sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"]}) {
+		t.Fatal("sameRefs of fewer refs")
+	}
+	if _, head := remoteRefs("ref: refs/remotes/x\tHEAD\n"); head != "" {
+		t.Fatalf("a HEAD outside refs/heads: %q", head)
+	}
+}

@@ -152,8 +152,14 @@ func (e *Engine) Sync(ctx context.Context, repoID int64, pusher string) (err err
 	if _, err := e.Store.UpdateMirror(ctx, repoID, store.MirrorUpdate{Status: store.MirrorSyncing}); err != nil {
 		return err
 	}
-	rewrite, moved, oldHead, syncErr := e.fetch(ctx, repo, m)
+	res, syncErr := e.fetch(ctx, repo, m)
+	rewrite, moved, oldHead := res.rewrite, res.moved, res.oldHead
 	u := store.MirrorUpdate{Status: store.MirrorOK, Synced: true, Rewrite: rewrite, NextSyncAt: e.nextSync(m.Interval)}
+	if syncErr == nil && res.defaultBranch != "" {
+		u.DefaultBranch = res.defaultBranch
+		repo.DefaultBranch = res.defaultBranch
+		e.log().Info("upstream default branch changed", "repo", repo.FullName(), "default_branch", res.defaultBranch)
+	}
 	var se *SyncError
 	switch {
 	case errors.As(syncErr, &se):
@@ -201,17 +207,89 @@ func (e *Engine) nextSync(interval time.Duration) time.Time {
 	return e.Store.Now().Add(interval + j)
 }
 
-// fetch runs git fetch --prune of branches and tags into repo. It reports
-// the rewrites it saw, whether the default branch moved, and its old value.
-func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (rewrite string, moved bool, oldHead string, err error) {
+// fetchResult is what a fetch did.
+type fetchResult struct {
+	// rewrite describes the non-fast-forward updates ("" if none).
+	rewrite string
+	// moved: the default branch (the new one, if it changed) has a new
+	// head; oldHead is its value before the sync.
+	moved   bool
+	oldHead string
+	// defaultBranch is the upstream's default branch when it is not the
+	// repository's any more ("" when unchanged).
+	defaultBranch string
+	// fetched: git fetch ran (false when ls-remote showed nothing new).
+	fetched bool
+}
+
+// remoteRefs parses `git ls-remote --symref` output: the branches and
+// tags (peeled lines skipped) and the branch HEAD names ("" if none).
+func remoteRefs(out string) (refs map[string]string, head string) {
+	refs = map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if target, ok := strings.CutPrefix(line, "ref: "); ok {
+			if t, name, ok := strings.Cut(target, "\t"); ok && name == "HEAD" {
+				head = strings.TrimPrefix(t, "refs/heads/")
+				if head == t {
+					head = ""
+				}
+			}
+			continue
+		}
+		id, ref, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
+			continue
+		}
+		refs[ref] = id
+	}
+	return refs, head
+}
+
+func sameRefs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// run runs git with the sync's SSH command; a failure is classified.
+func (e *Engine) runGit(ctx context.Context, dir string, env []string, tmp string, stdout *bytes.Buffer, args ...string) error {
+	cmd := e.Git.Command(ctx, dir, env, append([]string{"-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always"}, args...)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if err := cmd.Run(); err != nil {
+		stderr := strings.ReplaceAll(errb.String(), tmp, "<tmp>")
+		if len(stderr) > 4000 {
+			stderr = stderr[len(stderr)-4000:]
+		}
+		return classify(stderr, ctx.Err() != nil)
+	}
+	return nil
+}
+
+// fetch lists the upstream's refs (git ls-remote --symref: one SSH round
+// trip) and, unless they are what the repository has already, runs git
+// fetch --prune of branches and tags into repo. It follows the
+// upstream's default branch (HEAD) when that names another existing
+// branch, and reports the rewrites it saw and whether the default branch
+// moved.
+func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (res fetchResult, err error) {
 	dir := e.Repos.Dir(repo)
 	before, err := e.refs(ctx, dir)
 	if err != nil {
-		return "", false, "", err
+		return res, err
 	}
 	keyFile, knownHosts, cleanup, err := e.credentials(m)
 	if err != nil {
-		return "", false, "", err
+		return res, err
 	}
 	defer cleanup()
 	ssh := e.SSH
@@ -222,26 +300,29 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		"GIT_SSH_COMMAND=" + sshCommand(ssh, keyFile, knownHosts),
 		"GIT_SSH_VARIANT=ssh",
 	}
-	// Only refs/heads and refs/tags are fetched and pruned: the server's
-	// own refs (refs/gitserver/pins/*) are never touched, so a published
-	// version's commit stays reachable whatever the upstream does.
-	cmd := e.Git.Command(ctx, dir, env,
-		"-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always",
-		"-c", "transfer.fsckObjects=true", "-c", "fetch.writeCommitGraph=false",
-		"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--quiet",
-		"--", m.URL, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Run(); err != nil {
-		stderr := strings.ReplaceAll(errb.String(), filepath.Dir(keyFile), "<tmp>")
-		if len(stderr) > 4000 {
-			stderr = stderr[len(stderr)-4000:]
-		}
-		return "", false, "", classify(stderr, ctx.Err() != nil)
+	tmp := filepath.Dir(keyFile)
+	var lsOut bytes.Buffer
+	if err := e.runGit(ctx, dir, env, tmp, &lsOut, "ls-remote", "--symref", "--", m.URL); err != nil {
+		return res, err
 	}
-	after, err := e.refs(ctx, dir)
-	if err != nil {
-		return "", false, "", err
+	upstream, upHead := remoteRefs(lsOut.String())
+	after := before
+	if !sameRefs(upstream, before) {
+		// Only refs/heads and refs/tags are fetched and pruned: the
+		// server's own refs (refs/gitserver/pins/*) are never touched, so
+		// a published version's commit stays reachable whatever the
+		// upstream does.
+		e.metrics().fetches.Inc()
+		res.fetched = true
+		if err := e.runGit(ctx, dir, env, tmp, nil,
+			"-c", "transfer.fsckObjects=true", "-c", "fetch.writeCommitGraph=false",
+			"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--quiet",
+			"--", m.URL, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+			return res, err
+		}
+		if after, err = e.refs(ctx, dir); err != nil {
+			return res, err
+		}
 	}
 	var rewrites []string
 	for ref, old := range before {
@@ -254,12 +335,19 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 			rewrites = append(rewrites, name+" "+old+".."+nu)
 		}
 	}
-	defRef := "refs/heads/" + repo.DefaultBranch
-	oldHead = before[defRef]
-	moved = after[defRef] != "" && after[defRef] != oldHead
+	branch := repo.DefaultBranch
+	if upHead != "" && upHead != branch && after["refs/heads/"+upHead] != "" && store.ValidBranchName(upHead) {
+		if _, err := e.Git.Output(ctx, dir, "symbolic-ref", "HEAD", "refs/heads/"+upHead); err != nil {
+			return res, err
+		}
+		branch, res.defaultBranch = upHead, upHead
+	}
+	defRef := "refs/heads/" + branch
+	res.oldHead = before[defRef]
+	res.moved = after[defRef] != "" && (after[defRef] != res.oldHead || res.defaultBranch != "")
 	if len(rewrites) > 0 {
 		sortStrings(rewrites)
-		rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
+		res.rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
 	}
-	return rewrite, moved, oldHead, nil
+	return res, nil
 }

@@ -211,6 +211,22 @@ func (s *DB) UpdateMirror(ctx context.Context, repoID int64, u store.MirrorUpdat
 			}
 			return store.Errorf(store.ErrConflict, "the mirror is not %s", u.From)
 		}
+		if u.DefaultBranch != "" {
+			var old, target string
+			if err := tx.QueryRowContext(ctx, `SELECT r.default_branch, a.name || '/' || r.name FROM repos r JOIN accounts a ON a.id = r.owner_id WHERE r.id = ?`,
+				repoID).Scan(&old, &target); err != nil {
+				return fmt.Errorf("store: update mirror: %w", err)
+			}
+			if old != u.DefaultBranch {
+				if _, err := tx.ExecContext(ctx, `UPDATE repos SET default_branch = ? WHERE id = ?`, u.DefaultBranch, repoID); err != nil {
+					return fmt.Errorf("store: update mirror: default branch: %w", err)
+				}
+				if err := s.writeAudit(ctx, tx, []store.AuditEntry{{Actor: "mirror", Action: "repo.default_branch", Target: target,
+					Detail: "the upstream's default branch is now " + u.DefaultBranch + " (was " + old + ")"}}); err != nil {
+					return err
+				}
+			}
+		}
 		m, err = s.mirrorWhere(ctx, tx, `m.repo_id = ?`, repoID)
 		return err
 	})

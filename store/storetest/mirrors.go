@@ -104,6 +104,22 @@ func testMirrors(t *testing.T, f Factory) {
 	if due, _ := s.DueMirrors(ctx, clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("not due yet: %+v", due)
 	}
+	// The upstream's default branch changed: the repository follows, audited.
+	if _, err := s.UpdateMirror(ctx, r.ID, store.MirrorUpdate{Status: store.MirrorOK, DefaultBranch: "bad..name"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad default branch: %v", err)
+	}
+	if _, err := s.UpdateMirror(ctx, r.ID, store.MirrorUpdate{Status: store.MirrorOK, DefaultBranch: "trunk"}); err != nil {
+		t.Fatal(err)
+	}
+	if r2, err := s.RepoByID(ctx, r.ID); err != nil || r2.DefaultBranch != "trunk" {
+		t.Fatalf("default branch after the update: %+v %v", r2, err)
+	}
+	if ev, err := s.AuditEvents(ctx, 1); err != nil || len(ev) != 1 || ev[0].Action != "repo.default_branch" || ev[0].Actor != "mirror" {
+		t.Fatalf("audit of the default branch change: %+v %v", ev, err)
+	}
+	if _, err := s.UpdateMirror(ctx, plain.ID, store.MirrorUpdate{Status: store.MirrorOK, DefaultBranch: "trunk"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("default branch of a repository that is no mirror: %v", err)
+	}
 	if due, _ := s.DueMirrors(ctx, next, 10); len(due) != 1 {
 		t.Fatalf("due later: %+v", due)
 	}
