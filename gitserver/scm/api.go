@@ -240,7 +240,7 @@ func (b *base) apiError(method, path string, resp *http.Response, raw []byte) er
 // "name already exists on this account", "key is already in use"; GitLab
 // "has already been taken"; Gitea "already been added", "already exists";
 // Bitbucket "already exists".
-var existsRE = regexp.MustCompile(`(?i)already (exists|been taken|in use|been added)|already_exists|is already taken`)
+var existsRE = regexp.MustCompile(`(?i)already (exists|been taken|in use|been added|added)|already_exists|is already taken`)
 
 // rateLimit is the provider's rate limit from a 429, or a 403 that carries
 // Retry-After (GitHub's secondary limits) or an exhausted
