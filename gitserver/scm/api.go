@@ -536,3 +536,12 @@ func keyText(k string) string {
 	}
 	return strings.TrimSpace(k)
 }
+
+// gone makes a delete idempotent: what is already gone is deleted (Gitea
+// itself answers 204 to deleting a deploy key twice).
+func gone(err error) error {
+	if errorsIsAny(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}

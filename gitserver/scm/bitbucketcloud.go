@@ -213,7 +213,7 @@ func (c *bbcClient) DeployKeys(ctx context.Context, repo RemoteRepo) ([]DeployKe
 
 func (c *bbcClient) DeleteDeployKey(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: bbcPath(repo) + "/deploy-keys/" + p(id)})
-	return err
+	return gone(err)
 }
 
 // AddWebhook: pushes, renames and transfers; signed with secret
@@ -239,7 +239,7 @@ func (c *bbcClient) Webhooks(ctx context.Context, repo RemoteRepo) ([]Webhook, e
 
 func (c *bbcClient) DeleteWebhook(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: bbcPath(repo) + "/hooks/" + p(id)})
-	return err
+	return gone(err)
 }
 
 func (c *bbcClient) BranchHead(ctx context.Context, repo RemoteRepo, branch string) (string, error) {

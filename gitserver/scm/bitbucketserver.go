@@ -235,7 +235,7 @@ func (c *bbsClient) DeployKeys(ctx context.Context, repo RemoteRepo) ([]DeployKe
 
 func (c *bbsClient) DeleteDeployKey(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: c.keyPath(repo) + "/" + p(id)})
-	return err
+	return gone(err)
 }
 
 // AddWebhook: pushes (repo:refs_changed) and renames or moves
@@ -267,7 +267,7 @@ func (c *bbsClient) Webhooks(ctx context.Context, repo RemoteRepo) ([]Webhook, e
 
 func (c *bbsClient) DeleteWebhook(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: c.repoPath(repo) + "/webhooks/" + p(id)})
-	return err
+	return gone(err)
 }
 
 // BranchHead: the branch's latestCommit, found by filtering the branch

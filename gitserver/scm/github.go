@@ -177,7 +177,7 @@ func (h *hub) DeployKeys(ctx context.Context, repo RemoteRepo) ([]DeployKey, err
 
 func (h *hub) DeleteDeployKey(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := h.do(ctx, call{method: http.MethodDelete, path: repoPath(repo) + "/keys/" + p(id)})
-	return err
+	return gone(err)
 }
 
 func (h *hub) AddWebhook(ctx context.Context, repo RemoteRepo, hookURL, secret string) (Webhook, error) {
@@ -210,7 +210,7 @@ func (h *hub) Webhooks(ctx context.Context, repo RemoteRepo) ([]Webhook, error) 
 
 func (h *hub) DeleteWebhook(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := h.do(ctx, call{method: http.MethodDelete, path: repoPath(repo) + "/hooks/" + p(id)})
-	return err
+	return gone(err)
 }
 
 func (h *hub) BranchHead(ctx context.Context, repo RemoteRepo, branch string) (string, error) {

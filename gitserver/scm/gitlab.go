@@ -175,7 +175,7 @@ func (c *gitlabClient) DeployKeys(ctx context.Context, repo RemoteRepo) ([]Deplo
 
 func (c *gitlabClient) DeleteDeployKey(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: projectPath(repo) + "/deploy_keys/" + p(id)})
-	return err
+	return gone(err)
 }
 
 // AddWebhook: push events only (GitLab project hooks have no rename or
@@ -201,7 +201,7 @@ func (c *gitlabClient) Webhooks(ctx context.Context, repo RemoteRepo) ([]Webhook
 
 func (c *gitlabClient) DeleteWebhook(ctx context.Context, repo RemoteRepo, id string) error {
 	_, err := c.do(ctx, call{method: http.MethodDelete, path: projectPath(repo) + "/hooks/" + p(id)})
-	return err
+	return gone(err)
 }
 
 func (c *gitlabClient) BranchHead(ctx context.Context, repo RemoteRepo, branch string) (string, error) {

@@ -193,7 +193,7 @@ func Run(t *testing.T, f Fixture) {
 			t.Errorf("DeployKeys lists %+v differently from AddDeployKey's %+v", list, first)
 		}
 		ok(t, "DeleteDeployKey", c.DeleteDeployKey(ctx, repo, first.ID))
-		is(t, "DeleteDeployKey again", c.DeleteDeployKey(ctx, repo, first.ID), scm.ErrNotFound)
+		ok(t, "DeleteDeployKey again (it is gone)", c.DeleteDeployKey(ctx, repo, first.ID))
 		list, err = c.DeployKeys(ctx, repo)
 		ok(t, "DeployKeys", err)
 		if got := deployKeyTexts(list); !slices.Equal(got, sorted(keys[1:])) {
@@ -224,7 +224,7 @@ func Run(t *testing.T, f Fixture) {
 			t.Fatalf("Webhooks = %+v, want hooks to %v", list, urls)
 		}
 		ok(t, "DeleteWebhook", c.DeleteWebhook(ctx, repo, first.ID))
-		is(t, "DeleteWebhook again", c.DeleteWebhook(ctx, repo, first.ID), scm.ErrNotFound)
+		ok(t, "DeleteWebhook again (it is gone)", c.DeleteWebhook(ctx, repo, first.ID))
 		list, err = c.Webhooks(ctx, repo)
 		ok(t, "Webhooks", err)
 		if got := hookURLs(list); !slices.Equal(got, urls[1:]) {
