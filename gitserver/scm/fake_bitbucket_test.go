@@ -18,7 +18,7 @@ func (f *fakeSCM) routesBBC() {
 	repoJSON := func(r *fakeRepo) map[string]any {
 		return map[string]any{"type": "repository", "uuid": r.uuid(), "slug": r.name, "name": r.name,
 			"full_name": r.owner + "/" + r.name, "is_private": r.private, "scm": "git",
-			"workspace": map[string]any{"slug": r.owner, "type": "workspace"},
+			"workspace":  map[string]any{"slug": r.owner, "type": "workspace"},
 			"mainbranch": map[string]any{"type": "branch", "name": "main"},
 			"links": map[string]any{"html": map[string]any{"href": f.srv.URL + "/" + r.owner + "/" + r.name},
 				"clone": []any{map[string]any{"name": "https", "href": f.srv.URL + "/" + r.owner + "/" + r.name + ".git"},

@@ -20,7 +20,7 @@ func (f *fakeSCM) routesGitLab() {
 		return map[string]any{"id": r.id, "name": r.name, "path": r.name, "path_with_namespace": r.owner + "/" + r.name,
 			"namespace": map[string]any{"full_path": r.owner, "kind": "user"}, "web_url": f.srv.URL + "/" + r.owner + "/" + r.name,
 			"ssh_url_to_repo": "ssh://git@" + f.srv.Listener.Addr().String() + "/" + r.owner + "/" + r.name + ".git",
-			"default_branch": "main", "visibility": vis}
+			"default_branch":  "main", "visibility": vis}
 	}
 	project := func(w http.ResponseWriter, req *http.Request) *fakeRepo {
 		id := req.PathValue("id")

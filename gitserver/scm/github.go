@@ -91,7 +91,9 @@ type hubHook struct {
 	} `json:"config"`
 }
 
-func (h hubHook) webhook() Webhook { return Webhook{ID: itoa(h.ID), URL: h.Config.URL, Active: h.Active} }
+func (h hubHook) webhook() Webhook {
+	return Webhook{ID: itoa(h.ID), URL: h.Config.URL, Active: h.Active}
+}
 
 // pageQuery asks for the largest page each provider allows.
 func (h *hub) pageQuery() url.Values {
