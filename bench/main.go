@@ -227,6 +227,21 @@ func stopAll() {
 	procs = nil
 }
 
+// waitReady polls url until it answers 200 (30 s at most).
+func waitReady(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after 30s", url)
+}
+
 func waitTCP(addr string) error {
 	for range 200 {
 		if c, err := net.Dial("tcp", addr); err == nil {
@@ -297,10 +312,16 @@ func run() error {
 		"--log-level", "warn"}, []string{"GITSERVER_MAINTENANCE_DELAY=1s"})
 	procs = append(procs, gsProc)
 	must(waitTCP(fmt.Sprintf("127.0.0.1:%d", gsPort)))
-	tokOut, err := exec.Command(bin, "admin", "token", "create", "admin", "--scope", "repo:read", "--scope", "repo:write",
-		"--scope", "builds", "--scope", "admin", "--data", data).Output()
+	// The server binds its ports before it creates its data directory:
+	// ready is /readyz, not an open port.
+	must(waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", gsPort)))
+	tokCmd := exec.Command(bin, "admin", "token", "create", "admin", "--scope", "repo:read", "--scope", "repo:write",
+		"--scope", "builds", "--scope", "admin", "--data", data)
+	var tokErr bytes.Buffer
+	tokCmd.Stderr = &tokErr
+	tokOut, err := tokCmd.Output()
 	if err != nil {
-		return fmt.Errorf("token: %v", err)
+		return fmt.Errorf("token: %v: %s", err, strings.TrimSpace(tokErr.String()))
 	}
 	token := strings.TrimSpace(string(tokOut))
 	gsBase := fmt.Sprintf("http://127.0.0.1:%d", gsPort)

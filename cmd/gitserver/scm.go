@@ -11,13 +11,9 @@ import (
 	"gitserver/gitserver/service"
 )
 
-// newSCMProvider builds an SCM configuration's provider. It is nil until
-// the adapters (gitserver/scm's New) land; then it becomes
-//
-//	func(c scm.Config, hc *http.Client) (scm.Provider, error) { return scm.New(c, hc) }
-//
-// and the SCM operations stop answering 503.
-var newSCMProvider func(scm.Config, *http.Client) (scm.Provider, error)
+// newSCMProvider builds an SCM configuration's provider: one adapter per
+// kind (gitserver/scm).
+var newSCMProvider = func(c scm.Config, hc *http.Client) (scm.Provider, error) { return scm.New(c, hc) }
 
 // scmFactory is the service's factory over newSCMProvider (nil without
 // adapters).

@@ -8,5 +8,10 @@
 //
 // Inbound webhooks are gitserver/scm/webhook's.
 //
+// The adapters are plain net/http and encoding/json (docs/decisions.md,
+// "SCM adapters"); New picks one by Kind. scmtest holds their contract
+// suite.
+//
 // Imports: none
+// Test imports: gitserver/gitserver/scm/scmtest
 package scm

@@ -140,6 +140,8 @@ type Client interface {
 	RepoByID(ctx context.Context, id string) (RemoteRepo, error)
 	AddDeployKey(ctx context.Context, repo RemoteRepo, title, publicKey string, readOnly bool) (DeployKey, error)
 	DeployKeys(ctx context.Context, repo RemoteRepo) ([]DeployKey, error)
+	// DeleteDeployKey and DeleteWebhook succeed when the key or hook is
+	// already gone (deletes are idempotent).
 	DeleteDeployKey(ctx context.Context, repo RemoteRepo, id string) error
 	// AddWebhook adds a JSON push (+ repository where the provider has
 	// it) webhook to url signed with secret.
