@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"gitserver/gitserver/mirror"
 	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 )
@@ -15,6 +16,10 @@ func hook(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: gitserver hook pre-receive|post-receive")
 		return 2
+	}
+	if args[0] == "ssh-relay" {
+		// GIT_SSH_COMMAND of a mirror sync: bounds what the upstream sends.
+		return mirror.RelayMain(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	}
 	if args[0] == "pack-objects" {
 		// uploadpack.packObjectsHook: runs for clones and fetches.

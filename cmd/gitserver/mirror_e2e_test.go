@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,8 +37,8 @@ func adminCred(s *TestServer) Cred {
 	return Cred{User: "admin", Secret: strings.TrimSpace(string(b))}
 }
 
-func newMirrorPair(t *testing.T) *mirrorPair {
-	p := &mirrorPair{up: StartServer(t), here: StartServer(t), git: NewGitEnv(t)}
+func newMirrorPair(t *testing.T, here ...ServerOption) *mirrorPair {
+	p := &mirrorPair{up: StartServer(t), here: StartServer(t, here...), git: NewGitEnv(t)}
 	p.upAdmin, p.admin = adminCred(p.up), adminCred(p.here)
 	p.up.CreateRepo(p.upAdmin, "admin", "app", "restricted")
 	p.work = p.git.Init(p.up.RepoURL(p.upAdmin, "admin", "app"))
@@ -253,3 +255,35 @@ func TestMirrorHostileURLs(t *testing.T) {
 }
 
 func jsonEncode(b *bytes.Buffer, v any) error { return json.NewEncoder(b).Encode(v) }
+
+// TestMirrorFetchSizeLimit: the push size limit (--max-push-mb) bounds what
+// a sync may download. An upstream that sends more is stopped with
+// too_large; no ref moves and no partial pack stays behind.
+func TestMirrorFetchSizeLimit(t *testing.T) {
+	p := newMirrorPair(t, WithArgs("--max-push-mb", "1"))
+	if m := p.sync(t); m["status"] != "ok" {
+		t.Fatalf("first (small) sync: %v", m)
+	}
+	head := p.head(t)
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(p.work, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.git.Must(p.work, "add", "big.bin")
+	p.git.Must(p.work, "commit", "-q", "-m", "3 MiB")
+	p.git.Must(p.work, "push", "-q", "origin", "master")
+
+	m := p.sync(t)
+	le, _ := m["last_error"].(map[string]any)
+	if m["status"] != "error" || le == nil || le["code"] != "too_large" || !strings.Contains(le["message"].(string), "1 MB") {
+		t.Fatalf("sync of 3 MiB with --max-push-mb 1: %v", m)
+	}
+	if got := p.head(t); got != head {
+		t.Fatalf("the default branch moved to %s after a refused sync (was %s)", got, head)
+	}
+	packs, _ := filepath.Glob(filepath.Join(repoDirOf(t, filepath.Join(p.here.Data, "repos")), "objects", "pack", "tmp_*"))
+	if len(packs) != 0 {
+		t.Fatalf("partial packs left behind: %v", packs)
+	}
+}

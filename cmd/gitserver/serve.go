@@ -301,7 +301,7 @@ func (m *Main) run(ctx context.Context) error {
 	// Mirrors: syncs run in the background until the store closes (the
 	// deferred Close runs before the store's).
 	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
-		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs}
+		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self}
 	defer func() {
 		if !mirrors.Close(backgroundGrace) {
 			log.Warn("mirror syncs still running after the grace period were cancelled", "grace", backgroundGrace)

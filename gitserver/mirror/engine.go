@@ -38,6 +38,11 @@ type Engine struct {
 	TempDir string
 	// MaxSyncs bounds the syncs running at once (default 4).
 	MaxSyncs int
+	// MaxFetchBytes bounds what one sync may download (the server's
+	// --max-push-mb; 0: no bound beyond SyncTimeout). Self is the gitserver
+	// binary, whose `hook ssh-relay` enforces it.
+	MaxFetchBytes int64
+	Self          string
 	// SyncTimeout bounds one sync (default 10 minutes).
 	SyncTimeout time.Duration
 	// PollEvery is how often due mirrors are looked for (default 15 s).

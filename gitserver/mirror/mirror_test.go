@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -245,5 +246,24 @@ func TestRemoteRefs(t *testing.T) {
 	}
 	if _, head := remoteRefs("ref: refs/remotes/x\tHEAD\n"); head != "" {
 		t.Fatalf("a HEAD outside refs/heads: %q", head)
+	}
+}
+
+// TestRelayBoundsWhatPasses: the ssh relay passes an upstream's bytes
+// through up to its bound and stops (non-zero, with the marker classify
+// knows) past it.
+func TestRelayBoundsWhatPasses(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := RelayMain([]string{"1000", "sh", "-c", "exec head -c 100 /dev/zero"}, strings.NewReader(""), &out, &errb); code != 0 || out.Len() != 100 {
+		t.Fatalf("under the bound: exit %d, %d bytes, %q", code, out.Len(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	code := RelayMain([]string{"10", "sh", "-c", "exec head -c 100000 /dev/zero"}, strings.NewReader(""), &out, &errb)
+	if code == 0 || out.Len() > 10 || classify(errb.String(), false).Code != CodeTooLarge {
+		t.Fatalf("over the bound: exit %d, %d bytes passed, %q", code, out.Len(), errb.String())
+	}
+	if code := RelayMain([]string{"1000", "sh", "-c", "exit 7"}, strings.NewReader(""), &out, &errb); code != 7 {
+		t.Fatalf("ssh's exit status is not passed on: %d", code)
 	}
 }

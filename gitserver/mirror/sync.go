@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ const (
 	CodeUnreachable    = "unreachable"
 	CodeNotFound       = "not_found"
 	CodeFetchFailed    = "fetch_failed"
+	CodeTooLarge       = "too_large"
 	CodeInternal       = "internal"
 )
 
@@ -47,6 +49,8 @@ func classify(stderr string, timedOut bool) *SyncError {
 	}
 	e := &SyncError{Detail: stderr}
 	switch {
+	case has(relayMarker):
+		e.Code, e.Message = CodeTooLarge, "the upstream sent more than a push may bring (--max-push-mb); nothing was fetched"
 	case has("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed", "No matching host key", "host key for"):
 		e.Code, e.Message = CodeHostKeyChanged, "the upstream's SSH host key is not the one pinned when the mirror was created; nothing was fetched. If the upstream really changed its host key, re-create the mirror."
 	case has("Permission denied (publickey", "Permission denied, please try again", "Authentication failed", "Too many authentication failures"):
@@ -297,7 +301,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		ssh = "ssh"
 	}
 	env := []string{
-		"GIT_SSH_COMMAND=" + sshCommand(ssh, keyFile, knownHosts),
+		"GIT_SSH_COMMAND=" + e.relay() + sshCommand(ssh, keyFile, knownHosts),
 		"GIT_SSH_VARIANT=ssh",
 	}
 	tmp := filepath.Dir(keyFile)
@@ -314,10 +318,23 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		// upstream does.
 		e.metrics().fetches.Inc()
 		res.fetched = true
-		if err := e.runGit(ctx, dir, env, tmp, nil,
+		// git has no size bound for fetches (receive.maxInputSize is for
+		// pushes): the SSH command runs through the relay (RelayMain),
+		// which stops the transfer past MaxFetchBytes; refs move only after
+		// a complete pack, so a stopped fetch changes nothing, and the
+		// partial pack it leaves is removed.
+		packDir := filepath.Join(dir, "objects", "pack")
+		before := tmpPacks(packDir)
+		err := e.runGit(ctx, dir, env, tmp, nil,
 			"-c", "transfer.fsckObjects=true", "-c", "fetch.writeCommitGraph=false",
 			"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--quiet",
-			"--", m.URL, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"); err != nil {
+			"--", m.URL, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+		var se *SyncError
+		if errors.As(err, &se) && se.Code == CodeTooLarge {
+			removeNewPacks(packDir, before)
+			se.Message = fmt.Sprintf("the upstream sent more than %d MB, the most a push may bring (--max-push-mb); nothing was fetched", e.MaxFetchBytes>>20)
+		}
+		if err != nil {
 			return res, err
 		}
 		if after, err = e.refs(ctx, dir); err != nil {
@@ -350,4 +367,53 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		res.rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
 	}
 	return res, nil
+}
+
+// tmpPacks names the temporary pack files in packDir (index-pack's
+// tmp_pack_*, still being written).
+func tmpPacks(packDir string) map[string]bool {
+	out := map[string]bool{}
+	entries, _ := os.ReadDir(packDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "tmp_pack_") {
+			out[e.Name()] = true
+		}
+	}
+	return out
+}
+
+// newPackBytes is the size of the temporary packs not in before.
+func newPackBytes(packDir string, before map[string]bool) int64 {
+	var n int64
+	entries, _ := os.ReadDir(packDir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "tmp_pack_") || before[e.Name()] {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// removeNewPacks removes the temporary packs (and their indexes) a stopped
+// fetch left behind.
+func removeNewPacks(packDir string, before map[string]bool) {
+	entries, _ := os.ReadDir(packDir)
+	for _, e := range entries {
+		name := e.Name()
+		if (strings.HasPrefix(name, "tmp_pack_") || strings.HasPrefix(name, "tmp_idx_")) && !before[name] {
+			os.Remove(filepath.Join(packDir, name))
+		}
+	}
+}
+
+// relay is the prefix of GIT_SSH_COMMAND that bounds what a sync may
+// download (RelayMain), or "" without a bound or a binary to run it.
+func (e *Engine) relay() string {
+	if e.MaxFetchBytes <= 0 || e.Self == "" {
+		return ""
+	}
+	return quote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
 }
