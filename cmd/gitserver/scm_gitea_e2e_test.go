@@ -287,6 +287,75 @@ func TestHostedOnGitea(t *testing.T) {
 		}
 	})
 
+	t.Run("configuration endpoints: admins only, no secrets", func(t *testing.T) {
+		for _, path := range []string{"/api/v1/admin/scm-configs", fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID)} {
+			if code, _ := s.Do("GET", path, carol, nil); code != http.StatusForbidden {
+				t.Fatalf("GET %s as a user: %d", path, code)
+			}
+		}
+		if code, _ := s.Do("PATCH", fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID), carol, map[string]any{"name": "x"}); code != http.StatusForbidden {
+			t.Fatalf("PATCH as a user: %d", code)
+		}
+		if code, _ := s.Do("DELETE", fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID), carol, nil); code != http.StatusForbidden {
+			t.Fatalf("DELETE as a user: %d", code)
+		}
+		conn, err := s.Admin("", "scm", "list") // the CLI reads the database; tokens never leave it
+		if err != nil || !strings.Contains(conn, "gitea") {
+			t.Fatalf("scm list: %v %s", err, conn)
+		}
+		for _, req := range []struct {
+			cred Cred
+			path string
+		}{
+			{admin, "/api/v1/admin/scm-configs"}, {admin, fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID)},
+			{carol, "/api/v1/scm-configs"}, {carol, "/api/v1/user/scm"}, {carol, "/api/v1/repos/carol/app"},
+			{carol, "/api/v1/repos/carol/app/mirror"},
+		} {
+			code, b := s.Do("GET", req.path, req.cred, nil)
+			if code != http.StatusOK || strings.Contains(string(b), app.ClientSecret) || strings.Contains(string(b), `"access_token"`) ||
+				strings.Contains(string(b), `"refresh_token"`) || strings.Contains(string(b), `"client_secret"`) || strings.Contains(string(b), "PRIVATE KEY") {
+				t.Fatalf("GET %s: %d %s", req.path, code, b)
+			}
+		}
+		code, b := s.Do("PATCH", fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID), admin, map[string]any{"allowed_owners": []string{}})
+		if code != http.StatusOK || strings.Contains(string(b), app.ClientSecret) {
+			t.Fatalf("PATCH: %d %s", code, b)
+		}
+	})
+
+	t.Run("admin scm add, list, show, remove", func(t *testing.T) {
+		args := []string{"scm", "add", "--name", "gitea-cli", "--kind", "gitea", "--website-url", gt.HTTPURL, "--api-url", gt.HTTPURL + "/api/v1",
+			"--ssh-url", fmt.Sprintf("ssh://git@127.0.0.1:%d", gt.SSHPort), "--client-id", app.ClientID, "--allowed-owner", "team", "--secret-stdin"}
+		if out, err := s.Admin("wrong-secret\n", args...); err == nil || !strings.Contains(err.Error(), "provider") {
+			t.Fatalf("a wrong secret is accepted: %s %v", out, err)
+		}
+		out, err := s.Admin(app.ClientSecret+"\n", args...)
+		if err != nil || !strings.Contains(out, "added SCM configuration") || !strings.Contains(out, "SHA256:") || strings.Contains(out, app.ClientSecret) {
+			t.Fatalf("scm add: %s %v", out, err)
+		}
+		id := strings.Fields(strings.TrimPrefix(out, "added SCM configuration "))[0]
+		if out, err := s.Admin("", "scm", "list"); err != nil || !strings.Contains(out, "gitea-cli") || strings.Contains(out, app.ClientSecret) {
+			t.Fatalf("scm list: %s %v", out, err)
+		}
+		out, err = s.Admin("", "scm", "show", id)
+		if err != nil || !strings.Contains(out, `"client_secret_set": true`) || strings.Contains(out, app.ClientSecret) || !strings.Contains(out, `"team"`) {
+			t.Fatalf("scm show: %s %v", out, err)
+		}
+		if out, err := s.Admin("x\n", "scm", "add", "--name", "x", "--kind", "svn", "--secret-stdin"); err == nil || !strings.Contains(err.Error(), "kind") {
+			t.Fatalf("unknown kind: %s", out)
+		}
+		if out, err := s.Admin("", "scm", "remove", id); err != nil || !strings.Contains(out, "removed SCM configuration "+id) {
+			t.Fatalf("scm remove: %s %v", out, err)
+		}
+		if out, err := s.Admin("", "scm", "show", id); err == nil {
+			t.Fatalf("removed configuration shown: %s", out)
+		}
+		// In use: refused, naming the repositories.
+		if out, err := s.Admin("", "scm", "remove", strconv.FormatInt(c.ID, 10)); err == nil || !strings.Contains(err.Error(), "carol/app") {
+			t.Fatalf("scm remove in use: %s %v", out, err)
+		}
+	})
+
 	t.Run("deleting here leaves gitea's repository", func(t *testing.T) {
 		for _, full := range []string{"carol/app", "carol/lib"} {
 			if code, b := s.Do("DELETE", "/api/v1/repos/"+full, carol, nil); code != http.StatusNoContent {
