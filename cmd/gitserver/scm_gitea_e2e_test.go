@@ -323,6 +323,27 @@ func TestHostedOnGitea(t *testing.T) {
 		}
 	})
 
+	t.Run("a step refused upstream is 502 provider_failed", func(t *testing.T) {
+		// An organisation alice is in with read access only: Gitea lists it
+		// as hers but refuses to create repositories in it.
+		gt.apiMust(t, http.StatusCreated, "POST", "/orgs", map[string]any{"username": "readers-org", "visibility": "public"}, nil)
+		var team struct {
+			ID int64 `json:"id"`
+		}
+		gt.apiMust(t, http.StatusCreated, "POST", "/orgs/readers-org/teams", map[string]any{
+			"name": "readers", "permission": "read", "units": []string{"repo.code"}, "can_create_org_repo": false,
+		}, &team)
+		gt.apiMust(t, http.StatusNoContent, "PUT", fmt.Sprintf("/teams/%d/members/%s", team.ID, guser), nil, nil)
+		code, b := s.Do("POST", "/api/v1/repos", carol, map[string]any{"name": "ro", "visibility": "restricted",
+			"host": map[string]any{"scm_config": c.ID, "remote_owner": "readers-org"}})
+		if code != http.StatusBadGateway || !strings.Contains(string(b), `"provider_failed"`) || !strings.Contains(string(b), "creating readers-org/ro on gitea") {
+			t.Fatalf("refused upstream: %d %s", code, b)
+		}
+		if code, _ := s.Do("GET", "/api/v1/repos/carol/ro", carol, nil); code != http.StatusNotFound {
+			t.Fatalf("a repository was created here: %d", code)
+		}
+	})
+
 	t.Run("admin scm add, list, show, remove", func(t *testing.T) {
 		args := []string{"scm", "add", "--name", "gitea-cli", "--kind", "gitea", "--website-url", gt.HTTPURL, "--api-url", gt.HTTPURL + "/api/v1",
 			"--ssh-url", fmt.Sprintf("ssh://git@127.0.0.1:%d", gt.SSHPort), "--client-id", app.ClientID, "--allowed-owner", "team", "--secret-stdin"}
