@@ -287,6 +287,32 @@ func TestHostedOnGitea(t *testing.T) {
 		}
 	})
 
+	appFull := guser + "/app"
+	t.Run("a rename on gitea is followed by stable id", func(t *testing.T) {
+		gt.apiMust(t, http.StatusOK, "PATCH", "/repos/"+appFull, map[string]any{"name": "app-renamed"}, nil)
+		appFull = guser + "/app-renamed"
+		g := NewGitEnv(t)
+		u, _ := url.Parse(gt.HTTPURL)
+		u.User = url.UserPassword(guser, gpass)
+		u.Path = "/" + appFull + ".git"
+		work := g.Clone(u.String())
+		c2 := g.Commit(work, "b.txt", "two\n", "two")
+		g.Must(work, "push", "-q", "origin", "HEAD:main")
+		deadline := time.Now().Add(45 * time.Second)
+		for len(buildsFor(t, s, carol, "carol", "app", c2)) == 0 {
+			if time.Now().After(deadline) {
+				_, m := s.JSON("GET", "/api/v1/repos/carol/app/mirror", carol, nil)
+				t.Fatalf("no build of %s after the rename (mirror %v)", c2, m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, r := s.JSON("GET", "/api/v1/repos/carol/app", carol, nil)
+		rem, mo := r["remote"].(map[string]any), r["mirror"].(map[string]any)
+		if rem["full_name"] != appFull || rem["html_url"] != gt.HTTPURL+"/"+appFull || !strings.Contains(jsonStr(mo, "url"), "/"+appFull+".git") {
+			t.Fatalf("after the rename: remote %v, mirror url %v", rem, mo["url"])
+		}
+	})
+
 	t.Run("configuration endpoints: admins only, no secrets", func(t *testing.T) {
 		for _, path := range []string{"/api/v1/admin/scm-configs", fmt.Sprintf("/api/v1/admin/scm-configs/%d", c.ID)} {
 			if code, _ := s.Do("GET", path, carol, nil); code != http.StatusForbidden {
@@ -383,7 +409,7 @@ func TestHostedOnGitea(t *testing.T) {
 				t.Fatalf("delete %s: %d %s", full, code, b)
 			}
 		}
-		for _, full := range []string{guser + "/app", "team/lib-remote"} {
+		for _, full := range []string{appFull, "team/lib-remote"} {
 			if status, b := gt.API(t, "GET", "/repos/"+full, nil); status != http.StatusOK {
 				t.Fatalf("gitea's %s after the delete here: %d %s", full, status, b)
 			}

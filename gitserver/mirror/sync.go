@@ -152,6 +152,7 @@ func (e *Engine) Sync(ctx context.Context, repoID int64, pusher string) (err err
 	if _, err := e.Store.UpdateMirror(ctx, repoID, store.MirrorUpdate{Status: store.MirrorSyncing}); err != nil {
 		return err
 	}
+	m = e.relocate(ctx, repo, m)
 	res, syncErr := e.fetch(ctx, repo, m)
 	rewrite, moved, oldHead := res.rewrite, res.moved, res.oldHead
 	u := store.MirrorUpdate{Status: store.MirrorOK, Synced: true, Rewrite: rewrite, NextSyncAt: e.nextSync(m.Interval)}
@@ -350,4 +351,50 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		res.rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
 	}
 	return res, nil
+}
+
+// relocate follows a provider-hosted mirror's remote to where it is now
+// (Resolve) and records a move; anything that goes wrong is logged and m
+// is returned unchanged.
+func (e *Engine) relocate(ctx context.Context, repo store.Repo, m store.Mirror) store.Mirror {
+	if e.Resolve == nil || m.SCMConfigID == 0 || m.Remote.ID == "" {
+		return m
+	}
+	log := e.log().With("repo", repo.FullName(), "remote_id", m.Remote.ID)
+	sshURL, remote, err := e.Resolve(ctx, m)
+	if err != nil {
+		log.Warn("looking up the remote repository by id", "err", err)
+		return m
+	}
+	remote.ID, remote.UserID = m.Remote.ID, m.Remote.UserID
+	url := ""
+	if sshURL != "" && sshURL != m.URL {
+		old, oerr := ParseURL(m.URL)
+		nu, nerr := ParseURL(sshURL)
+		switch {
+		case oerr != nil || nerr != nil:
+			log.Warn("the remote repository's new SSH URL is not usable", "url", sshURL, "err", nerr)
+		case nu.KnownHostsName() != old.KnownHostsName():
+			log.Warn("the remote repository moved to another SSH host; not followed (its host keys are not pinned)", "url", nu.URL)
+		case nu.URL != m.URL:
+			url = nu.URL
+		}
+	}
+	if url == "" && remote == m.Remote {
+		return m
+	}
+	detail := m.Remote.FullName + " -> " + remote.FullName
+	if url != "" {
+		detail += " (" + url + ")"
+	}
+	if err := e.Store.RelocateMirror(ctx, repo.ID, url, remote, store.AuditEntry{Actor: "mirror", Action: "repo.mirror.relocate", Target: repo.FullName(), Detail: detail}); err != nil {
+		log.Error("recording the remote repository's move", "err", err)
+		return m
+	}
+	log.Info("the remote repository moved", "detail", detail)
+	if url != "" {
+		m.URL = url
+	}
+	m.Remote = remote
+	return m
 }

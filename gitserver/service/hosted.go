@@ -379,3 +379,25 @@ func (s *Service) cleanupUpstream(ctx context.Context, actor Actor, rp store.Rep
 		}
 	}
 }
+
+// ResolveHosted looks a provider-hosted mirror's remote repository up by
+// its stable id, with the connection of the user who created it (the
+// mirror engine's Resolve): where it is now after a rename or transfer.
+func (s *Service) ResolveHosted(ctx context.Context, m store.Mirror) (string, store.MirrorRemote, error) {
+	if m.SCMConfigID == 0 || m.Remote.ID == "" || m.Remote.UserID == 0 {
+		return "", m.Remote, nil
+	}
+	u, err := s.Store.AccountByID(ctx, m.Remote.UserID)
+	if err != nil {
+		return "", m.Remote, err
+	}
+	cl, err := s.ProviderClient(ctx, u, m.SCMConfigID)
+	if err != nil {
+		return "", m.Remote, err
+	}
+	r, err := cl.RepoByID(ctx, m.Remote.ID)
+	if err != nil {
+		return "", m.Remote, err
+	}
+	return r.SSHURL, store.MirrorRemote{ID: m.Remote.ID, FullName: r.FullName, HTMLURL: r.HTMLURL, DefaultBranch: r.DefaultBranch, UserID: m.Remote.UserID}, nil
+}
