@@ -247,3 +247,12 @@ func TestRemoteRefs(t *testing.T) {
 		t.Fatalf("a HEAD outside refs/heads: %q", head)
 	}
 }
+
+func TestRepositoryEvent(t *testing.T) {
+	for typ, want := range map[string]bool{"repository": true, "repo:updated": true, "repo:modified": true,
+		"push": false, "Push Hook": false, "repo:refs_changed": false, "": false} {
+		if got := repositoryEvent(typ); got != want {
+			t.Errorf("repositoryEvent(%q) = %v", typ, got)
+		}
+	}
+}
