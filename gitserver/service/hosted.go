@@ -140,6 +140,13 @@ func (s *Service) CreateHosted(ctx context.Context, actor Actor, in NewRepoInput
 	if !store.ValidName(name) {
 		return store.Repo{}, store.Mirror{}, invalidf("host.remote_name must match [A-Za-z0-9][A-Za-z0-9_.-]{0,99} and not end in .git")
 	}
+	if c.Kind == string(scm.BitbucketCloud) || c.Kind == string(scm.BitbucketServer) {
+		// Bitbucket names repositories by a lower-case slug: say so
+		// before creating rather than end up with another name.
+		if slug := strings.ToLower(name); slug != name {
+			return store.Repo{}, store.Mirror{}, invalidf("%s would name the repository %q (Bitbucket slugs are lower case): give host.remote_name %q", c.Name, slug, slug)
+		}
+	}
 	cl, err := s.ProviderClient(ctx, u, c.ID)
 	if err != nil {
 		return store.Repo{}, store.Mirror{}, err

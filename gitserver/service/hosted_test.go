@@ -254,6 +254,19 @@ func TestCreateHosted(t *testing.T) {
 	if !errors.As(err, &re) || len(re.Steps) < 2 || !strings.Contains(strings.Join(re.Steps, "\n"), m.PublicKey) {
 		t.Fatalf("repair without connection: %v", err)
 	}
+	// Bitbucket would change the name: said before creating.
+	bb, err := f.svc.CreateSCMConfig(ctx, user(f.admin), service.SCMConfigInput{Name: sp("bb"), Kind: sp("bitbucket-cloud"), WebsiteURL: sp("https://bitbucket.example"),
+		APIURL: sp("https://api.bitbucket.example/2.0"), SSHURL: sp("ssh://git@bitbucket.example:22"), ClientID: sp("cid"), ClientSecret: sp("csecret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.PutSCMConnection(ctx, store.SCMConnection{UserID: f.alice.ID, ConfigID: bb.ID, Login: "octo", AccessToken: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	creates := h.creates
+	if _, _, err := f.svc.CreateHosted(ctx, alice, service.NewRepoInput{Name: "MyApp", Visibility: "restricted"}, service.HostInput{SCMConfig: bb.ID, RemoteOwner: "octo"}); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), `"myapp"`) || h.creates != creates {
+		t.Fatalf("bitbucket slug: %v", err)
+	}
 	// Deleting here removes the hook and key upstream (with the creator's
 	// connection, the deleting admin having none), never the repository.
 	if _, err := f.db.PutSCMConnection(ctx, store.SCMConnection{UserID: f.alice.ID, ConfigID: c.ID, Login: "octo", AccessToken: "tok"}); err != nil {
