@@ -306,6 +306,7 @@ func (m *Main) run(ctx context.Context) error {
 	// Provider-hosted mirrors follow renames and transfers by stable id.
 	hosted := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
 	mirrors.Resolve = hosted.ResolveHosted
+	mirrors.PollHead = hosted.PolledHead // Bitbucket Server's api mode
 	defer func() {
 		if !mirrors.Close(backgroundGrace) {
 			log.Warn("mirror syncs still running after the grace period were cancelled", "grace", backgroundGrace)

@@ -48,6 +48,12 @@ type Engine struct {
 	// new SSH URL, on the same host, and the remote's names are recorded).
 	// Its error is logged and the sync goes on with the recorded URL.
 	Resolve func(ctx context.Context, m store.Mirror) (sshURL string, remote store.MirrorRemote, err error)
+	// PollHead, if set, is asked before each fetch of a provider-hosted
+	// mirror for the head of its remote default branch through the
+	// provider's API (ok false: this mirror is not polled that way —
+	// only Bitbucket Server's api mode is). When the head is the one
+	// already here, nothing is fetched over SSH.
+	PollHead func(ctx context.Context, m store.Mirror) (head string, ok bool, err error)
 
 	once  sync.Once
 	sched *Scheduler

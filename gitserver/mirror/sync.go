@@ -288,6 +288,15 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 	if err != nil {
 		return res, err
 	}
+	if e.PollHead != nil && m.SCMConfigID != 0 && m.Remote.DefaultBranch != "" && m.LastErrorCode == "" {
+		head, ok, err := e.PollHead(ctx, m)
+		switch {
+		case err != nil:
+			e.log().Warn("polling the remote default branch", "repo", repo.FullName(), "err", err)
+		case ok && head != "" && before["refs/heads/"+m.Remote.DefaultBranch] == head:
+			return res, nil // unchanged: no SSH round trip
+		}
+	}
 	keyFile, knownHosts, cleanup, err := e.credentials(m)
 	if err != nil {
 		return res, err

@@ -408,3 +408,34 @@ func (s *Service) ResolveHosted(ctx context.Context, m store.Mirror) (string, st
 	}
 	return r.SSHURL, store.MirrorRemote{ID: m.Remote.ID, FullName: r.FullName, HTMLURL: r.HTMLURL, DefaultBranch: r.DefaultBranch, UserID: m.Remote.UserID}, nil
 }
+
+// PolledHead is the head of a provider-hosted mirror's remote default
+// branch through the provider's API, for the configurations that poll
+// (Bitbucket Server in api mode; ok is false for every other), with the
+// connection of the user who created it (the mirror engine's PollHead).
+func (s *Service) PolledHead(ctx context.Context, m store.Mirror) (string, bool, error) {
+	if m.SCMConfigID == 0 || m.Remote.ID == "" || m.Remote.UserID == 0 || m.Remote.DefaultBranch == "" {
+		return "", false, nil
+	}
+	c, err := s.Store.SCMConfigByID(ctx, m.SCMConfigID)
+	if err != nil || c.Mode != string(scm.ModeAPI) {
+		return "", false, err
+	}
+	u, err := s.Store.AccountByID(ctx, m.Remote.UserID)
+	if err != nil {
+		return "", false, err
+	}
+	cl, err := s.ProviderClient(ctx, u, c.ID)
+	if err != nil {
+		return "", false, err
+	}
+	r, err := cl.RepoByID(ctx, m.Remote.ID)
+	if err != nil {
+		return "", false, err
+	}
+	head, err := cl.BranchHead(ctx, r, m.Remote.DefaultBranch)
+	if err != nil {
+		return "", false, err
+	}
+	return head, true, nil
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gitserver/gitserver/scm"
 	"gitserver/gitserver/service"
@@ -136,6 +137,10 @@ func (c *hostClient) DeleteWebhook(ctx context.Context, repo scm.RemoteRepo, id 
 	return nil
 }
 
+func (c *hostClient) BranchHead(ctx context.Context, repo scm.RemoteRepo, branch string) (string, error) {
+	return "head-of-" + repo.FullName + "-" + branch, nil
+}
+
 // fakeMirrorer prepares mirrors with numbered keys and counts triggers.
 type fakeMirrorer struct {
 	mu       sync.Mutex
@@ -152,8 +157,12 @@ func (m *fakeMirrorer) Prepare(ctx context.Context, url, key string, hostKeys []
 	if len(hostKeys) == 0 {
 		return store.NewMirror{}, errors.New("no pinned host keys given")
 	}
+	iv := time.Duration(0)
+	if interval != "" {
+		iv, _ = time.ParseDuration(interval)
+	}
 	return store.NewMirror{URL: url, PublicKey: fmt.Sprintf("ssh-ed25519 AAAAkey%d gitserver", m.n), PrivateKey: []byte("private"),
-		KnownHosts: strings.Join(hostKeys, "\n"), WebhookSecret: "secret"}, nil
+		KnownHosts: strings.Join(hostKeys, "\n"), WebhookSecret: "secret", Interval: iv}, nil
 }
 
 func (m *fakeMirrorer) Trigger(repoID int64, pusher string) {
@@ -267,6 +276,31 @@ func TestCreateHosted(t *testing.T) {
 	if _, _, err := f.svc.CreateHosted(ctx, alice, service.NewRepoInput{Name: "MyApp", Visibility: "restricted"}, service.HostInput{SCMConfig: bb.ID, RemoteOwner: "octo"}); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), `"myapp"`) || h.creates != creates {
 		t.Fatalf("bitbucket slug: %v", err)
 	}
+	// Bitbucket Server in api mode: no webhook, polled through the API.
+	bbs, err := f.svc.CreateSCMConfig(ctx, user(f.admin), service.SCMConfigInput{Name: sp("bbs"), Kind: sp("bitbucket-server"), Mode: sp("api"),
+		WebsiteURL: sp("https://bbs.example"), APIURL: sp("https://bbs.example/rest"), SSHURL: sp("ssh://git@bbs.example:7999"), ProjectKey: sp("PRJ"), AccessToken: sp("pat")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.PutSCMConnection(ctx, store.SCMConnection{UserID: f.alice.ID, ConfigID: bbs.ID, Login: "octo", AccessToken: "alice-pat"}); err != nil {
+		t.Fatal(err)
+	}
+	_, pm, err := f.svc.CreateHosted(ctx, alice, service.NewRepoInput{Name: "svc", Visibility: "restricted"}, service.HostInput{SCMConfig: bbs.ID, RemoteOwner: "PRJ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pm.Interval != time.Minute || len(h.hooks[pm.Remote.ID]) != 0 || len(h.keys[pm.Remote.ID]) != 1 {
+		t.Fatalf("polled mirror: %+v hooks %v", pm, h.hooks[pm.Remote.ID])
+	}
+	if head, ok, err := f.svc.PolledHead(ctx, pm); err != nil || !ok || head != "head-of-PRJ/svc-main" {
+		t.Fatalf("polled head: %q %v %v", head, ok, err)
+	}
+	if st, _, err := f.svc.RepairHosted(ctx, alice, mustRepo(t, f, "alice", "svc")); err != nil || st.Webhook != "none" {
+		t.Fatalf("repair of a polled mirror: %+v %v", st, err)
+	}
+	if _, ok, err := f.svc.PolledHead(ctx, m); ok || err != nil {
+		t.Fatalf("a webhook mirror is polled: %v %v", ok, err)
+	}
 	// Deleting here removes the hook and key upstream (with the creator's
 	// connection, the deleting admin having none), never the repository.
 	if _, err := f.db.PutSCMConnection(ctx, store.SCMConnection{UserID: f.alice.ID, ConfigID: c.ID, Login: "octo", AccessToken: "tok"}); err != nil {
@@ -278,4 +312,13 @@ func TestCreateHosted(t *testing.T) {
 	if _, ok := h.repos[remote.ID]; !ok || len(h.keys[remote.ID]) != 0 || len(h.hooks[remote.ID]) != 0 {
 		t.Fatalf("after delete: %+v keys %+v hooks %+v", h.repos, h.keys, h.hooks)
 	}
+}
+
+func mustRepo(t *testing.T, f *fixture, owner, name string) store.Repo {
+	t.Helper()
+	r, err := f.db.RepoByName(f.ctx, owner, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
