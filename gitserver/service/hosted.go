@@ -88,6 +88,12 @@ func (s *Service) CreateHosted(ctx context.Context, actor Actor, in NewRepoInput
 	if err != nil {
 		return store.Repo{}, store.Mirror{}, err
 	}
+	// What the store would refuse is refused before anything is created
+	// upstream.
+	nr := store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: store.Visibility(in.Visibility), DefaultBranch: in.DefaultBranch}
+	if err := nr.Normalize(); err != nil {
+		return store.Repo{}, store.Mirror{}, err
+	}
 	if h.SCMConfig <= 0 {
 		return store.Repo{}, store.Mirror{}, invalidf("host.scm_config is required (GET /api/v1/scm-configs lists them)")
 	}
@@ -100,6 +106,13 @@ func (s *Service) CreateHosted(ctx context.Context, actor Actor, in NewRepoInput
 		m, merr := s.Store.MirrorByRepo(ctx, rp.ID)
 		if merr != nil || m.SCMConfigID != c.ID || m.Remote.ID == "" {
 			return store.Repo{}, store.Mirror{}, refuse(store.ErrExists, fmt.Sprintf("repository %s exists", rp.FullName()))
+		}
+		want := strings.TrimSpace(h.RemoteName)
+		if want == "" {
+			want = in.Name
+		}
+		if !strings.EqualFold(m.Remote.FullName, strings.TrimSpace(h.RemoteOwner)+"/"+want) {
+			return store.Repo{}, store.Mirror{}, refuse(store.ErrExists, fmt.Sprintf("repository %s exists, hosted as %s", rp.FullName(), m.Remote.FullName))
 		}
 		cl, err := s.ProviderClient(ctx, u, c.ID)
 		if err != nil {
@@ -168,7 +181,7 @@ func (s *Service) CreateHosted(ctx context.Context, actor Actor, in NewRepoInput
 	}
 	nm.Provider = c.Kind // the webhook endpoint takes this provider's deliveries only
 	full := owner.Name + "/" + in.Name
-	rp, m, err := s.Store.CreateMirror(ctx, store.NewRepo{OwnerID: owner.ID, Name: in.Name, Visibility: store.Visibility(in.Visibility), DefaultBranch: in.DefaultBranch},
+	rp, m, err := s.Store.CreateMirror(ctx, nr,
 		nm, actor.audit("repo.create", full, fmt.Sprintf("%s hosted on %s as %s", in.Visibility, c.Name, remote.FullName)))
 	if err != nil {
 		return store.Repo{}, store.Mirror{}, err

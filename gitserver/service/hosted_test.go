@@ -231,6 +231,13 @@ func TestCreateHosted(t *testing.T) {
 	if mir.n != 1 || mir.urls[0] != remote.SSHURL || m.Provider != "gitea" || mir.triggers == 0 {
 		t.Fatalf("mirror: %+v %+v", mir, m)
 	}
+	// The same name here hosted elsewhere upstream; a bad visibility.
+	if _, _, err := f.svc.CreateHosted(ctx, alice, in, service.HostInput{SCMConfig: c.ID, RemoteOwner: "octo"}); !errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), "team/app") {
+		t.Fatalf("same name, other remote: %v", err)
+	}
+	if _, _, err := f.svc.CreateHosted(ctx, alice, service.NewRepoInput{Name: "vis", Visibility: "secret"}, host); !errors.Is(err, store.ErrInvalid) || h.creates != 1 {
+		t.Fatalf("bad visibility: %v (%d created upstream)", err, h.creates)
+	}
 	// A name taken here by a plain repository.
 	if _, err := f.svc.CreateRepo(ctx, alice, service.NewRepoInput{Name: "plain", Visibility: "restricted"}); err != nil {
 		t.Fatal(err)
