@@ -57,6 +57,23 @@ type Mirror struct {
 	LastRewrite      string // the last history rewrite seen upstream, "" for none
 	LastDeliveryAt   time.Time
 	NextSyncAt       time.Time
+
+	// SCMConfigID is the SCM configuration a provider-hosted repository
+	// was created through (0: a plain mirror), Remote its repository there.
+	SCMConfigID int64
+	Remote      MirrorRemote
+}
+
+// MirrorRemote is the remote repository of a provider-hosted repository
+// (docs/api.md §10): "" fields for a plain mirror.
+type MirrorRemote struct {
+	ID            string // stable on the provider across renames and transfers
+	FullName      string
+	HTMLURL       string
+	DefaultBranch string
+	// UserID is the user whose connection created it (0: unknown or
+	// deleted).
+	UserID int64
 }
 
 // NewMirror is a mirror to create with its repository (CreateMirror). The

@@ -96,6 +96,15 @@ type SCM interface {
 	// to configuration configID (0 clears the link). ErrNotFound for a
 	// repository without a mirror or an unknown configuration.
 	LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, audit ...AuditEntry) error
+	// SetMirrorRemote records repository repoID's mirror as hosted on
+	// configuration configID with remote repository r (and links it as
+	// LinkMirrorSCMConfig does, with its errors).
+	SetMirrorRemote(ctx context.Context, repoID, configID int64, r MirrorRemote, audit ...AuditEntry) error
+	// RelocateMirror records that a provider-hosted repository's remote
+	// moved (renamed or transferred): its fetch URL (unchanged when "")
+	// and remote columns become url and r. ErrNotFound for a repository
+	// without a mirror.
+	RelocateMirror(ctx context.Context, repoID int64, url string, r MirrorRemote, audit ...AuditEntry) error
 	// DeleteSCMConfig removes a configuration with its connections and
 	// pending states. While repositories use it, it is ErrConflict naming
 	// them, unless force: then their mirrors become plain mirrors (the

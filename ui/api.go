@@ -82,6 +82,7 @@ func (a *API) Register(r *mux.Router) {
 	read("/repos/{owner}/{name}/mirror", a.getMirror)
 	h("/repos/{owner}/{name}/mirror/sync", a.syncMirror, http.MethodPost)
 	h("/repos/{owner}/{name}/mirror/webhook", a.getMirrorWebhook, http.MethodGet)
+	h("/repos/{owner}/{name}/mirror/repair", a.repairMirror, http.MethodPost)
 	h("/repos/{owner}/{name}/deploy-keys", a.addDeployKey, http.MethodPost)
 	h("/repos/{owner}/{name}/deploy-keys", a.listDeployKeys, http.MethodGet)
 	h("/repos/{owner}/{name}/deploy-keys/{id:[0-9]+}", a.deleteDeployKey, http.MethodDelete)
@@ -436,11 +437,34 @@ func (a *API) createRepo(w http.ResponseWriter, r *http.Request, p store.Princip
 			HostKeys   []string `json:"host_keys"`
 			Interval   string   `json:"interval"`
 		} `json:"mirror"`
+		Host *struct {
+			SCMConfig   int64  `json:"scm_config"`
+			RemoteOwner string `json:"remote_owner"`
+			RemoteName  string `json:"remote_name"`
+		} `json:"host"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
 	nr := service.NewRepoInput{Owner: in.Owner, Name: in.Name, Visibility: in.Visibility, DefaultBranch: in.DefaultBranch}
+	if in.Host != nil {
+		if in.Mirror != nil {
+			httperr.New(http.StatusBadRequest, "invalid", "give mirror or host, not both").WriteJSON(w)
+			return
+		}
+		rp, m, err := a.svc().CreateHosted(r.Context(), actor(p), nr, service.HostInput{
+			SCMConfig: in.Host.SCMConfig, RemoteOwner: in.Host.RemoteOwner, RemoteName: in.Host.RemoteName})
+		if err != nil {
+			a.failSCM(w, r, p, err)
+			return
+		}
+		out := a.repoJSON(rp)
+		out.Mirror = wire.NewMirror(m, a.BaseURL)
+		out.Remote = wire.NewRemote(m)
+		w.Header().Set("Location", "/api/v1/repos/"+rp.FullName())
+		writeJSON(w, http.StatusCreated, out)
+		return
+	}
 	if in.Mirror != nil {
 		rp, m, err := a.svc().CreateMirror(r.Context(), actor(p), nr, service.MirrorInput{
 			URL: in.Mirror.URL, PrivateKey: in.Mirror.PrivateKey, HostKeys: in.Mirror.HostKeys, Interval: in.Mirror.Interval})
@@ -470,6 +494,7 @@ func (a *API) fullRepoJSON(ctx context.Context, rp store.Repo) (wire.Repo, error
 	switch {
 	case err == nil:
 		out.Mirror = wire.NewMirror(m, a.BaseURL)
+		out.Remote = wire.NewRemote(m)
 	case !errors.Is(err, store.ErrNotFound):
 		return wire.Repo{}, err
 	}

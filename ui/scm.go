@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"html"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"gitserver/gitserver/access"
 	"gitserver/gitserver/httperr"
 	"gitserver/gitserver/service"
 	"gitserver/store"
@@ -57,7 +59,10 @@ func (in scmConfigIn) input() service.SCMConfigInput {
 // this build has no adapters.
 func scmError(err error) *httperr.Error {
 	var pe *service.ProviderError
+	var se *service.StepError
 	switch {
+	case errors.As(err, &se):
+		return &httperr.Error{Status: http.StatusBadGateway, Code: "provider_failed", Message: se.Error(), Err: err}
 	case errors.Is(err, service.ErrNoSCM):
 		return httperr.New(http.StatusServiceUnavailable, "scm_unavailable", service.ErrNoSCM.Error())
 	case errors.As(err, &pe) && pe.Unavailable():
@@ -266,4 +271,34 @@ func (a *API) scmCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, back, http.StatusFound)
+}
+
+// repairMirror re-adds a provider-hosted repository's missing deploy key
+// or webhook upstream; when it cannot, 409 repair_by_hand with the steps.
+func (a *API) repairMirror(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	rp, ok := a.repo(w, r, p, access.OpMirrorWebhook)
+	if !ok {
+		return
+	}
+	st, m, err := a.svc().RepairHosted(r.Context(), actor(p), rp)
+	var re *service.RepairError
+	if errors.As(err, &re) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusConflict)
+		type object struct {
+			Code    string   `json:"code"`
+			Message string   `json:"message"`
+			Steps   []string `json:"steps"`
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]object{"error": {Code: "repair_by_hand", Message: re.Msg, Steps: re.Steps}})
+		return
+	}
+	if err != nil {
+		a.failSCM(w, r, p, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.Repair{DeployKey: st.DeployKey, Webhook: st.Webhook, Remote: wire.NewRemote(m)})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"gitserver/gitserver/service"
 	"gitserver/store"
 	"gitserver/store/sqlite"
+	"gitserver/ui/wire"
 )
 
 const adminUsage = `usage:
@@ -28,6 +30,12 @@ const adminUsage = `usage:
   gitserver admin token revoke NAME ID
   gitserver admin key add NAME --file KEY.pub
   gitserver admin secrets rotate      (with the server stopped)
+  gitserver admin scm add --name NAME --kind KIND [--mode webhook|api] --website-url URL --api-url URL
+        --ssh-url ssh://git@HOST:PORT [--client-id ID | --project-key KEY] [--allowed-owner OWNER]...
+        --secret-stdin   (the client secret, or Bitbucket Server's access token, on stdin's first line)
+  gitserver admin scm list
+  gitserver admin scm show ID
+  gitserver admin scm remove ID [--force]   (--force turns the repositories using it into plain mirrors)
 flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
   --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key)
 `
@@ -70,6 +78,17 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	label := fs.String("name", "", "token label")
 	keyFile := fs.String("file", "", "SSH public key file")
 	secretKeyFile := fs.String("secret-key-file", "", "secret key file")
+	scmKind := fs.String("kind", "", "SCM kind")
+	scmMode := fs.String("mode", "", "Bitbucket Server mode")
+	websiteURL := fs.String("website-url", "", "SCM website URL")
+	apiURL := fs.String("api-url", "", "SCM API URL")
+	sshURL := fs.String("ssh-url", "", "SCM SSH URL")
+	clientID := fs.String("client-id", "", "OAuth client id")
+	projectKey := fs.String("project-key", "", "Bitbucket Server project key")
+	var allowedOwners multiFlag
+	fs.Var(&allowedOwners, "allowed-owner", "owner users may create under (repeatable)")
+	secretStdin := fs.Bool("secret-stdin", false, "read the SCM secret from the first line of stdin")
+	force := fs.Bool("force", false, "remove a configuration in use")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return flag.ErrHelp
@@ -94,8 +113,9 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	case "user create", "user passwd", "user disable", "user enable", "token create", "token list", "key add":
 	case "token revoke":
 		nargs = 4
-	case "secrets rotate":
+	case "secrets rotate", "scm add", "scm list":
 		nargs = 2
+	case "scm show", "scm remove":
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
@@ -112,7 +132,14 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if nargs >= 3 {
 		name = pos[2]
 	}
-	var tokenID int64
+	var tokenID, scmID int64
+	if cmd == "scm show" || cmd == "scm remove" {
+		id, err := strconv.ParseInt(pos[2], 10, 64)
+		if err != nil || id <= 0 {
+			return usageError{fmt.Sprintf("configuration ID %q is not a number (see scm list)", pos[2])}
+		}
+		scmID = id
+	}
 	if cmd == "token revoke" {
 		id, err := strconv.ParseInt(pos[3], 10, 64)
 		if err != nil || id <= 0 {
@@ -150,7 +177,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	// The same operations as the API's, as the machine's operator: each
 	// change commits with its audit event or not at all, so a change whose
 	// audit event cannot be written fails the command.
-	svc := &service.Service{Store: s}
+	svc := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HostKeys: scmHostKeys{}, HTTPClient: scmHTTPClient}
 	cli := service.Operator("cli")
 
 	readPassword := func() (string, bool, error) {
@@ -162,6 +189,12 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 			return "", false, errors.New("--password-stdin: no password on stdin")
 		}
 		return strings.TrimRight(line, "\r\n"), false, nil
+	}
+
+	if strings.HasPrefix(cmd, "scm ") {
+		return adminSCM(ctx, svc, cli, cmd, scmID, stdin, stdout, scmAddFlags{name: *label, kind: *scmKind, mode: *scmMode,
+			websiteURL: *websiteURL, apiURL: *apiURL, sshURL: *sshURL, clientID: *clientID, projectKey: *projectKey,
+			allowedOwners: allowedOwners, secretStdin: *secretStdin, force: *force})
 	}
 
 	switch cmd {
@@ -242,6 +275,76 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "added key %s for %s\n", k.Fingerprint, u.Name)
+	}
+	return nil
+}
+
+type scmAddFlags struct {
+	name, kind, mode, websiteURL, apiURL, sshURL, clientID, projectKey string
+	allowedOwners                                                      []string
+	secretStdin, force                                                 bool
+}
+
+// adminSCM runs the scm commands: the service's configuration operations
+// as the operator. Secrets come from stdin and are never printed.
+func adminSCM(ctx context.Context, svc *service.Service, cli service.Actor, cmd string, id int64, stdin io.Reader, stdout io.Writer, f scmAddFlags) error {
+	switch cmd {
+	case "scm add":
+		if f.name == "" || f.kind == "" {
+			return usageError{"scm add needs --name and --kind"}
+		}
+		if !f.secretStdin {
+			return usageError{"scm add needs --secret-stdin (the client secret, or for bitbucket-server the access token, on stdin)"}
+		}
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return errors.New("--secret-stdin: no secret on stdin")
+		}
+		secret := strings.TrimRight(line, "\r\n")
+		in := service.SCMConfigInput{Name: &f.name, Kind: &f.kind, WebsiteURL: &f.websiteURL, APIURL: &f.apiURL, SSHURL: &f.sshURL}
+		if f.mode != "" {
+			in.Mode = &f.mode
+		}
+		if f.kind == "bitbucket-server" {
+			in.ProjectKey, in.AccessToken = &f.projectKey, &secret
+		} else {
+			in.ClientID, in.ClientSecret = &f.clientID, &secret
+		}
+		owners := []string(f.allowedOwners)
+		in.AllowedOwners = &owners
+		c, err := svc.CreateSCMConfig(ctx, cli, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "added SCM configuration %d (%s, %s); host keys pinned: %s\n", c.ID, c.Name, c.Kind, strings.Join(c.HostKeyFingerprints, ", "))
+	case "scm list":
+		cs, err := svc.SCMConfigs(ctx, cli)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tKIND\tMODE\tWEBSITE")
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.Kind, c.Mode, c.WebsiteURL)
+		}
+		return tw.Flush()
+	case "scm show":
+		c, err := svc.SCMConfig(ctx, cli, id)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(wire.NewSCMConfig(c)) // no secrets: only whether they are set
+	case "scm remove":
+		unlinked, err := svc.DeleteSCMConfig(ctx, cli, id, f.force)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed SCM configuration %d\n", id)
+		for _, r := range unlinked {
+			fmt.Fprintf(stdout, "%s is now a plain mirror\n", r.FullName())
+		}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"gitserver/gitserver/mirror"
 	"gitserver/gitserver/packcache"
 	"gitserver/gitserver/seal"
+	"gitserver/gitserver/service"
 	"gitserver/hooks"
 	"gitserver/store"
 	"gitserver/store/sqlite"
@@ -302,6 +303,10 @@ func (m *Main) run(ctx context.Context) error {
 	// deferred Close runs before the store's).
 	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
 		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self}
+	// Provider-hosted mirrors follow renames and transfers by stable id.
+	hosted := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
+	mirrors.Resolve = hosted.ResolveHosted
+	mirrors.PollHead = hosted.PolledHead // Bitbucket Server's api mode
 	defer func() {
 		if !mirrors.Close(backgroundGrace) {
 			log.Warn("mirror syncs still running after the grace period were cancelled", "grace", backgroundGrace)

@@ -47,6 +47,18 @@ type Engine struct {
 	SyncTimeout time.Duration
 	// PollEvery is how often due mirrors are looked for (default 15 s).
 	PollEvery time.Duration
+	// Resolve, if set, is asked before each sync of a provider-hosted
+	// mirror (SCMConfigID != 0) where its remote repository is now, by the
+	// remote's stable id: a rename or transfer upstream is followed (the
+	// new SSH URL, on the same host, and the remote's names are recorded).
+	// Its error is logged and the sync goes on with the recorded URL.
+	Resolve func(ctx context.Context, m store.Mirror) (sshURL string, remote store.MirrorRemote, err error)
+	// PollHead, if set, is asked before each fetch of a provider-hosted
+	// mirror for the head of its remote default branch through the
+	// provider's API (ok false: this mirror is not polled that way —
+	// only Bitbucket Server's api mode is). When the head is the one
+	// already here, nothing is fetched over SSH.
+	PollHead func(ctx context.Context, m store.Mirror) (head string, ok bool, err error)
 
 	once  sync.Once
 	sched *Scheduler

@@ -267,3 +267,12 @@ func TestRelayBoundsWhatPasses(t *testing.T) {
 		t.Fatalf("ssh's exit status is not passed on: %d", code)
 	}
 }
+
+func TestRepositoryEvent(t *testing.T) {
+	for typ, want := range map[string]bool{"repository": true, "repo:updated": true, "repo:modified": true,
+		"push": false, "Push Hook": false, "repo:refs_changed": false, "": false} {
+		if got := repositoryEvent(typ); got != want {
+			t.Errorf("repositoryEvent(%q) = %v", typ, got)
+		}
+	}
+}

@@ -156,6 +156,7 @@ func (e *Engine) Sync(ctx context.Context, repoID int64, pusher string) (err err
 	if _, err := e.Store.UpdateMirror(ctx, repoID, store.MirrorUpdate{Status: store.MirrorSyncing}); err != nil {
 		return err
 	}
+	m = e.relocate(ctx, repo, m)
 	res, syncErr := e.fetch(ctx, repo, m)
 	rewrite, moved, oldHead := res.rewrite, res.moved, res.oldHead
 	u := store.MirrorUpdate{Status: store.MirrorOK, Synced: true, Rewrite: rewrite, NextSyncAt: e.nextSync(m.Interval)}
@@ -291,6 +292,15 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 	if err != nil {
 		return res, err
 	}
+	if e.PollHead != nil && m.SCMConfigID != 0 && m.Remote.DefaultBranch != "" && m.LastErrorCode == "" {
+		head, ok, err := e.PollHead(ctx, m)
+		switch {
+		case err != nil:
+			e.log().Warn("polling the remote default branch", "repo", repo.FullName(), "err", err)
+		case ok && head != "" && before["refs/heads/"+m.Remote.DefaultBranch] == head:
+			return res, nil // unchanged: no SSH round trip
+		}
+	}
 	keyFile, knownHosts, cleanup, err := e.credentials(m)
 	if err != nil {
 		return res, err
@@ -382,21 +392,6 @@ func tmpPacks(packDir string) map[string]bool {
 	return out
 }
 
-// newPackBytes is the size of the temporary packs not in before.
-func newPackBytes(packDir string, before map[string]bool) int64 {
-	var n int64
-	entries, _ := os.ReadDir(packDir)
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "tmp_pack_") || before[e.Name()] {
-			continue
-		}
-		if fi, err := e.Info(); err == nil {
-			n += fi.Size()
-		}
-	}
-	return n
-}
-
 // removeNewPacks removes the temporary packs (and their indexes) a stopped
 // fetch left behind.
 func removeNewPacks(packDir string, before map[string]bool) {
@@ -416,4 +411,50 @@ func (e *Engine) relay() string {
 		return ""
 	}
 	return quote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
+}
+
+// relocate follows a provider-hosted mirror's remote to where it is now
+// (Resolve) and records a move; anything that goes wrong is logged and m
+// is returned unchanged.
+func (e *Engine) relocate(ctx context.Context, repo store.Repo, m store.Mirror) store.Mirror {
+	if e.Resolve == nil || m.SCMConfigID == 0 || m.Remote.ID == "" {
+		return m
+	}
+	log := e.log().With("repo", repo.FullName(), "remote_id", m.Remote.ID)
+	sshURL, remote, err := e.Resolve(ctx, m)
+	if err != nil {
+		log.Warn("looking up the remote repository by id", "err", err)
+		return m
+	}
+	remote.ID, remote.UserID = m.Remote.ID, m.Remote.UserID
+	url := ""
+	if sshURL != "" && sshURL != m.URL {
+		old, oerr := ParseURL(m.URL)
+		nu, nerr := ParseURL(sshURL)
+		switch {
+		case oerr != nil || nerr != nil:
+			log.Warn("the remote repository's new SSH URL is not usable", "url", sshURL, "err", nerr)
+		case nu.KnownHostsName() != old.KnownHostsName():
+			log.Warn("the remote repository moved to another SSH host; not followed (its host keys are not pinned)", "url", nu.URL)
+		case nu.URL != m.URL:
+			url = nu.URL
+		}
+	}
+	if url == "" && remote == m.Remote {
+		return m
+	}
+	detail := m.Remote.FullName + " -> " + remote.FullName
+	if url != "" {
+		detail += " (" + url + ")"
+	}
+	if err := e.Store.RelocateMirror(ctx, repo.ID, url, remote, store.AuditEntry{Actor: "mirror", Action: "repo.mirror.relocate", Target: repo.FullName(), Detail: detail}); err != nil {
+		log.Error("recording the remote repository's move", "err", err)
+		return m
+	}
+	log.Info("the remote repository moved", "detail", detail)
+	if url != "" {
+		m.URL = url
+	}
+	m.Remote = remote
+	return m
 }

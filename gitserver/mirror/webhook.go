@@ -92,7 +92,13 @@ func (e *Engine) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := webhook.Parse(provider, r.Header, body)
+	// A provider-hosted mirror's repository events (GitHub's renamed or
+	// transferred, Bitbucket's repo:updated / repo:modified) ask for a
+	// sync, which looks the remote up by its stable id (Resolve).
+	moved := errors.Is(err, webhook.ErrUnsupported) && m.SCMConfigID != 0 && e.Resolve != nil && repositoryEvent(ev.Type)
 	switch {
+	case moved:
+		err = nil
 	case errors.Is(err, webhook.ErrUnsupported):
 		e.webhookResult("ignored")
 		writeStatus(w, http.StatusOK, "ignored")
@@ -120,7 +126,23 @@ func (e *Engine) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.webhookResult("accepted")
+	if moved {
+		log.Info("webhook: repository event", "provider", provider, "delivery", ev.DeliveryID, "repo_id", m.RepoID, "type", ev.Type)
+		e.Trigger(m.RepoID, "")
+		writeStatus(w, http.StatusAccepted, "queued")
+		return
+	}
 	log.Info("webhook: push", "provider", provider, "delivery", ev.DeliveryID, "repo_id", m.RepoID, "refs", len(ev.Changes))
 	e.Trigger(m.RepoID, ev.Pusher)
 	writeStatus(w, http.StatusAccepted, "queued")
+}
+
+// repositoryEvent reports whether a provider's event type may announce a
+// rename or transfer of the repository.
+func repositoryEvent(typ string) bool {
+	switch typ {
+	case "repository", "repo:updated", "repo:modified":
+		return true
+	}
+	return false
 }

@@ -96,6 +96,10 @@ func (s *Service) DeleteRepo(ctx context.Context, actor Actor, r store.Repo) err
 	if err := s.checkRepo(ctx, actor, access.OpDeleteRepo, r); err != nil {
 		return err
 	}
+	// A provider-hosted repository's webhook and deploy key are removed
+	// upstream after the deletion (best effort); never the remote
+	// repository.
+	m, merr := s.Store.MirrorByRepo(ctx, r.ID)
 	var rowsErr error
 	err := s.Repos.Delete(ctx, r, func(ctx context.Context) error {
 		rowsErr = s.Store.DeleteRepo(ctx, r.ID, actor.audit("repo.delete", r.FullName(), ""))
@@ -106,6 +110,9 @@ func (s *Service) DeleteRepo(ctx context.Context, actor Actor, r store.Repo) err
 		return rowsErr
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrNotDeleted, err)
+	}
+	if merr == nil {
+		s.cleanupUpstream(ctx, actor, r, m)
 	}
 	return nil
 }

@@ -94,7 +94,8 @@ func (s *DB) CreateMirror(ctx context.Context, nr store.NewRepo, nm store.NewMir
 
 const mirrorCols = `m.repo_id, m.url, m.public_key, m.private_key, m.known_hosts, m.host_key_fingerprints, m.hook_id, m.webhook_secret,
 	m.provider, m.interval_seconds, m.status, m.last_sync_at, m.last_error_code, m.last_error_message, m.last_rewrite,
-	m.last_delivery_at, m.next_sync_at`
+	m.last_delivery_at, m.next_sync_at, COALESCE(m.scm_config_id, 0), m.remote_id, m.remote_full_name, m.remote_html_url,
+	m.remote_default_branch, COALESCE(m.remote_user_id, 0)`
 
 func (s *DB) scanMirror(row scanner) (store.Mirror, error) {
 	var m store.Mirror
@@ -103,7 +104,8 @@ func (s *DB) scanMirror(row scanner) (store.Mirror, error) {
 	var interval, lastSync, lastDelivery, next int64
 	if err := row.Scan(&m.RepoID, &m.URL, &m.PublicKey, &key, &m.KnownHosts, &fps, &m.HookID, &secret,
 		&m.Provider, &interval, &status, &lastSync, &m.LastErrorCode, &m.LastErrorMessage, &m.LastRewrite,
-		&lastDelivery, &next); err != nil {
+		&lastDelivery, &next, &m.SCMConfigID, &m.Remote.ID, &m.Remote.FullName, &m.Remote.HTMLURL,
+		&m.Remote.DefaultBranch, &m.Remote.UserID); err != nil {
 		return store.Mirror{}, err
 	}
 	var err error

@@ -243,6 +243,55 @@ func (s *DB) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, au
 	})
 }
 
+// SetMirrorRemote records a mirror's remote repository and configuration.
+func (s *DB) SetMirrorRemote(ctx context.Context, repoID, configID int64, r store.MirrorRemote, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var user any
+		if r.UserID != 0 {
+			user = r.UserID
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ?, remote_id = ?, remote_full_name = ?, remote_html_url = ?,
+			remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
+			configID, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), user, repoID)
+		if isForeignKeyErr(err) {
+			return store.Errorf(store.ErrNotFound, "no SCM configuration with id %d or no user with id %d", configID, r.UserID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: set mirror remote: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.Errorf(store.ErrNotFound, "repository %d is not a mirror", repoID)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
+}
+
+// RelocateMirror records a hosted mirror's moved remote.
+func (s *DB) RelocateMirror(ctx context.Context, repoID int64, url string, r store.MirrorRemote, audit ...store.AuditEntry) error {
+	if len(url) > 2048 {
+		return store.Errorf(store.ErrInvalid, "mirror url is longer than 2048 bytes")
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var user any
+		if r.UserID != 0 {
+			user = r.UserID
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET url = CASE WHEN ? = '' THEN url ELSE ? END, remote_id = ?, remote_full_name = ?,
+			remote_html_url = ?, remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
+			url, url, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), user, repoID)
+		if isForeignKeyErr(err) {
+			return store.Errorf(store.ErrNotFound, "no user with id %d", r.UserID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: relocate mirror: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.Errorf(store.ErrNotFound, "repository %d is not a mirror", repoID)
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
+}
+
 // DeleteSCMConfig removes a configuration unless repositories use it (or
 // force unlinks them).
 func (s *DB) DeleteSCMConfig(ctx context.Context, id int64, force bool, audit ...store.AuditEntry) ([]store.Repo, error) {

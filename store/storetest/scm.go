@@ -93,7 +93,34 @@ func testSCMConfigs(t *testing.T, f Factory) {
 	if err := s.LinkMirrorSCMConfig(ctx, r.ID, 9999); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("link to unknown config: %v", err)
 	}
+	rem := store.MirrorRemote{ID: "42", FullName: "team/app", HTMLURL: "https://scm.example/team/app", DefaultBranch: "main", UserID: alice.ID}
+	if err := s.SetMirrorRemote(ctx, r.ID, c.ID, rem); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.MirrorByRepo(ctx, r.ID); err != nil || m.SCMConfigID != c.ID || m.Remote != rem {
+		t.Fatalf("remote: %+v %v", m, err)
+	}
+	moved := rem
+	moved.FullName, moved.HTMLURL = "team/app2", "https://scm.example/team/app2"
+	if err := s.RelocateMirror(ctx, r.ID, "git@scm.example:team/app2.git", moved); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.MirrorByRepo(ctx, r.ID); err != nil || m.URL != "git@scm.example:team/app2.git" || m.Remote != moved || m.SCMConfigID != c.ID {
+		t.Fatalf("relocated: %+v %v", m, err)
+	}
+	if err := s.RelocateMirror(ctx, r.ID, "", rem); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.MirrorByRepo(ctx, r.ID); err != nil || m.URL != "git@scm.example:team/app2.git" || m.Remote != rem {
+		t.Fatalf("relocated without url: %+v %v", m, err)
+	}
+	if err := s.SetMirrorRemote(ctx, r.ID, 9999, rem); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("remote with an unknown config: %v", err)
+	}
 	plain := testRepo(t, s, "alice", "plain")
+	if err := s.SetMirrorRemote(ctx, plain.ID, c.ID, rem); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("remote of a non-mirror: %v", err)
+	}
 	if err := s.LinkMirrorSCMConfig(ctx, plain.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("link a non-mirror: %v", err)
 	}

@@ -155,7 +155,33 @@ type Repo struct {
 	Mirror        *Mirror          `json:"mirror,omitempty"` // only for mirrored repositories
 	Name          string           `json:"name"`
 	Owner         string           `json:"owner"`
+	Remote        *Remote          `json:"remote,omitempty"` // only for provider-hosted repositories
 	Visibility    store.Visibility `json:"visibility"`
+}
+
+// Remote is the repository on the provider of a provider-hosted
+// repository (docs/api.md §10).
+type Remote struct {
+	DefaultBranch string `json:"default_branch"`
+	FullName      string `json:"full_name"`
+	HTMLURL       string `json:"html_url"`
+	ID            string `json:"id"`
+}
+
+// NewRemote is mirror m's remote repository, nil for a plain mirror.
+func NewRemote(m store.Mirror) *Remote {
+	if m.SCMConfigID == 0 || m.Remote.ID == "" {
+		return nil
+	}
+	return &Remote{DefaultBranch: m.Remote.DefaultBranch, FullName: m.Remote.FullName, HTMLURL: m.Remote.HTMLURL, ID: m.Remote.ID}
+}
+
+// Repair is the answer of POST /api/v1/repos/{owner}/{name}/mirror/repair:
+// what was found upstream and done.
+type Repair struct {
+	DeployKey string  `json:"deploy_key"` // "present" or "added"
+	Remote    *Remote `json:"remote"`
+	Webhook   string  `json:"webhook"` // "present", "added" or "none" (polled)
 }
 
 // Mirror is the state of a mirrored repository (docs/api.md §9): on its

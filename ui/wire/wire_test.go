@@ -302,8 +302,11 @@ func TestKeysMatchOpenAPI(t *testing.T) {
 		{schema: "Repo", full: func() Repo {
 			r := NewRepo(repo, "h", "s")
 			r.Mirror = NewMirror(store.Mirror{Interval: time.Minute}, "h")
+			r.Remote = NewRemote(store.Mirror{SCMConfigID: 1, Remote: store.MirrorRemote{ID: "7"}})
 			return r
 		}(), bare: NewRepo(repo, "h", "")},
+		{schema: "Remote", full: NewRemote(store.Mirror{SCMConfigID: 1, Remote: store.MirrorRemote{ID: "7"}}), bare: NewRemote(store.Mirror{SCMConfigID: 1, Remote: store.MirrorRemote{ID: "7"}})},
+		{schema: "Repair", full: Repair{}, bare: Repair{}},
 		{schema: "Mirror", full: NewMirror(store.Mirror{LastErrorCode: "x"}, "h"), bare: NewMirror(store.Mirror{}, "h")},
 		{schema: "Build", full: NewBuild(running, "u"), bare: NewBuild(queued, "u")},
 		{schema: "ClaimedBuild", full: NewClaim(running, "u"), bare: NewClaim(running, "u")},
