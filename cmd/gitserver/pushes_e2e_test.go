@@ -190,7 +190,7 @@ func TestDeleteRepoRecoverable(t *testing.T) {
 	// root, where chmod stops nothing), else the trash replaced by a file.
 	root := filepath.Join(s.Data, "repos")
 	trash := filepath.Join(root, ".trash")
-	undo := func() {}
+	var undo func()
 	if out, err := exec.Command("chattr", "+i", root).CombinedOutput(); err == nil {
 		t.Log("injected: chattr +i repos/")
 		undo = func() { exec.Command("chattr", "-i", root).Run() }
