@@ -51,17 +51,9 @@ func (s *DB) CreateMirror(ctx context.Context, nr store.NewRepo, nm store.NewMir
 	var r store.Repo
 	var m store.Mirror
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
-			return fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
-		}
-		if isForeignKeyErr(err) {
-			return fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
-		}
+		id, err := insertRepo(ctx, tx, nr, now)
 		if err != nil {
-			return fmt.Errorf("store: create mirror: %w", err)
+			return err
 		}
 		key, err := s.seal("private_key", id, nm.PrivateKey)
 		if err != nil {

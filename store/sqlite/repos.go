@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"gitserver/store"
 )
@@ -21,6 +22,23 @@ func scanRepo(row scanner) (store.Repo, error) {
 	return r, nil
 }
 
+// insertRepo inserts nr's row (created at now) and returns its id: a
+// taken name is ErrExists, an unknown owner ErrNotFound.
+func insertRepo(ctx context.Context, tx *sql.Tx, nr store.NewRepo, now time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
+	switch {
+	case isUniqueErr(err):
+		return 0, fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
+	case isForeignKeyErr(err):
+		return 0, fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
+	case err != nil:
+		return 0, fmt.Errorf("store: create repo: %w", err)
+	}
+	return id, nil
+}
+
 // CreateRepo records a new repository. The caller creates its directory.
 func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.AuditEntry) (store.Repo, error) {
 	if err := nr.Normalize(); err != nil {
@@ -29,17 +47,9 @@ func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.Au
 	now := s.now().UTC()
 	var r store.Repo
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
-			return fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
-		}
-		if isForeignKeyErr(err) {
-			return fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
-		}
+		id, err := insertRepo(ctx, tx, nr, now)
 		if err != nil {
-			return fmt.Errorf("store: create repo: %w", err)
+			return err
 		}
 		if r, err = s.repoByID(ctx, tx, id); err != nil {
 			return err
