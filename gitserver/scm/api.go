@@ -3,6 +3,7 @@ package scm
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -544,4 +545,34 @@ func gone(err error) error {
 		return nil
 	}
 	return err
+}
+
+// basicAuth is an HTTP Basic Authorization header value.
+func basicAuth(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// revokeRFC7009 POSTs one token to an RFC 7009 revocation endpoint with
+// the application's credentials in the form body (client_secret_post).
+// The token is only ever in the body, and never in an error.
+func (b *base) revokeRFC7009(ctx context.Context, endpoint, token, hint string) error {
+	form := url.Values{"token": {token}, "token_type_hint": {hint},
+		"client_id": {b.cfg.ClientID}, "client_secret": {b.cfg.ClientSecret}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("%s: %w: %v", b.cfg.Kind, ErrInvalid, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "gitserver")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w: revoking the %s: %w", b.cfg.Kind, ErrUnavailable, hint, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	return fmt.Errorf("revoking the %s: %w", hint, b.apiError(http.MethodPost, req.URL.Path, resp, raw))
 }

@@ -251,3 +251,8 @@ func (c *bbcClient) BranchHead(ctx context.Context, repo RemoteRepo, branch stri
 	_, err := c.do(ctx, call{method: http.MethodGet, path: bbcPath(repo) + "/refs/branches/" + p(branch), out: &b})
 	return b.Target.Hash, err
 }
+
+// Revoke: Bitbucket Cloud has no OAuth revocation API.
+func (b *bitbucketCloud) Revoke(context.Context, string, string) error {
+	return fmt.Errorf("%w (bitbucket-cloud: no OAuth revocation API; revoke the access under Personal settings → App authorizations)", ErrNotSupported)
+}

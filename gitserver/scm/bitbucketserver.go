@@ -291,3 +291,9 @@ func (c *bbsClient) BranchHead(ctx context.Context, repo RemoteRepo, branch stri
 	}
 	return head, err
 }
+
+// Revoke: the token is the user's own personal access token, not ours to
+// revoke.
+func (b *bitbucketServer) Revoke(context.Context, string, string) error {
+	return fmt.Errorf("%w (bitbucket-server: the personal access token is yours; revoke it under Manage account → HTTP access tokens)", ErrNotSupported)
+}

@@ -2,6 +2,7 @@ package scm
 
 import (
 	"context"
+	"fmt"
 
 	"golang.org/x/oauth2"
 )
@@ -38,4 +39,12 @@ func (g *gitea) Check(ctx context.Context) error {
 
 func (g *gitea) Client(token string) Client {
 	return &hub{client{b: &g.base, auth: "Bearer " + token}, true}
+}
+
+// Revoke: Gitea 1.26 has no revocation API (its /login/oauth routes are
+// authorize, access_token, userinfo, keys and introspect; grants are
+// revoked only in the web UI).
+func (g *gitea) Revoke(context.Context, string, string) error {
+	return fmt.Errorf("%w (gitea: no OAuth revocation API; revoke the grant under Settings → Applications → Authorized OAuth2 Applications, %s/user/settings/applications)",
+		ErrNotSupported, g.web)
 }

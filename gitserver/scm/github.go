@@ -230,3 +230,20 @@ func (h *hub) BranchHead(ctx context.Context, repo RemoteRepo, branch string) (s
 	}
 	return b.Commit.ID, nil
 }
+
+// Revoke: DELETE /applications/{client_id}/grant with HTTP Basic
+// client_id:client_secret and {"access_token"} deletes the user's grant
+// of the OAuth application, every token of it included. 404 (the token is
+// unknown: revoked already) counts as done.
+func (g *github) Revoke(ctx context.Context, accessToken, _ string) error {
+	if accessToken == "" {
+		return nil
+	}
+	c := client{b: &g.base, auth: basicAuth(g.cfg.ClientID, g.cfg.ClientSecret), header: map[string]string{
+		"Accept":               "application/vnd.github+json",
+		"X-GitHub-Api-Version": "2022-11-28",
+	}}
+	_, err := c.do(ctx, call{method: http.MethodDelete, path: "/applications/" + p(g.cfg.ClientID) + "/grant",
+		in: map[string]string{"access_token": accessToken}})
+	return gone(err)
+}

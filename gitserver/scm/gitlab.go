@@ -2,6 +2,7 @@ package scm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -212,4 +213,20 @@ func (c *gitlabClient) BranchHead(ctx context.Context, repo RemoteRepo, branch s
 	}
 	_, err := c.do(ctx, call{method: http.MethodGet, path: projectPath(repo) + "/repository/branches/" + p(branch), out: &b})
 	return b.Commit.ID, err
+}
+
+// Revoke: POST {web}/oauth/revoke (RFC 7009) with the application's
+// client_id and client_secret, once for the refresh token and once for
+// the access token (revoking either ends the grant's token pair; both are
+// sent so that neither survives a partial failure). GitLab answers 200
+// for a token it does not know.
+func (g *gitlab) Revoke(ctx context.Context, accessToken, refreshToken string) error {
+	var errs []error
+	if refreshToken != "" {
+		errs = append(errs, g.revokeRFC7009(ctx, g.web+"/oauth/revoke", refreshToken, "refresh_token"))
+	}
+	if accessToken != "" {
+		errs = append(errs, g.revokeRFC7009(ctx, g.web+"/oauth/revoke", accessToken, "access_token"))
+	}
+	return errors.Join(errs...)
 }

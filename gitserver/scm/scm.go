@@ -100,6 +100,10 @@ var (
 	ErrInvalid      = errors.New("the provider refused the request")     // 400/422 validation
 	ErrRateLimited  = errors.New("the provider's rate limit was reached")
 	ErrUnavailable  = errors.New("the provider could not be reached")
+	// ErrNotSupported: the provider has no API for the operation (Revoke
+	// on Bitbucket Cloud, Bitbucket Server and Gitea); the wrapped error
+	// says what the user does by hand instead.
+	ErrNotSupported = errors.New("the provider has no API for this")
 )
 
 // RateLimitError is ErrRateLimited with the provider's Retry-After.
@@ -123,6 +127,18 @@ type Provider interface {
 	// Client acts with a user's access token (Bitbucket Server: the user's
 	// personal access token, or the configuration's own).
 	Client(accessToken string) Client
+	// Revoke revokes a user's authorization of the OAuth application:
+	// GitHub (and GHES) deletes the grant, which revokes every token of
+	// the application for that user (and, GitHub documents, deletes the
+	// deploy keys those tokens added); GitLab revokes the refresh token
+	// (refreshToken, "" for none) and the access token (RFC 7009). A token
+	// the provider no longer knows is revoked already (nil). The
+	// application's credentials authenticate the request and the tokens
+	// travel in its body, never in its URL. ErrNotSupported where the
+	// provider has no such API (Bitbucket Cloud, Gitea 1.26) or the token
+	// is not ours to revoke (Bitbucket Server: the user's own personal
+	// access token).
+	Revoke(ctx context.Context, accessToken, refreshToken string) error
 }
 
 // Client is what the server does on a provider on a user's behalf. Every

@@ -556,9 +556,15 @@ func (s *Service) SCMConnections(ctx context.Context, actor Actor) ([]store.SCMC
 	return s.Store.SCMConnections(ctx, u.ID)
 }
 
-// DisconnectSCM removes user actor's connection to a configuration. (The
-// tokens are forgotten here; scm.Provider has no revocation yet, so the
-// grant stays listed on the provider until the user revokes it there.)
+// revokeTimeout bounds the revocation a disconnect asks of the provider.
+const revokeTimeout = 10 * time.Second
+
+// DisconnectSCM removes user actor's connection to a configuration. The
+// provider is first asked to revoke the grant (best effort, bounded by
+// revokeTimeout): GitHub and GitLab do; Bitbucket, Gitea and Bitbucket
+// Server personal access tokens are left for the user to revoke in the
+// provider's settings. The connection is forgotten here in any case; the
+// outcome is logged and recorded in the audit entry.
 func (s *Service) DisconnectSCM(ctx context.Context, actor Actor, configID int64) error {
 	if err := s.checkScoped(actor, access.OpManageAccount); err != nil {
 		return err
@@ -571,7 +577,64 @@ func (s *Service) DisconnectSCM(ctx context.Context, actor Actor, configID int64
 	if err != nil {
 		return err
 	}
-	return s.Store.DeleteSCMConnection(ctx, u.ID, configID, actor.audit("scm.disconnect", u.Name, c.Name))
+	conn, err := s.Store.SCMConnection(ctx, u.ID, configID)
+	if err != nil {
+		return err
+	}
+	outcome := s.revokeConnection(ctx, u, c, conn)
+	return s.Store.DeleteSCMConnection(ctx, u.ID, configID, actor.audit("scm.disconnect", u.Name, c.Name+" ("+outcome+")"))
+}
+
+// revokeConnection asks the provider to revoke conn and says what
+// happened, for the audit entry; failures are logged, never returned.
+func (s *Service) revokeConnection(ctx context.Context, u store.Account, c store.SCMConfig, conn store.SCMConnection) string {
+	log := s.log().With("user", u.Name, "scm_config", c.Name, "kind", c.Kind)
+	p, err := s.provider(c)
+	if err != nil {
+		log.Warn("scm disconnect: grant not revoked", "err", err)
+		return "not revoked"
+	}
+	if scm.Kind(c.Kind) == scm.GitHub {
+		// GitHub deletes the deploy keys an OAuth application's token added
+		// when the token is revoked: that would stop the mirrors created
+		// through this connection.
+		if names := s.reposCreatedBy(ctx, u, c); len(names) > 0 {
+			log.Info("scm disconnect: grant not revoked: GitHub would delete the deploy keys it added", "repos", strings.Join(names, ", "))
+			return "not revoked: deploy keys of " + strings.Join(names, ", ") + " depend on it"
+		}
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	err = p.Revoke(rctx, conn.AccessToken, conn.RefreshToken)
+	switch {
+	case err == nil:
+		log.Info("scm disconnect: grant revoked on the provider")
+		return "revoked"
+	case errors.Is(err, scm.ErrNotSupported):
+		log.Info("scm disconnect: the provider cannot revoke the grant through its API", "detail", err)
+		return "revoke by hand"
+	default:
+		log.Warn("scm disconnect: revoking the grant failed; the connection is forgotten anyway", "err", err)
+		return "revocation failed"
+	}
+}
+
+// reposCreatedBy names the repositories created through configuration c
+// with u's connection (best effort: a store error names none).
+func (s *Service) reposCreatedBy(ctx context.Context, u store.Account, c store.SCMConfig) []string {
+	repos, err := s.Store.SCMConfigRepos(ctx, c.ID)
+	if err != nil {
+		s.log().Warn("scm disconnect: listing the configuration's repositories", "scm_config", c.Name, "err", err)
+		return nil
+	}
+	var names []string
+	for _, r := range repos {
+		m, err := s.Store.MirrorByRepo(ctx, r.ID)
+		if err == nil && m.Remote.UserID == u.ID {
+			names = append(names, r.FullName())
+		}
+	}
+	return names
 }
 
 // SCMOwners lists the owners user actor may create repositories under

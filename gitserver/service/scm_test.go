@@ -30,6 +30,8 @@ type oauthServer struct {
 	refreshes  int
 	expiresIn  int
 	n          int
+	revoked    []string // the tokens fakeProvider.Revoke was given
+	revokeErr  error    // what Revoke answers
 }
 
 func newOAuthServer(t *testing.T) *oauthServer {
@@ -113,6 +115,15 @@ func (p *fakeProvider) OAuth2(redirectURL string) *oauth2.Config {
 }
 func (p *fakeProvider) Check(ctx context.Context) error { return p.checkErr }
 func (p *fakeProvider) Client(tok string) scm.Client    { return &fakeClient{tok: tok} }
+func (p *fakeProvider) Revoke(ctx context.Context, access, refresh string) error {
+	p.oauth.mu.Lock()
+	defer p.oauth.mu.Unlock()
+	if _, ok := ctx.Deadline(); !ok {
+		return errors.New("Revoke without a deadline")
+	}
+	p.oauth.revoked = append(p.oauth.revoked, access, refresh)
+	return p.oauth.revokeErr
+}
 
 type fakeClient struct {
 	scm.Client // the rest is not used here
@@ -339,16 +350,49 @@ func TestSCMConnectFlow(t *testing.T) {
 		t.Fatalf("a fresh token was refreshed again: %d %v", o.refreshes, err)
 	}
 
-	// Disconnect.
+	// Disconnect revokes the grant (both tokens), then forgets it.
 	if err := f.svc.DisconnectSCM(ctx, alice, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if ev := f.lastEvent(t); ev.Action != "scm.disconnect" {
+	if ev := f.lastEvent(t); ev.Action != "scm.disconnect" || !strings.Contains(ev.Detail, "(revoked)") {
 		t.Fatalf("audit: %+v", ev)
+	}
+	o.mu.Lock()
+	if len(o.revoked) != 2 || o.revoked[0] != after.AccessToken || o.revoked[1] != after.RefreshToken {
+		t.Fatalf("revoked %q, want the connection's access and refresh tokens", o.revoked)
+	}
+	o.mu.Unlock()
+	if _, err := f.db.SCMConnection(ctx, f.alice.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("connection after disconnect: %v", err)
 	}
 	if err := f.svc.DisconnectSCM(ctx, alice, c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("disconnect twice: %v", err)
 	}
+
+	// A revocation that fails still forgets the connection.
+	authURL, _ = f.svc.StartConnect(ctx, alice, c.ID, "")
+	code, state = o.authorize(t, authURL)
+	if _, err := f.svc.FinishConnect(ctx, alice, c.ID, service.CallbackInput{Code: code, State: state}); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	o.revoked, o.revokeErr = nil, fmt.Errorf("%w: 503 down", scm.ErrUnavailable)
+	o.mu.Unlock()
+	if err := f.svc.DisconnectSCM(ctx, alice, c.ID); err != nil {
+		t.Fatalf("disconnect with a failing revocation: %v", err)
+	}
+	if ev := f.lastEvent(t); ev.Action != "scm.disconnect" || !strings.Contains(ev.Detail, "revocation failed") {
+		t.Fatalf("audit: %+v", ev)
+	}
+	if _, err := f.db.SCMConnection(ctx, f.alice.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("connection after a failed revocation: %v", err)
+	}
+	o.mu.Lock()
+	if len(o.revoked) != 2 {
+		t.Fatalf("revoke not asked: %q", o.revoked)
+	}
+	o.revokeErr = nil
+	o.mu.Unlock()
 }
 
 func TestSCMPersonalAccessToken(t *testing.T) {
