@@ -69,6 +69,10 @@ type fakeSCM struct {
 	nextID int64
 	fault  *fakeFault
 	mux    *http.ServeMux
+	// revoked are the tokens revoked (GitHub: the grant's access token;
+	// GitLab: each token posted to /oauth/revoke), in order; a revoked
+	// fakeToken is refused from then on.
+	revoked []string
 }
 
 type fakeFault struct {
@@ -96,6 +100,7 @@ func newFake(t *testing.T, kind scm.Kind) *fakeSCM {
 		f.routesBBS()
 	}
 	f.routesOAuth()
+	f.routesRevoke()
 	return f
 }
 
@@ -124,6 +129,7 @@ func (f *fakeSCM) setFault(status int, header map[string]string) {
 func (f *fakeSCM) unauthenticated(r *http.Request) bool {
 	p := r.URL.Path
 	return strings.Contains(p, "/oauth") || strings.HasSuffix(p, "/meta") ||
+		(f.kind == scm.GitHub && strings.Contains(p, "/applications/")) || // the OAuth application's Basic credentials
 		(f.kind == scm.Gitea && strings.HasSuffix(p, "/version")) ||
 		(f.kind == scm.GitLab && strings.HasSuffix(p, "/version") && r.Header.Get("Authorization") == "") ||
 		(f.kind == scm.BitbucketCloud && p == "/2.0/user" && r.Header.Get("Authorization") == "")
@@ -142,9 +148,12 @@ func (f *fakeSCM) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !f.unauthenticated(r) {
-		switch auth := r.Header.Get("Authorization"); auth {
-		case "Bearer " + fakeToken:
-		case "Bearer " + fakeBadToken:
+		f.mu.Lock()
+		revoked := slices.Contains(f.revoked, fakeToken)
+		f.mu.Unlock()
+		switch auth := r.Header.Get("Authorization"); {
+		case auth == "Bearer "+fakeToken && !revoked:
+		case auth == "Bearer "+fakeToken || auth == "Bearer "+fakeBadToken:
 			f.fail(w, http.StatusUnauthorized, "Bad credentials: token expired")
 			return
 		default:
@@ -400,6 +409,68 @@ func (f *fakeSCM) routesOAuth() {
 			writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "The provided authorization grant is invalid"})
 		}
 	})
+}
+
+// routesRevoke: GitHub's DELETE /applications/{client_id}/grant (HTTP
+// Basic client_id:client_secret, {"access_token"} in a JSON body) and
+// GitLab's POST /oauth/revoke (RFC 7009: token, token_type_hint,
+// client_id and client_secret in a form). Either checks that no token is
+// in the URL. The other kinds have no revocation endpoint: any request is
+// an unexpected route.
+func (f *fakeSCM) routesRevoke() {
+	noQuery := func(r *http.Request) {
+		if r.URL.RawQuery != "" {
+			f.t.Errorf("%s %s: revocation with a query %q: the token belongs in the body", r.Method, r.URL.Path, r.URL.RawQuery)
+		}
+	}
+	switch f.kind {
+	case scm.GitHub:
+		f.mux.HandleFunc("DELETE /api/v3/applications/{client_id}/grant", func(w http.ResponseWriter, r *http.Request) {
+			noQuery(r)
+			if id, secret, ok := r.BasicAuth(); !ok || id != fakeClientID || secret != fakeSecret || r.PathValue("client_id") != fakeClientID {
+				f.fail(w, http.StatusUnauthorized, "Bad credentials")
+				return
+			}
+			if r.Header.Get("Content-Type") != "application/json" {
+				f.t.Errorf("DELETE %s: Content-Type %q, want application/json", r.URL.Path, r.Header.Get("Content-Type"))
+			}
+			f.checkHeaders(r)
+			body := f.decode(r)
+			tok, _ := body["access_token"].(string)
+			if len(body) != 1 || tok == "" {
+				f.t.Errorf("DELETE %s: body %v, want {\"access_token\"}", r.URL.Path, body)
+			}
+			if tok != fakeToken || slices.Contains(f.revoked, tok) {
+				f.fail(w, http.StatusNotFound, "Not Found")
+				return
+			}
+			f.revoked = append(f.revoked, tok)
+			w.WriteHeader(http.StatusNoContent)
+		})
+	case scm.GitLab:
+		f.mux.HandleFunc("POST /oauth/revoke", func(w http.ResponseWriter, r *http.Request) {
+			noQuery(r)
+			if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+				f.t.Errorf("POST /oauth/revoke: Content-Type %q, want a form", ct)
+			}
+			if err := r.ParseForm(); err != nil {
+				f.t.Error(err)
+			}
+			if r.PostForm.Get("client_id") != fakeClientID || r.PostForm.Get("client_secret") != fakeSecret {
+				writeJSON(w, 403, map[string]string{"error": "unauthorized_client", "error_description": "You are not authorized to revoke this token"})
+				return
+			}
+			tok, hint := r.PostForm.Get("token"), r.PostForm.Get("token_type_hint")
+			if tok == "" || (hint != "access_token" && hint != "refresh_token") {
+				f.t.Errorf("POST /oauth/revoke: token %q, token_type_hint %q", tok, hint)
+			}
+			f.revoked = append(f.revoked, hint+":"+tok)
+			if hint == "access_token" {
+				f.revoked = append(f.revoked, tok)
+			}
+			writeJSON(w, 200, map[string]any{}) // RFC 7009: 200 for an unknown token too
+		})
+	}
 }
 
 // shown is a stored key as providers show it: with a comment.

@@ -329,3 +329,50 @@ func mustRepo(t *testing.T, f *fixture, owner, name string) store.Repo {
 	}
 	return r
 }
+
+// TestDisconnectGitHubKeepsDeployKeys: revoking a GitHub OAuth grant
+// deletes the deploy keys its tokens added, so a disconnect does not
+// revoke while repositories created through the connection are hosted
+// here; another user's connection to the same configuration is revoked.
+func TestDisconnectGitHubKeepsDeployKeys(t *testing.T) {
+	f, o, _ := scmSetup(t)
+	ctx := f.ctx
+	h := &hostFake{repos: map[string]scm.RemoteRepo{}, keys: map[string][]scm.DeployKey{}, hooks: map[string][]scm.Webhook{}}
+	f.svc.SCM = func(c scm.Config) (scm.Provider, error) {
+		return &hostProvider{fakeProvider: &fakeProvider{cfg: c, oauth: o}, h: h}, nil
+	}
+	f.svc.Mirrors = &fakeMirrorer{}
+	in := giteaInput()
+	in.Name, in.Kind, in.WebsiteURL, in.APIURL = sp("github"), sp("github"), sp("https://github.example"), sp("https://github.example/api/v3")
+	c, err := f.svc.CreateSCMConfig(ctx, user(f.admin), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []store.Account{f.alice, f.admin} {
+		if _, err := f.db.PutSCMConnection(ctx, store.SCMConnection{UserID: u.ID, ConfigID: c.ID, Login: u.Name, AccessToken: "tok-" + u.Name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.svc.CreateHosted(ctx, user(f.alice), service.NewRepoInput{Name: "app", Visibility: "restricted"},
+		service.HostInput{SCMConfig: c.ID, RemoteOwner: "team"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.svc.DisconnectSCM(ctx, user(f.alice), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ev := f.lastEvent(t); ev.Action != "scm.disconnect" || !strings.Contains(ev.Detail, "not revoked") || !strings.Contains(ev.Detail, "alice/app") {
+		t.Fatalf("audit: %+v", ev)
+	}
+	if _, err := f.db.SCMConnection(ctx, f.alice.ID, c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("alice's connection after disconnect: %v", err)
+	}
+	if err := f.svc.DisconnectSCM(ctx, user(f.admin), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.revoked) != 2 || o.revoked[0] != "tok-"+f.admin.Name {
+		t.Fatalf("revoked %q, want the admin's token only", o.revoked)
+	}
+}

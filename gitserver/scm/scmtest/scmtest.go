@@ -288,6 +288,31 @@ func Run(t *testing.T, f Fixture) {
 		ok(t, "RepoByName after the faults", err)
 	})
 
+	// Revoke comes last: where the provider revokes, Token is dead after.
+	t.Run("Revoke", func(t *testing.T) {
+		if f.Refused != nil {
+			err := f.Refused.Revoke(ctx, f.Token, "")
+			errs = append(errs, err)
+			if !errors.Is(err, scm.ErrNotSupported) && !errors.Is(err, scm.ErrUnauthorized) && !errors.Is(err, scm.ErrForbidden) {
+				t.Fatalf("Revoke with refused application credentials: %v, want ErrUnauthorized, ErrForbidden or ErrNotSupported", err)
+			}
+		}
+		err := f.Provider.Revoke(ctx, f.Token, "")
+		errs = append(errs, err)
+		if errors.Is(err, scm.ErrNotSupported) {
+			if err.Error() == scm.ErrNotSupported.Error() {
+				t.Errorf("Revoke: %q does not say how to revoke by hand", err)
+			}
+			_, err := c.CurrentUser(ctx)
+			ok(t, "CurrentUser after a Revoke the provider does not support", err)
+			return
+		}
+		ok(t, "Revoke", err)
+		_, err = c.CurrentUser(ctx)
+		is(t, "CurrentUser with a revoked token", err, scm.ErrUnauthorized)
+		ok(t, "Revoke again (revoked already)", f.Provider.Revoke(ctx, f.Token, ""))
+	})
+
 	t.Run("NoTokenInErrors", func(t *testing.T) {
 		for _, err := range errs {
 			if err == nil {
