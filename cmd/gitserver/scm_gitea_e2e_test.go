@@ -418,4 +418,17 @@ func TestHostedOnGitea(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("disconnect forgets the connection (gitea cannot revoke)", func(t *testing.T) {
+		path := fmt.Sprintf("/api/v1/user/scm/%d", c.ID)
+		if code, b := s.Do("DELETE", path, carol, nil); code != http.StatusNoContent {
+			t.Fatalf("disconnect: %d %s", code, b)
+		}
+		if code, b := s.Do("GET", "/api/v1/user/scm", carol, nil); code != http.StatusOK || strings.Contains(string(b), `"`+guser+`"`) {
+			t.Fatalf("connections after disconnect: %d %s", code, b)
+		}
+		if code, b := s.Do("DELETE", path, carol, nil); code != http.StatusNotFound {
+			t.Fatalf("disconnect twice: %d %s", code, b)
+		}
+	})
 }

@@ -600,6 +600,9 @@ func (s *Service) revokeConnection(ctx context.Context, u store.Account, c store
 		// through this connection.
 		if names := s.reposCreatedBy(ctx, u, c); len(names) > 0 {
 			log.Info("scm disconnect: grant not revoked: GitHub would delete the deploy keys it added", "repos", strings.Join(names, ", "))
+			if len(names) > 5 {
+				names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
+			}
 			return "not revoked: deploy keys of " + strings.Join(names, ", ") + " depend on it"
 		}
 	}
