@@ -1,7 +1,7 @@
 // Command bench compares gitserver with plain C git serving the same
 // repositories on the same machine in the same run, and reports ratios.
 //
-//	go run ./bench [-bundle PATH] [-out FILE] [-quick]     (make bench)
+//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-skip-mirrors] [-mirrors N]     (make bench)
 //
 // Package main (this benchmark) is not part of the server and not run by
 // make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
@@ -12,6 +12,10 @@
 // `fetch` directly (one HTTP POST, or one git:// connection), parses the
 // pkt-line framing and discards the pack, so that the client's own indexing
 // does not hide the server.
+//
+// The mirror section (issue 11; -skip-mirrors skips it) starts a second
+// gitserver with SSH as the upstream and measures webhook -> build queued
+// and the CPU cost of idle mirrors polling at the minimum interval.
 //
 // Imports: gitserver/...
 package main
