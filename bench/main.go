@@ -1,7 +1,7 @@
 // Command bench compares gitserver with plain C git serving the same
 // repositories on the same machine in the same run, and reports ratios.
 //
-//	go run ./bench [-bundle PATH] [-out FILE] [-quick]     (make bench)
+//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-skip-mirrors] [-mirrors N]     (make bench)
 //
 // Package main (this benchmark) is not part of the server and not run by
 // make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
@@ -13,12 +13,19 @@
 // pkt-line framing and discards the pack, so that the client's own indexing
 // does not hide the server.
 //
+// The mirror section (issue 11; -skip-mirrors skips it) starts a second
+// gitserver with SSH as the upstream and measures webhook -> build queued
+// and the CPU cost of idle mirrors polling at the minimum interval.
+//
 // Imports: gitserver/...
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -45,6 +52,8 @@ var (
 	flagQuick  = flag.Bool("quick", false, "fewer iterations (smoke run)")
 	flagLarge  = flag.Int("large-commits", 3000, "commits of the generated larger repository")
 	flagKeep   = flag.Bool("keep", false, "keep the temporary directory")
+	flagNoMir  = flag.Bool("skip-mirrors", false, "skip the mirror measurements (issue 11)")
+	flagMirN   = flag.Int("mirrors", 100, "mirrors polling at the minimum interval in the idle-polling measurement (-quick: 20)")
 )
 
 func main() {
@@ -532,6 +541,15 @@ http {
 	results = append(results, result{name: "push -> claim, upper bound (from `git push` start, whole push incl. hooks)", unit: "ms",
 		gs: median(whole), target: "median < 100 ms", comment: fmt.Sprintf("p99 %.1f ms; the push is acknowledged somewhere inside this interval", pct(whole, 0.99))})
 
+	// Mirrors (issue 11): webhook -> build queued, and idle polling cost.
+	if !*flagNoMir {
+		rs, err := mirrors(tmp, bin, gsBase, token, gsPID)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
+	}
+
 	// Pack cache statistics.
 	statsNote := ""
 	if code, _ := api("GET", "/healthz", nil); code == 200 {
@@ -829,7 +847,7 @@ func report(results []result, stats string) {
 	fmt.Fprintf(&b, "| measurement | gitserver | http-backend | git daemon | ratio vs http-backend | target |\n|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		ratio := "-"
-		if r.hb > 0 && r.gs > 0 && r.unit != "MiB" && r.unit != "failed" {
+		if r.hb > 0 && r.gs > 0 && r.unit != "MiB" && r.unit != "failed" && r.unit != "% of one core" {
 			if r.higherIsBetter {
 				ratio = fmt.Sprintf("%.2fx", r.gs/r.hb)
 			} else {
@@ -855,4 +873,396 @@ func report(results []result, stats string) {
 	if *flagOut != "" {
 		must(os.WriteFile(*flagOut, []byte(b.String()), 0o644))
 	}
+}
+
+// apiCall is one JSON API request with a bearer token; it returns the
+// status and the raw answer.
+func apiCall(base, token, method, path string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func apiJSON(base, token, method, path string, body any) (int, map[string]any, error) {
+	code, b, err := apiCall(base, token, method, path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return code, m, nil
+}
+
+// cpuTicks is utime+stime of pid plus cutime+cstime (its reaped children:
+// the git and ssh processes of syncs, upload-pack of the SSH server), in
+// clock ticks (USER_HZ, 100/s).
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 15 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var sum int64
+	for _, i := range []int{11, 12, 13, 14} { // fields 14-17: utime stime cutime cstime
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+const userHZ = 100
+
+// metricSum sums the samples of a Prometheus counter (all label sets).
+func metricSum(base, name string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"{") {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// settle waits until each pid used less than 5 % of one core over 3 s
+// (background maintenance after the initial syncs), 90 s at most.
+func settle(pids ...int) {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		var before []int64
+		for _, p := range pids {
+			t, _ := cpuTicks(p)
+			before = append(before, t)
+		}
+		time.Sleep(3 * time.Second)
+		quiet := true
+		for i, p := range pids {
+			t, _ := cpuTicks(p)
+			if float64(t-before[i])/userHZ/3 > 0.05 {
+				quiet = false
+			}
+		}
+		if quiet {
+			return
+		}
+	}
+	logf("  (still busy after 90 s; measuring anyway)")
+}
+
+// mirrors measures issue 11's performance targets. A second gitserver (SSH
+// on) is the upstream; the benchmarked server mirrors it over real SSH with
+// deploy keys.
+//
+//  1. Webhook -> build queued: push one commit upstream (git over HTTP),
+//     POST a signed Gitea push webhook to the mirror, take the build's
+//     queued_at (from a long-polling claim) minus the send time.
+//  2. Idle polling: M mirrors of one unchanged upstream repository at the
+//     minimum interval (1m); CPU of both servers (with reaped children)
+//     over at least 2 minutes after they settle.
+func mirrors(tmp, bin, gsBase, token string, gsPID int) ([]result, error) {
+	upHTTP, upSSH := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
+	upData := filepath.Join(tmp, "updata")
+	upProc := start(bin, []string{"serve", "--data", upData, "--http-addr", upHTTP, "--ssh-addr", upSSH, "--log-level", "warn"},
+		[]string{"GITSERVER_MAINTENANCE_DELAY=1s"})
+	procs = append(procs, upProc)
+	upPID := upProc.cmd.Process.Pid
+	upBase := "http://" + upHTTP
+	if err := waitReady(upBase + "/readyz"); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(upSSH); err != nil {
+		return nil, err
+	}
+	tokCmd := exec.Command(bin, "admin", "token", "create", "admin", "--scope", "repo:read", "--scope", "repo:write",
+		"--scope", "admin", "--data", upData)
+	out, err := tokCmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("upstream token: %v", err)
+	}
+	upToken := strings.TrimSpace(string(out))
+	upURL := func(repo string) string {
+		return fmt.Sprintf("http://admin:%s@%s/git/admin/%s.git", upToken, upHTTP, repo)
+	}
+	scan, err := exec.Command("ssh-keyscan", "-t", "ed25519", "-p", strings.Split(upSSH, ":")[1], "127.0.0.1").Output()
+	if err != nil || !strings.Contains(string(scan), "ssh-ed25519") {
+		return nil, fmt.Errorf("ssh-keyscan of the upstream: %v %q", err, scan)
+	}
+	hostKeys := []string{strings.TrimSpace(string(scan))}
+
+	// newMirror creates upstream repository name (if work is not "",
+	// pushing its master) and the mirror admin/<mname> of it here, adds
+	// the mirror's deploy key upstream and syncs it.
+	newMirror := func(name, mname, interval string) error {
+		code, m, err := apiJSON(gsBase, token, "POST", "/api/v1/repos", map[string]any{"owner": "admin", "name": mname, "visibility": "restricted",
+			"mirror": map[string]any{"url": "ssh://git@" + upSSH + "/admin/" + name + ".git", "host_keys": hostKeys, "interval": interval}})
+		if err != nil || code != 201 {
+			return fmt.Errorf("create mirror %s: %d %v %v", mname, code, m, err)
+		}
+		mi, _ := m["mirror"].(map[string]any)
+		code, k, err := apiJSON(upBase, upToken, "POST", "/api/v1/repos/admin/"+name+"/deploy-keys",
+			map[string]any{"title": mname, "key": mi["deploy_key"], "read_only": true})
+		if err != nil || code != 201 {
+			return fmt.Errorf("add deploy key upstream: %d %v %v", code, k, err)
+		}
+		// The creation's first sync ran before the key was added.
+		if code, m, err := apiJSON(gsBase, token, "POST", "/api/v1/repos/admin/"+mname+"/mirror/sync", nil); err != nil || code != 202 {
+			return fmt.Errorf("sync %s: %d %v %v", mname, code, m, err)
+		}
+		return nil
+	}
+	// waitOK waits until mirror mname has synced without error after
+	// the sync asked for by newMirror.
+	waitOK := func(mname string) error {
+		deadline := time.Now().Add(3 * time.Minute)
+		var m map[string]any
+		for time.Now().Before(deadline) {
+			_, m, _ = apiJSON(gsBase, token, "GET", "/api/v1/repos/admin/"+mname+"/mirror", nil)
+			if m["status"] == "ok" && m["last_sync_at"] != nil && m["last_error"] == nil {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return fmt.Errorf("mirror %s did not sync: %v", mname, m)
+	}
+	for _, r := range []string{"app", "idle"} {
+		if code, m, err := apiJSON(upBase, upToken, "POST", "/api/v1/repos", map[string]any{"owner": "admin", "name": r, "visibility": "restricted"}); err != nil || code != 201 {
+			return nil, fmt.Errorf("create upstream repo %s: %d %v %v", r, code, m, err)
+		}
+	}
+	work := filepath.Join(tmp, "mirror-work")
+	if err := gitRun("", "init", "-q", "-b", "master", work); err != nil {
+		return nil, err
+	}
+	commit := func(i int) (string, error) {
+		os.WriteFile(filepath.Join(work, "f.txt"), []byte(fmt.Sprintf("change %d\n", i)), 0o644)
+		if err := gitRun(work, "add", "."); err != nil {
+			return "", err
+		}
+		if err := gitRun(work, "commit", "-q", "-m", fmt.Sprint("m", i)); err != nil {
+			return "", err
+		}
+		return gitOut(work, "rev-parse", "HEAD"), nil
+	}
+	if _, err := commit(0); err != nil {
+		return nil, err
+	}
+	for _, r := range []string{"app", "idle"} {
+		if err := gitRun(work, "push", "-q", upURL(r), "master"); err != nil {
+			return nil, err
+		}
+	}
+	if err := gitRun(work, "tag", "v0"); err != nil {
+		return nil, err
+	}
+	if err := gitRun(work, "push", "-q", upURL("idle"), "v0"); err != nil {
+		return nil, err
+	}
+
+	// 1. Webhook -> sync -> build queued.
+	if err := newMirror("app", "app", "10m"); err != nil {
+		return nil, err
+	}
+	if err := waitOK("app"); err != nil {
+		return nil, err
+	}
+	code, wh, err := apiJSON(gsBase, token, "GET", "/api/v1/repos/admin/app/mirror/webhook", nil)
+	if err != nil || code != 200 {
+		return nil, fmt.Errorf("mirror webhook: %d %v %v", code, wh, err)
+	}
+	whURL, _ := wh["url"].(string)
+	i := strings.Index(whURL, "/hooks/scm/")
+	if i < 0 {
+		return nil, fmt.Errorf("webhook url %q", whURL)
+	}
+	hookURL, secret := gsBase+whURL[i:], fmt.Sprint(wh["secret"])
+	claimClient := &http.Client{Timeout: 60 * time.Second}
+	claim := func(wait int) (int, map[string]any, time.Time, error) {
+		j, _ := json.Marshal(map[string]any{"worker": "bench-mirror", "wait_seconds": wait})
+		req, _ := http.NewRequest("POST", gsBase+"/api/v1/builds/claim", bytes.NewReader(j))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := claimClient.Do(req)
+		at := time.Now()
+		if err != nil {
+			return 0, nil, at, err
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m, at, nil
+	}
+	complete := func(m map[string]any) {
+		apiCall(gsBase, token, "POST", fmt.Sprintf("/api/v1/builds/%v/complete", m["id"]), map[string]any{"lease_token": m["lease_token"], "status": "succeeded"})
+	}
+	for { // the initial sync's build, and anything left by earlier phases
+		code, m, _, err := claim(0)
+		if err != nil || code != 200 {
+			break
+		}
+		complete(m)
+	}
+	hooks := 20
+	if *flagQuick {
+		hooks = 5
+	}
+	logf("mirror: webhook -> build queued (%d pushes upstream)", hooks)
+	var queued, claimed []float64
+	before := gitOut(work, "rev-parse", "HEAD")
+	for n := 1; n <= hooks; n++ {
+		after, err := commit(n)
+		if err != nil {
+			return nil, err
+		}
+		if err := gitRun(work, "push", "-q", upURL("app"), "master"); err != nil {
+			return nil, err
+		}
+		type answer struct {
+			code int
+			m    map[string]any
+			at   time.Time
+			err  error
+		}
+		ch := make(chan answer, 1)
+		go func() {
+			code, m, at, err := claim(30)
+			ch <- answer{code, m, at, err}
+		}()
+		time.Sleep(50 * time.Millisecond) // the worker is waiting
+		body, _ := json.Marshal(map[string]any{
+			"ref": "refs/heads/master", "before": before, "after": after,
+			"commits":     []map[string]any{{"id": after, "message": fmt.Sprint("m", n), "timestamp": time.Now().UTC().Format(time.RFC3339)}},
+			"head_commit": map[string]any{"id": after, "message": fmt.Sprint("m", n)},
+			"repository": map[string]any{"id": 1, "name": "app", "full_name": "admin/app", "owner": map[string]any{"login": "admin"},
+				"default_branch": "master", "html_url": upBase + "/admin/app", "clone_url": upBase + "/git/admin/app.git",
+				"ssh_url": "ssh://git@" + upSSH + "/admin/app.git"},
+			"pusher": map[string]any{"login": "bench"}, "sender": map[string]any{"login": "bench"},
+		})
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		req, _ := http.NewRequest("POST", hookURL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Gitea-Event", "push")
+		req.Header.Set("X-Gitea-Delivery", fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n))
+		req.Header.Set("X-Gitea-Signature", hex.EncodeToString(mac.Sum(nil)))
+		sent := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			return nil, fmt.Errorf("webhook: %s", resp.Status)
+		}
+		a := <-ch
+		// The initial sync queues its build after it reports ok: a
+		// claim may get that one (or another older build) first.
+		for tries := 0; a.err == nil && a.code == 200 && a.m["commit"] != after && tries < 5; tries++ {
+			complete(a.m)
+			a.code, a.m, a.at, a.err = claim(30)
+		}
+		if a.err != nil || a.code != 200 {
+			return nil, fmt.Errorf("claim after the webhook: %d %v %v", a.code, a.err, a.m)
+		}
+		if a.m["commit"] != after {
+			return nil, fmt.Errorf("claimed build of %v, want %s (%v)", a.m["commit"], after, a.m)
+		}
+		q, err := time.Parse(time.RFC3339Nano, fmt.Sprint(a.m["queued_at"]))
+		if err != nil {
+			return nil, fmt.Errorf("queued_at: %v", err)
+		}
+		queued = append(queued, float64(q.Sub(sent).Microseconds())/1000)
+		claimed = append(claimed, float64(a.at.Sub(sent).Microseconds())/1000)
+		complete(a.m)
+		before = after
+	}
+	logf("  webhook -> queued_at: median %.1f ms, p90 %.1f ms; -> claim answered: median %.1f ms",
+		median(queued), pct(queued, 0.9), median(claimed))
+	rs := []result{{name: "mirror: webhook sent -> sync -> build queued (build's `queued_at`), one-commit push upstream, SSH on loopback", unit: "ms",
+		gs: median(queued), target: "median < 1000 ms",
+		comment: fmt.Sprintf("p90 %.0f ms, max %.0f ms over %d webhooks; until the waiting claim answered: median %.0f ms, p90 %.0f ms",
+			pct(queued, 0.9), pct(queued, 1), len(queued), median(claimed), pct(claimed, 0.9))}}
+
+	// 2. Idle polling cost.
+	nm := *flagMirN
+	window := 150 * time.Second
+	if *flagQuick {
+		nm = min(nm, 20)
+		window = 65 * time.Second
+	}
+	logf("mirror: idle polling, creating %d mirrors (interval 1m) of one unchanged upstream repository", nm)
+	settle(gsPID, upPID)
+	base0, _ := cpuTicks(gsPID)
+	baseT := time.Now()
+	time.Sleep(15 * time.Second)
+	base1, _ := cpuTicks(gsPID)
+	baseline := float64(base1-base0) / userHZ / time.Since(baseT).Seconds() * 100
+	t0 := time.Now()
+	for k := 1; k <= nm; k++ {
+		if err := newMirror("idle", fmt.Sprintf("idle%03d", k), "1m"); err != nil {
+			return nil, err
+		}
+	}
+	for k := 1; k <= nm; k++ {
+		if err := waitOK(fmt.Sprintf("idle%03d", k)); err != nil {
+			return nil, err
+		}
+	}
+	logf("  %d mirrors created and synced in %.1fs; waiting for the servers to settle", nm, time.Since(t0).Seconds())
+	settle(gsPID, upPID)
+	logf("  measuring for %s", window)
+	syncs0, fetch0 := metricSum(gsBase, "gitserver_mirror_syncs_total"), metricSum(gsBase, "gitserver_mirror_fetches_total")
+	gs0, _ := cpuTicks(gsPID)
+	up0, _ := cpuTicks(upPID)
+	w0 := time.Now()
+	time.Sleep(window)
+	gs1, _ := cpuTicks(gsPID)
+	up1, _ := cpuTicks(upPID)
+	wall := time.Since(w0).Seconds()
+	syncs1, fetch1 := metricSum(gsBase, "gitserver_mirror_syncs_total"), metricSum(gsBase, "gitserver_mirror_fetches_total")
+	polls, fetches := syncs1-syncs0, fetch1-fetch0
+	gsCPU, upCPU := float64(gs1-gs0)/userHZ, float64(up1-up0)/userHZ
+	gsPct, upPct := gsCPU/wall*100, upCPU/wall*100
+	perPoll, upPerPoll := 0.0, 0.0
+	if polls > 0 {
+		perPoll, upPerPoll = gsCPU/polls*1000, upCPU/polls*1000
+	}
+	logf("  %.0f polls (%.0f fetched) in %.0fs = %.1f/min; gitserver %.2f%% of one core (%.1f ms CPU per poll, idle baseline %.2f%%), upstream %.2f%% (%.1f ms per poll)",
+		polls, fetches, wall, polls/wall*60, gsPct, perPoll, baseline, upPct, upPerPoll)
+	scaled := fmt.Sprintf("%d mirrors at 1m = 1,000 at 10m", nm)
+	if nm != 100 {
+		scaled = fmt.Sprintf("%d mirrors at 1m = %d at 10m", nm, nm*10)
+	}
+	rs = append(rs,
+		result{name: fmt.Sprintf("mirror: idle polling, gitserver + its git/ssh children, %s", scaled), unit: "% of one core",
+			gs: gsPct, target: fmt.Sprintf("< 1 %% of one core (scaled: %d mirrors at 1m)", nm),
+			comment: fmt.Sprintf("%.0f polls in %.0f s (%.0f/min, %.0f fetched), %.1f ms CPU per poll, i.e. %.2f %% at exactly 100 polls/min (1,000 mirrors at 10m); idle server without mirrors %.2f %%",
+				polls, wall, polls/wall*60, fetches, perPoll, perPoll*100/60/1000*100, baseline)},
+		result{name: "mirror: idle polling, the upstream gitserver's side (SSH server + upload-pack)", unit: "% of one core",
+			gs: upPct, target: "- (cost to the upstream)", comment: fmt.Sprintf("%.1f ms CPU per poll", upPerPoll)})
+	return rs, nil
 }
