@@ -194,8 +194,5 @@ func (b *Browser) Screenshot(name string) string {
 		return ""
 	}
 	b.t.Logf("screenshot: %s", path)
-	if d := os.Getenv("GITSERVER_TEST_KEEP_SCREENSHOT"); d != "" {
-		os.WriteFile(filepath.Join(d, filepath.Base(path)), png, 0o644)
-	}
 	return path
 }

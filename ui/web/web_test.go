@@ -182,6 +182,7 @@ func checkHeaders(t *testing.T, r resp) {
 }
 
 func TestSignInAndCookieFlags(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	if r := c.do("GET", "/", nil, nil); r.status != http.StatusSeeOther || r.header.Get("Location") != "/login" {
@@ -239,6 +240,7 @@ func TestSignInAndCookieFlags(t *testing.T) {
 }
 
 func TestSecureCookieBehindHTTPS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	e.pages.BaseURL = "https://git.example.test"
 	r := mux.NewRouter()
@@ -274,6 +276,7 @@ func TestSecureCookieBehindHTTPS(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	form := c.do("GET", "/login", nil, nil)
@@ -319,6 +322,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestSessionFixation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	ctx := context.Background()
 	// The attacker's own session (or any id they know) planted in the
@@ -353,6 +357,7 @@ func TestSessionFixation(t *testing.T) {
 }
 
 func TestSessionEndsOnDisableAndPasswordChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	ctx := context.Background()
 	c := e.client()
@@ -379,6 +384,7 @@ func TestSessionEndsOnDisableAndPasswordChange(t *testing.T) {
 }
 
 func TestRepositoryAccess(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	alice, bob, anon := e.client(), e.client(), e.client()
 	alice.mustSignIn("alice")
@@ -418,6 +424,7 @@ func TestRepositoryAccess(t *testing.T) {
 }
 
 func TestRepositoryHome(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	c.mustSignIn("alice")
@@ -447,6 +454,7 @@ func TestRepositoryHome(t *testing.T) {
 }
 
 func TestReservedPathsAreNotPages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	c.mustSignIn("alice")
@@ -467,6 +475,7 @@ func TestReservedPathsAreNotPages(t *testing.T) {
 }
 
 func TestSignInThrottled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	for i := 0; i < 5; i++ {
