@@ -283,6 +283,9 @@ func (pg *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
 // token.
 func (pg *Pages) showLogin(w http.ResponseWriter, r *http.Request, status int, d LoginData) {
 	c := store.RandomHex(32)
+	if old, err := r.Cookie(pg.cookieName(loginCookie)); err == nil && isHex64(old.Value) {
+		c = old.Value // another open sign-in form keeps working
+	}
 	pg.setCookie(w, loginCookie, c, 3600)
 	pg.show(w, r, status, "login", Page{Title: "Sign in", CSRF: pg.loginToken(c), Data: d})
 }
@@ -385,11 +388,16 @@ func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
 	// "Yours": owned by the user or by an organisation the user belongs
 	// to, and readable (the policy has the last word).
 	var mine []store.Repo
+	facts := map[int64]access.Facts{} // by owner: one role lookup per organisation
 	for _, rp := range all {
-		f, err := pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-		if err != nil {
-			pg.fail(w, r, err)
-			return
+		f, seen := facts[rp.OwnerID]
+		if !seen {
+			f, err = pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+			if err != nil {
+				pg.fail(w, r, err)
+				return
+			}
+			facts[rp.OwnerID] = f
 		}
 		if rp.OwnerID != s.user.ID && f.OrgRole == "" {
 			continue
@@ -463,6 +471,14 @@ func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
 		page.User, page.CSRF = &u, s.csrf
 	}
 	pg.show(w, r, http.StatusOK, "repo", page)
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func isMarkdown(name string) bool {

@@ -54,10 +54,18 @@ func newEnv(t *testing.T, anonymousRead bool) *env {
 		}
 		e.users[name] = a
 	}
+	team, err := s.CreateOrg(ctx, "team", e.users["carol"].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMembership(ctx, team.ID, e.users["alice"].ID, store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	e.users["team"] = team
 	for _, r := range []struct {
 		owner, name string
 		vis         store.Visibility
-	}{{"alice", "secret", store.Restricted}, {"alice", "empty", store.Restricted}, {"bob", "pub", store.Public}} {
+	}{{"alice", "secret", store.Restricted}, {"alice", "empty", store.Restricted}, {"bob", "pub", store.Public}, {"team", "tools", store.Restricted}} {
 		if _, err := s.CreateRepo(ctx, store.NewRepo{OwnerID: e.users[r.owner].ID, Name: r.name, Visibility: r.vis}); err != nil {
 			t.Fatal(err)
 		}
@@ -231,8 +239,22 @@ func TestSignInAndCookieFlags(t *testing.T) {
 	if home.status != 200 || !strings.Contains(home.body, `href="/alice/secret"`) || !strings.Contains(home.body, `href="/alice/empty"`) {
 		t.Fatalf("home = %d\n%s", home.status, home.body)
 	}
+	if !strings.Contains(home.body, `href="/team/tools"`) {
+		t.Error("home lacks the repository of the user's organisation")
+	}
 	if strings.Contains(home.body, "bob/pub") {
 		t.Error("home lists another user's repository as the user's")
+	}
+	bob := e.client()
+	bob.mustSignIn("bob")
+	if r := bob.do("GET", "/", nil, nil); strings.Contains(r.body, "team/tools") || strings.Contains(r.body, "alice/") || !strings.Contains(r.body, `href="/bob/pub"`) {
+		t.Errorf("bob's home:\n%s", r.body)
+	}
+	if r := bob.do("GET", "/team/tools", nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("a non-member reads an organisation's restricted repository: %d", r.status)
+	}
+	if r := c.do("GET", "/team/tools", nil, nil); r.status != 200 {
+		t.Errorf("a member cannot read the organisation's repository: %d", r.status)
 	}
 	if r := c.do("GET", "/login", nil, nil); r.status != http.StatusSeeOther {
 		t.Errorf("GET /login signed in = %d, want a redirect", r.status)
@@ -281,6 +303,10 @@ func TestCSRF(t *testing.T) {
 	c := e.client()
 	form := c.do("GET", "/login", nil, nil)
 	token := csrfOf(t, form.body)
+	// A second sign-in form in the same browser keeps the first one valid.
+	if second := c.do("GET", "/login", nil, nil); csrfOf(t, second.body) != token {
+		t.Error("opening a second sign-in form invalidated the first")
+	}
 	good := url.Values{"csrf": {token}, "username": {"alice"}, "password": {"password-alice"}}
 	noToken := url.Values{"username": {"alice"}, "password": {"password-alice"}}
 	refused := func(what string, r resp) {
