@@ -69,10 +69,11 @@ func TestWebPagesInBrowser(t *testing.T) {
 	if title := b.Title(); title != "dana/notes · gitserver" {
 		t.Fatalf("document.title = %q: the README ran script", title)
 	}
-	var scripts int
+	var scripts, handlers int
 	b.Eval(`document.scripts.length`, &scripts)
-	if scripts != 0 {
-		t.Fatalf("the page has %d scripts", scripts)
+	b.Eval(`document.querySelectorAll('[onerror], [onload], [onclick]').length`, &handlers)
+	if scripts != 0 || handlers != 0 {
+		t.Fatalf("the page has %d scripts and %d inline event handlers (the CSP would block them; the sanitiser must remove them)", scripts, handlers)
 	}
 
 	b.Click("Sign out")
