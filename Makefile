@@ -22,9 +22,10 @@ run: build ## Build and run the server on its embedded defaults (data in ./gitse
 	./$(BINARY) serve $(ARGS)
 
 .PHONY: test
-test: ## Run vet and every test with the race detector (unit, store, end-to-end with real git and OpenSSH, fuzz seeds).
+test: ## Run vet and every test with the race detector (unit, store, end-to-end with real git and OpenSSH, headless Chromium, fuzz seeds); failure screenshots in test-artifacts/.
 	$(GO) vet ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m ./...
+	mkdir -p test-artifacts
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m -artifacts -outputdir $(CURDIR)/test-artifacts ./...
 
 .PHONY: lint
 lint: ## go vet plus staticcheck (fetched through the module proxy).

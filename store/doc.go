@@ -1,8 +1,8 @@
 // Package store holds gitserver's domain types (accounts, organisations,
-// repositories, tokens, SSH keys, builds, versions, audit events), the
-// sentinel errors, and the persistence contract: the role interfaces
-// Accounts, Credentials, Orgs, Repos, BuildQueue, Versions, Audit and
-// Secrets, and Store, which embeds them all; and Sealer, which an
+// repositories, tokens, SSH keys, builds, versions, audit events, web
+// sessions), the sentinel errors, and the persistence contract: the role
+// interfaces Accounts, Credentials, Orgs, Repos, BuildQueue, Versions,
+// Audit, Secrets and Sessions, and Store, which embeds them all; and Sealer, which an
 // implementation uses to keep secrets encrypted at rest.
 //
 // The store knows nothing about transports, git processes or databases: it

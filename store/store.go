@@ -25,6 +25,7 @@ type Store interface {
 	SCM
 	Audit
 	Secrets
+	Sessions
 
 	// Close releases the database.
 	Close() error

@@ -1,5 +1,5 @@
 // Package ui serves gitserver's JSON API under /api/v1 (docs/api.md §5, §7,
-// §8) and, later, its web pages.
+// §8); the web pages are its sub-package ui/web.
 //
 // ui imports store, httperr, ui/httpauth, gitserver/access (every access
 // decision is access.Decide's) and ui/wire (every object it answers with is

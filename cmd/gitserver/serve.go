@@ -32,6 +32,7 @@ import (
 	"gitserver/store/sqlite"
 	"gitserver/ui"
 	"gitserver/ui/httpauth"
+	"gitserver/ui/web"
 )
 
 // shutdownGrace bounds how long running git operations may finish after
@@ -316,7 +317,9 @@ func (m *Main) run(ctx context.Context) error {
 		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors, // SSHURL is set once SSH listens
 		SCM: scmFactory(scmHTTPClient), SCMHostKeys: scmHostKeys{}, SCMHTTPClient: scmHTTPClient}
 
-	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors)
+	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, BaseURL: c.BaseURL,
+		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
+	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{
 		Handler: gitserver.WithBodyTimeout(
@@ -347,6 +350,7 @@ func (m *Main) run(ctx context.Context) error {
 		}
 		// The port actually bound (--ssh-addr may say :0).
 		api.SSHURL = sshCloneBase(c.BaseURL, sshLn.Addr().String())
+		pages.SSHURL = api.SSHURL
 	}
 	log.Info("gitserver started", "version", version, "git", gitVersion, "data", d.root,
 		"http_addr", httpLn.Addr().String(), "ssh_addr", addrOf(sshLn), "base_url", c.BaseURL)
@@ -406,14 +410,18 @@ func (m *Main) run(ctx context.Context) error {
 }
 
 // newRouter routes the HTTP address: the operational endpoints, the git
-// transport under /git/, the API under /api/v1 and the mirrors' inbound
-// webhooks under /hooks/scm/.
-func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API, mirrors *mirror.Engine) *mux.Router {
+// transport under /git/, the API under /api/v1, the mirrors' inbound
+// webhooks under /hooks/scm/ and, last, the web pages (whose
+// /{owner}/{name} never matches a reserved first segment).
+func newRouter(h gitserver.Health, gs *gitserver.Server, api *ui.API, mirrors *mirror.Engine, pages *web.Pages) *mux.Router {
 	r := gitserver.NewRouter()
 	h.Register(r)
 	gs.RegisterHTTP(r)
 	api.Register(r)
 	mirrors.RegisterHTTP(r)
+	if pages != nil {
+		pages.Register(r)
+	}
 	return r
 }
 

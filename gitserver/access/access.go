@@ -78,7 +78,7 @@ const (
 	HTTPGit Transport = iota // smart HTTP git (/git/...)
 	SSHGit                   // git over SSH
 	API                      // the JSON API (/api/v1)
-	Web                      // web pages (none yet; treated as API)
+	Web                      // web pages (ui/web; treated as API)
 )
 
 func (t Transport) String() string {

@@ -89,6 +89,10 @@ func (s *DB) SetPassword(ctx context.Context, name, password string, audit ...st
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: no user %q", store.ErrNotFound, name)
 		}
+		// A new password ends the user's web sessions.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = (SELECT id FROM accounts WHERE name = ? AND kind = 'user')`, name); err != nil {
+			return fmt.Errorf("store: set password: %w", err)
+		}
 		return s.writeAudit(ctx, tx, audit)
 	})
 }
@@ -145,6 +149,13 @@ func (s *DB) SetDisabled(ctx context.Context, name string, disabled bool, audit 
 		}
 		if err != nil {
 			return err
+		}
+		if disabled {
+			// Sessions of a disabled account stop working at once (the
+			// lookup checks the flag too); they are not kept for later.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, a.ID); err != nil {
+				return err
+			}
 		}
 		return s.writeAudit(ctx, tx, audit)
 	})

@@ -57,6 +57,7 @@ func Run(t *testing.T, f Factory) {
 		{"TokenListAndRevoke", testTokenListAndRevoke},
 		{"DisableAccount", testDisableAccount},
 		{"OrgKeepsAnOwner", testOrgKeepsAnOwner},
+		{"Sessions", testSessions},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},

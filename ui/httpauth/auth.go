@@ -180,3 +180,29 @@ func (a *Authenticator) password(ctx context.Context, name, secret string) (stor
 	}
 	return store.Principal{User: &acct}, nil
 }
+
+// SignIn checks an account name and password typed into the web sign-in
+// form, under the same per-address throttle as Authenticate (clientIP is
+// the request's, ClientIP). Only a password signs in here: a token typed
+// as the password is refused like a wrong password. Any failure to
+// authenticate (an unknown name, a wrong password, a disabled account) is
+// store.ErrBadCredentials, never saying which; a throttled address gets
+// *store.ThrottledError.
+func (a *Authenticator) SignIn(ctx context.Context, clientIP, name, password string) (store.Account, error) {
+	done, wait := a.Throttle.Begin(clientIP)
+	if wait > 0 {
+		return store.Account{}, &store.ThrottledError{RetryAfter: wait}
+	}
+	failed := false
+	defer func() { done(failed) }()
+	if name == "" || password == "" || strings.HasPrefix(password, store.TokenPrefix) || strings.HasPrefix(password, store.CloneTokenPrefix) {
+		failed = true
+		return store.Account{}, store.ErrBadCredentials
+	}
+	p, err := a.password(ctx, name, password)
+	failed = errors.Is(err, store.ErrBadCredentials)
+	if err != nil {
+		return store.Account{}, err
+	}
+	return *p.User, nil
+}

@@ -378,3 +378,42 @@ func TestAuthenticateCloneToken(t *testing.T) {
 		}
 	}
 }
+
+// TestSignIn: the web sign-in checks a password under the same throttle as
+// Authenticate (failures of either count for both), refuses tokens and
+// disabled accounts with the one credential error.
+func TestSignIn(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	alice, err := s.CreateUser(ctx, "alice", "alice-password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "bob", "bob-password", false); err != nil {
+		t.Fatal(err)
+	}
+	tokSecret, _, err := s.CreateToken(ctx, alice.ID, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetDisabled(ctx, "bob", true); err != nil {
+		t.Fatal(err)
+	}
+	th, _ := newThrottle(4, time.Minute)
+	a := New(s, th)
+	if acct, err := a.SignIn(ctx, "192.0.2.1", "alice", "alice-password"); err != nil || acct.Name != "alice" {
+		t.Fatalf("SignIn = %+v, %v", acct, err)
+	}
+	for _, c := range [][2]string{{"alice", "wrong-password"}, {"alice", tokSecret}, {"bob", "bob-password"}, {"", ""}} {
+		if _, err := a.SignIn(ctx, "192.0.2.9", c[0], c[1]); !errors.Is(err, store.ErrBadCredentials) {
+			t.Errorf("SignIn(%q) = %v, want ErrBadCredentials", c[0], err)
+		}
+	}
+	var te *store.ThrottledError
+	if _, err := a.SignIn(ctx, "192.0.2.9", "alice", "alice-password"); !errors.As(err, &te) {
+		t.Fatalf("throttled SignIn = %v", err)
+	}
+	if _, err := a.Authenticate(req(basic("alice", "alice-password"), "192.0.2.9:1")); !errors.As(err, &te) {
+		t.Fatalf("the sign-in failures did not throttle Basic: %v", err)
+	}
+}

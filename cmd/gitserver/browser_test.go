@@ -1,0 +1,198 @@
+package main
+
+// The one place that knows chromedp (pinned in go.mod; its API changed
+// often): a small browser for page tests that acts as a person does, by
+// visible labels and button texts. It drives the system's headless
+// Chromium (Debian's chromium-headless-shell, or chromium), never a
+// downloaded one. Without a browser the test skips, except in CI
+// (CI=true), where it fails. On failure a screenshot of the current page
+// is saved in the test's artifact directory (go test -artifacts).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// browserPaths are where Debian installs Chromium.
+var browserPaths = []string{
+	"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell",
+	"/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser",
+}
+
+func findBrowser() string {
+	if p := os.Getenv("GITSERVER_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, p := range browserPaths {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// Browser is one headless Chromium tab.
+type Browser struct {
+	t    *testing.T
+	ctx  context.Context
+	shot int
+}
+
+// NewBrowser starts a browser for t, closed at t's cleanup.
+func NewBrowser(t *testing.T) *Browser {
+	t.Helper()
+	path := findBrowser()
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no Chromium found (apt-get install chromium-headless-shell); browser tests must run in CI")
+		}
+		t.Skip("no Chromium found; install chromium-headless-shell to run the browser tests")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	b := &Browser{t: t, ctx: ctx}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.Screenshot("failure")
+		}
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Run(ctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return b
+}
+
+// run runs actions with a timeout, failing the test on error.
+func (b *Browser) run(what string, actions ...chromedp.Action) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// xpathString quotes s for XPath.
+func xpathString(s string) string {
+	if !strings.Contains(s, "'") {
+		return "'" + s + "'"
+	}
+	return `concat('` + strings.ReplaceAll(s, "'", `', "'", '`) + `')`
+}
+
+// Open loads url and waits for its body.
+func (b *Browser) Open(url string) {
+	b.t.Helper()
+	b.run("open "+url, chromedp.Navigate(url), chromedp.WaitReady("body", chromedp.ByQuery))
+}
+
+// Fill types value into the field whose visible <label> says label.
+func (b *Browser) Fill(label, value string) {
+	b.t.Helper()
+	sel := `//input[@id=//label[normalize-space(.)=` + xpathString(label) + `]/@for]`
+	b.run("fill "+label, chromedp.WaitVisible(sel, chromedp.BySearch), chromedp.SendKeys(sel, value, chromedp.BySearch))
+}
+
+// Click clicks the button whose text is text.
+func (b *Browser) Click(text string) {
+	b.t.Helper()
+	b.click("button", text)
+}
+
+// Follow clicks the link whose text is text.
+func (b *Browser) Follow(text string) {
+	b.t.Helper()
+	b.click("a", text)
+}
+
+func (b *Browser) click(element, text string) {
+	b.t.Helper()
+	sel := `//` + element + `[normalize-space(.)=` + xpathString(text) + `]`
+	b.run("click "+text, chromedp.WaitVisible(sel, chromedp.BySearch), chromedp.Click(sel, chromedp.BySearch),
+		chromedp.Sleep(100*time.Millisecond), chromedp.WaitReady("body", chromedp.ByQuery))
+}
+
+// WaitText waits until the page shows text (in the body's visible text).
+func (b *Browser) WaitText(text string) {
+	b.t.Helper()
+	sel := `//body[contains(normalize-space(.), ` + xpathString(text) + `)]`
+	b.run("wait for "+text, chromedp.WaitVisible(sel, chromedp.BySearch))
+}
+
+// Text is the visible text of the first element matching the CSS selector.
+func (b *Browser) Text(css string) string {
+	b.t.Helper()
+	var s string
+	b.run("text of "+css, chromedp.Text(css, &s, chromedp.ByQuery, chromedp.NodeVisible))
+	return s
+}
+
+// Location is the current page's URL.
+func (b *Browser) Location() string {
+	b.t.Helper()
+	var s string
+	b.run("location", chromedp.Location(&s))
+	return s
+}
+
+// Title is document.title.
+func (b *Browser) Title() string {
+	b.t.Helper()
+	var s string
+	b.run("title", chromedp.Title(&s))
+	return s
+}
+
+// Eval evaluates a JavaScript expression into out (awaiting it when it is
+// a promise).
+func (b *Browser) Eval(expr string, out any) {
+	b.t.Helper()
+	b.run("eval", chromedp.Evaluate(expr, out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+		return p.WithAwaitPromise(true)
+	}))
+}
+
+// Screenshot saves the page as a PNG in the test's artifact directory.
+func (b *Browser) Screenshot(name string) string {
+	var png []byte
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	b.shot++
+	path := filepath.Join(b.t.ArtifactDir(), fmt.Sprintf("%02d-%s.png", b.shot, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return ""
+	}
+	b.t.Logf("screenshot: %s", path)
+	return path
+}

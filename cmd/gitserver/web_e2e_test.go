@@ -1,0 +1,192 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestWebPagesInBrowser: a person signs in through the form (by its visible
+// labels), lands on their repositories, opens one and reads its README,
+// whose <script> and onerror never run (issue 13).
+func TestWebPagesInBrowser(t *testing.T) {
+	t.Parallel()
+	b := NewBrowser(t)
+	s := StartServer(t)
+	pw := s.CreateUser("dana", false)
+	dana := Cred{"dana", pw}
+	s.CreateRepo(dana, "dana", "notes", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(dana, "dana", "notes"))
+	g.Commit(work, "README.md", "# Dana's notes\n\nHello from the *README*.\n\n"+
+		"<script>document.title='pwned'</script>\n\n<img src=x onerror=\"document.title='pwned'\">\n", "readme")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	// The page as served: nothing executable got through.
+	res, err := http.Get(s.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("CSP = %q", csp)
+	}
+
+	b.Open(s.URL + "/")
+	if loc := b.Location(); loc != s.URL+"/login" {
+		t.Fatalf("signed out, / led to %s", loc)
+	}
+	b.Fill("Username", "dana")
+	b.Fill("Password", pw)
+	b.Click("Sign in")
+	b.WaitText("Your repositories")
+	if loc := b.Location(); loc != s.URL+"/" {
+		t.Fatalf("after sign-in at %s", loc)
+	}
+	b.WaitText("Your repositories")
+	b.Follow("dana/notes")
+	b.WaitText("Hello from the README.")
+	if loc := b.Location(); loc != s.URL+"/dana/notes" {
+		t.Fatalf("repository link led to %s", loc)
+	}
+	b.WaitText("Hello from the README.")
+	if h := b.Text(".markdown h1"); h != "Dana's notes" {
+		t.Fatalf("README heading = %q", h)
+	}
+	var imgs int
+	b.Eval(`document.querySelectorAll('.markdown img').length`, &imgs)
+	if imgs != 1 {
+		t.Fatalf("README images = %d", imgs)
+	}
+	// Give a broken image's onerror time to have run, had it survived.
+	var loaded bool
+	b.Eval(`new Promise(r => { const i = document.querySelector('.markdown img'); if (i.complete) r(true); else { i.addEventListener('error', () => r(true)); i.addEventListener('load', () => r(true)); } })`, &loaded)
+	if title := b.Title(); title != "dana/notes · gitserver" {
+		t.Fatalf("document.title = %q: the README ran script", title)
+	}
+	var scripts, handlers int
+	b.Eval(`document.scripts.length`, &scripts)
+	b.Eval(`document.querySelectorAll('[onerror], [onload], [onclick]').length`, &handlers)
+	if scripts != 0 || handlers != 0 {
+		t.Fatalf("the page has %d scripts and %d inline event handlers (the CSP would block them; the sanitiser must remove them)", scripts, handlers)
+	}
+
+	b.Click("Sign out")
+	b.WaitText("Username")
+	if loc := b.Location(); loc != s.URL+"/login" {
+		t.Fatalf("after sign-out at %s", loc)
+	}
+}
+
+// webClient is a browser without a browser: a cookie jar, redirects not
+// followed, the Origin a form post from the server's own page carries.
+type webClient struct {
+	t   *testing.T
+	s   *TestServer
+	hc  *http.Client
+	jar *cookiejar.Jar
+}
+
+func newWebClient(t *testing.T, s *TestServer) *webClient {
+	jar, _ := cookiejar.New(nil)
+	return &webClient{t: t, s: s, jar: jar, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (c *webClient) do(method, path string, form url.Values) (int, string, http.Header) {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, c.s.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", c.s.URL)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), res.Header
+}
+
+var webCSRF = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func (c *webClient) signIn(name, password string) {
+	c.t.Helper()
+	_, form, _ := c.do("GET", "/login", nil)
+	m := webCSRF.FindStringSubmatch(form)
+	if m == nil {
+		c.t.Fatalf("no CSRF token on /login:\n%s", form)
+	}
+	if code, body, h := c.do("POST", "/login", url.Values{"csrf": {m[1]}, "username": {name}, "password": {password}}); code != http.StatusSeeOther || h.Get("Location") != "/" {
+		c.t.Fatalf("sign in as %s = %d\n%s", name, code, body)
+	}
+}
+
+// TestWebPagesOverHTTP: the pages against the real server and real
+// repositories: a README's script removed from the served HTML, an empty
+// repository's push instructions, another user's 404, and a session that
+// ends at once when its account is disabled or its password changed.
+func TestWebPagesOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	erin := Cred{"erin", s.CreateUser("erin", false)}
+	frank := Cred{"frank", s.CreateUser("frank", false)}
+	s.CreateRepo(erin, "erin", "site", "restricted")
+	s.CreateRepo(erin, "erin", "blank", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(erin, "erin", "site"))
+	g.Commit(work, "readme.MD", "# Site\n\n<script>alert(1)</script><img src=x onerror=alert(1)>\n", "readme")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	ce, cf := newWebClient(t, s), newWebClient(t, s)
+	ce.signIn("erin", erin.Secret)
+	cf.signIn("frank", frank.Secret)
+
+	code, body, _ := ce.do("GET", "/erin/site", nil)
+	if code != 200 || !strings.Contains(body, "<h1>Site</h1>") || !strings.Contains(body, "readme.MD") {
+		t.Fatalf("repository home = %d\n%s", code, body)
+	}
+	if strings.Contains(strings.ToLower(body), "<script") || strings.Contains(strings.ToLower(body), "onerror") {
+		t.Fatalf("the README's script reached the page:\n%s", body)
+	}
+	if !strings.Contains(body, "/git/erin/site.git") || !strings.Contains(body, "ssh://git@") {
+		t.Errorf("clone URLs missing:\n%s", body)
+	}
+	if code, body, _ := ce.do("GET", "/erin/blank", nil); code != 200 || !strings.Contains(body, "This repository is empty") {
+		t.Errorf("empty repository = %d\n%s", code, body)
+	}
+	for _, p := range []string{"/erin/site", "/erin/blank", "/erin/none"} {
+		if code, _, _ := cf.do("GET", p, nil); code != http.StatusNotFound {
+			t.Errorf("another user: GET %s = %d, want 404", p, code)
+		}
+	}
+	if code, _, _ := ce.do("GET", "/healthz", nil); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+
+	// Disabled: the session stops working at once.
+	if _, err := s.Admin("", "user", "disable", "frank"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, h := cf.do("GET", "/", nil); code != http.StatusSeeOther || h.Get("Location") != "/login" {
+		t.Errorf("a disabled user's session: / = %d", code)
+	}
+	// A password change ends the sessions.
+	if _, err := s.Admin("erin-new-password-1\n", "user", "passwd", "erin", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := ce.do("GET", "/", nil); code != http.StatusSeeOther {
+		t.Errorf("a session survived a password change: / = %d", code)
+	}
+}

@@ -1,0 +1,25 @@
+// Package web serves gitserver's web pages (docs/api.md §11): server-
+// rendered HTML (html/template, templates and CSS embedded with go:embed,
+// no scripts), signed in with cookie sessions kept in the store.
+//
+// Today: /login (sign-in form, the API's password check and throttle),
+// /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
+// repository home: clone URLs, default branch, the README rendered with
+// goldmark and sanitised with bluemonday, or push instructions when the
+// repository is empty).
+//
+// Every page decides access through gitserver/access (transport Web), as
+// the API does: a page shows what the API would let that principal read.
+// Every state-changing form carries a CSRF token (the session's; before
+// sign-in, a signed double-submit cookie) and is checked against the
+// request's Origin (or Referer). Pages carry a strict Content-Security-
+// Policy (docs/decisions.md "Web pages").
+//
+// It is an edge, like ui (the API): it imports neither the git transport
+// (package gitserver) nor ui. What it needs of repositories on disk (the
+// README at the head of the default branch) it asks of a Git given to it
+// by cmd.
+//
+// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access
+// Test imports: gitserver/store/sqlite
+package web

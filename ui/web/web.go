@@ -1,0 +1,487 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"gitserver/gitserver/access"
+	"gitserver/store"
+	"gitserver/ui/httpauth"
+	"gitserver/ui/wire"
+)
+
+// Git is what the pages need of repositories on disk (cmd implements it on
+// the bare repositories with git plumbing).
+type Git interface {
+	// Readme returns what the repository home shows of r's default branch.
+	Readme(ctx context.Context, r store.Repo) (Readme, error)
+}
+
+// Readme is the README at the head of a repository's default branch.
+type Readme struct {
+	// Empty: the repository has no branch at all.
+	Empty bool
+	// NoBranch: it has branches, but not the default branch.
+	NoBranch bool
+	// Name is the README's file name ("" when there is none); Content its
+	// text (possibly cut at a size limit).
+	Name    string
+	Content []byte
+}
+
+// Pages serves the web pages.
+type Pages struct {
+	Store store.Store
+	Auth  *httpauth.Authenticator
+	Git   Git
+	// BaseURL is the server's external URL: clone URLs, the Origin check,
+	// and whether cookies are Secure (https).
+	BaseURL string
+	// SSHURL is ssh://git@host:port, "" without SSH; set before serving.
+	SSHURL        string
+	AnonymousRead bool
+	Log           *slog.Logger
+
+	// loginKey signs the sign-in form's CSRF token (random per process:
+	// a form older than the process is refused, and reloading fixes it).
+	loginKey []byte
+}
+
+// Cookie names. Behind https they carry the __Host- prefix: the browser
+// then only accepts them Secure, for this host, on path /, so another
+// host (a sibling subdomain) cannot plant one.
+const (
+	sessionCookie = "gitserver_session"
+	loginCookie   = "gitserver_login"
+	maxFormBody   = 64 << 10
+)
+
+// ContentSecurityPolicy is every page's CSP: nothing inline, nothing from
+// elsewhere, no framing.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// reserved are first path segments that are not an owner's pages: the
+// other handlers' prefixes and the pages' own.
+var reserved = map[string]bool{
+	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
+	"login": true, "logout": true, "user": true, "admin": true, "-": true,
+}
+
+// IsReserved reports whether a first path segment is not an owner's (its
+// pages are someone else's routes).
+func IsReserved(segment string) bool { return reserved[strings.ToLower(segment)] }
+
+const namePattern = `[A-Za-z0-9][A-Za-z0-9_.-]{0,99}`
+
+var repoPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)$`)
+
+func (pg *Pages) secure() bool { return strings.HasPrefix(strings.ToLower(pg.BaseURL), "https://") }
+
+func (pg *Pages) cookieName(base string) string {
+	if pg.secure() {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// Register adds the pages to r. Register them after every other handler:
+// /{owner}/{name} matches only names that are not reserved, so it cannot
+// shadow /api/, /git/, /hooks/, /scm/, /healthz, /readyz, /metrics.
+func (pg *Pages) Register(r *mux.Router) {
+	if pg.loginKey == nil {
+		pg.loginKey = store.RandomBytes(32)
+	}
+	if pg.Log == nil {
+		pg.Log = slog.Default()
+	}
+	r.PathPrefix("/-/static/").Handler(pg.headers(http.StripPrefix("/-/static/", staticHandler()))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/login", pg.headers(http.HandlerFunc(pg.loginForm))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/login", pg.headers(http.HandlerFunc(pg.login))).Methods(http.MethodPost)
+	r.Handle("/logout", pg.headers(http.HandlerFunc(pg.logout))).Methods(http.MethodPost)
+	r.Handle("/", pg.headers(http.HandlerFunc(pg.home))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/{owner}/{name}", pg.headers(http.HandlerFunc(pg.repoHome))).Methods(http.MethodGet, http.MethodHead).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+			m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
+			return m != nil && !IsReserved(m[1])
+		})
+}
+
+func staticHandler() http.Handler {
+	files := http.FileServerFS(staticFiles())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// headers sets the pages' security headers on every answer.
+func (pg *Pages) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// --- sessions -------------------------------------------------------------
+
+// session is the request's signed-in session, if any.
+type session struct {
+	id   string
+	user store.Account
+	csrf string
+}
+
+// current returns the request's live session (ok false when signed out or
+// the session ended: expired, signed out, password changed, disabled).
+func (pg *Pages) current(r *http.Request) (session, bool, error) {
+	c, err := r.Cookie(pg.cookieName(sessionCookie))
+	if err != nil || len(c.Value) != 64 {
+		return session{}, false, nil
+	}
+	acct, s, err := pg.Store.SessionByID(r.Context(), c.Value)
+	if errors.Is(err, store.ErrNotFound) {
+		return session{}, false, nil
+	}
+	if err != nil {
+		return session{}, false, err
+	}
+	return session{id: c.Value, user: acct, csrf: s.CSRF}, true, nil
+}
+
+// principal is who the session signs in (anonymous without one).
+func (s session) principal(ok bool) store.Principal {
+	if !ok {
+		return store.Principal{}
+	}
+	u := s.user
+	return store.Principal{User: &u}
+}
+
+func (pg *Pages) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: pg.cookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: pg.secure(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// --- CSRF -----------------------------------------------------------------
+
+// sameOrigin checks that a state-changing request comes from a page of
+// this server: its Origin (or, without one, its Referer) is the base URL's
+// origin or the origin the request was addressed to. SameSite cookies do
+// not suffice: another site on the same host (another port, or a sibling
+// path served by someone else) is "same-site".
+func (pg *Pages) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		ref, err := url.Parse(r.Header.Get("Referer"))
+		if err != nil || ref.Scheme == "" || ref.Host == "" {
+			return false
+		}
+		origin = ref.Scheme + "://" + ref.Host
+	}
+	origin = strings.ToLower(origin)
+	if b, err := url.Parse(pg.BaseURL); err == nil && b.Host != "" && origin == strings.ToLower(b.Scheme+"://"+b.Host) {
+		return true
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return r.Host != "" && origin == strings.ToLower(scheme+"://"+r.Host)
+}
+
+// loginToken is the sign-in form's CSRF token for the login cookie's
+// value: an HMAC of it, so a cookie planted by another site is useless
+// without a token this server signed for it (signed double-submit).
+func (pg *Pages) loginToken(cookie string) string {
+	m := hmac.New(sha256.New, pg.loginKey)
+	m.Write([]byte("login-csrf\x00"))
+	m.Write([]byte(cookie))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkForm parses a form post (bounded) and checks its origin and its
+// CSRF token against want; it answers 403 itself when they fail.
+func (pg *Pages) checkForm(w http.ResponseWriter, r *http.Request, want string, s session, signedIn bool) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	if err := r.ParseForm(); err != nil {
+		pg.errorPage(w, r, s, signedIn, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return false
+	}
+	got := r.PostForm.Get("csrf")
+	if !pg.sameOrigin(r) || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		pg.errorPage(w, r, s, signedIn, http.StatusForbidden, "Form refused",
+			"This form was not sent from a page of this server, or it has expired. Go back, reload the page and try again.")
+		return false
+	}
+	return true
+}
+
+// --- pages ----------------------------------------------------------------
+
+func (pg *Pages) errorPage(w http.ResponseWriter, r *http.Request, s session, signedIn bool, status int, heading, msg string) {
+	p := Page{Title: heading, Data: ErrorData{Heading: heading, Message: msg}}
+	if signedIn {
+		u := s.user
+		p.User, p.CSRF = &u, s.csrf
+	}
+	if err := render(w, status, "error", p); err != nil {
+		pg.Log.Error("render error page", "err", err)
+	}
+}
+
+// fail answers an unexpected error: 500 with a reference, the detail in
+// the log.
+func (pg *Pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ref := store.RandomHex(6)
+	pg.Log.Error("page error", "method", r.Method, "path", r.URL.Path, "err", err, "reference", ref)
+	pg.errorPage(w, r, session{}, false, http.StatusInternalServerError, "Something went wrong", "Internal error, reference "+ref+".")
+}
+
+func (pg *Pages) show(w http.ResponseWriter, r *http.Request, status int, name string, p Page) {
+	if err := render(w, status, name, p); err != nil {
+		pg.Log.Error("render page", "page", name, "err", err)
+	}
+}
+
+func (pg *Pages) loginForm(w http.ResponseWriter, r *http.Request) {
+	if _, ok, err := pg.current(r); err != nil {
+		pg.fail(w, r, err)
+		return
+	} else if ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	pg.showLogin(w, r, http.StatusOK, LoginData{})
+}
+
+// showLogin renders the sign-in form with a fresh login cookie and its
+// token.
+func (pg *Pages) showLogin(w http.ResponseWriter, r *http.Request, status int, d LoginData) {
+	c := store.RandomHex(32)
+	if old, err := r.Cookie(pg.cookieName(loginCookie)); err == nil && isHex64(old.Value) {
+		c = old.Value // another open sign-in form keeps working
+	}
+	pg.setCookie(w, loginCookie, c, 3600)
+	pg.show(w, r, status, "login", Page{Title: "Sign in", CSRF: pg.loginToken(c), Data: d})
+}
+
+func (pg *Pages) login(w http.ResponseWriter, r *http.Request) {
+	want := ""
+	if c, err := r.Cookie(pg.cookieName(loginCookie)); err == nil && len(c.Value) == 64 {
+		want = pg.loginToken(c.Value)
+	}
+	if !pg.checkForm(w, r, want, session{}, false) {
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	acct, err := pg.Auth.SignIn(r.Context(), httpauth.ClientIP(r), name, r.PostForm.Get("password"))
+	var throttled *store.ThrottledError
+	switch {
+	case errors.Is(err, store.ErrBadCredentials):
+		pg.showLogin(w, r, http.StatusUnauthorized, LoginData{Username: name, Error: "Incorrect username or password."})
+		return
+	case errors.As(err, &throttled):
+		secs := int(throttled.RetryAfter.Round(time.Second) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		pg.showLogin(w, r, http.StatusTooManyRequests, LoginData{Username: name,
+			Error: fmt.Sprintf("Too many failed sign-ins from your address. Try again in %d seconds.", secs)})
+		return
+	case err != nil:
+		pg.fail(w, r, err)
+		return
+	}
+	// Rotate: whatever session the browser held ends, and a new id is
+	// issued, so an id planted before sign-in never becomes signed in.
+	if c, err := r.Cookie(pg.cookieName(sessionCookie)); err == nil && c.Value != "" {
+		if err := pg.Store.DeleteSession(r.Context(), c.Value); err != nil {
+			pg.fail(w, r, err)
+			return
+		}
+	}
+	id, _, err := pg.Store.CreateSession(r.Context(), acct.ID)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	pg.setCookie(w, sessionCookie, id, int(store.SessionMaxAge/time.Second))
+	pg.setCookie(w, loginCookie, "", -1)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (pg *Pages) logout(w http.ResponseWriter, r *http.Request) {
+	s, ok, err := pg.current(r)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	if !ok {
+		pg.setCookie(w, sessionCookie, "", -1)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if !pg.checkForm(w, r, s.csrf, s, true) {
+		return
+	}
+	if err := pg.Store.DeleteSession(r.Context(), s.id); err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	pg.setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// facts looks up what the access policy needs about p and the owner.
+func (pg *Pages) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
+	f := access.Facts{AnonymousRead: pg.AnonymousRead}
+	if p.User == nil || ownerKind != store.KindOrg {
+		return f, nil
+	}
+	var err error
+	f.OrgRole, err = pg.Store.Role(ctx, ownerID, p.User.ID)
+	return f, err
+}
+
+func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
+	s, ok, err := pg.current(r)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	p := s.principal(true)
+	all, err := pg.Store.Repos(r.Context())
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	// "Yours": owned by the user or by an organisation the user belongs
+	// to, and readable (the policy has the last word).
+	var mine []store.Repo
+	facts := map[int64]access.Facts{} // by owner: one role lookup per organisation
+	for _, rp := range all {
+		f, seen := facts[rp.OwnerID]
+		if !seen {
+			f, err = pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+			if err != nil {
+				pg.fail(w, r, err)
+				return
+			}
+			facts[rp.OwnerID] = f
+		}
+		if rp.OwnerID != s.user.ID && f.OrgRole == "" {
+			continue
+		}
+		if access.Decide(p, access.OpRead, access.Web, access.Target{Repo: rp}, f).OK() {
+			mine = append(mine, rp)
+		}
+	}
+	u := s.user
+	pg.show(w, r, http.StatusOK, "home", Page{Title: "Your repositories", User: &u, CSRF: s.csrf, Data: HomeData{Repos: mine}})
+}
+
+func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
+	s, ok, err := pg.current(r)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	p := s.principal(ok)
+	m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
+	notFound := func() {
+		pg.errorPage(w, r, s, ok, http.StatusNotFound, "Not found", "There is no repository here, or you may not see it.")
+	}
+	if m == nil || !store.ValidName(m[1]) || !store.ValidName(m[2]) {
+		notFound()
+		return
+	}
+	if !access.Admit(p, access.Web).OK() {
+		notFound()
+		return
+	}
+	rp, err := pg.Store.RepoByName(r.Context(), m[1], m[2])
+	if errors.Is(err, store.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	f, err := pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	if !access.Decide(p, access.OpRead, access.Web, access.Target{Repo: rp}, f).OK() {
+		notFound()
+		return
+	}
+	d := RepoData{Repo: rp, HTTPURL: wire.HTTPCloneURL(pg.BaseURL, rp.FullName()), SSHURL: wire.SSHCloneURL(pg.SSHURL, rp.FullName())}
+	rd, err := pg.Git.Readme(r.Context(), rp)
+	if err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	d.Empty, d.NoBranch, d.ReadmeName = rd.Empty, rd.NoBranch, rd.Name
+	if rd.Name != "" {
+		if isMarkdown(rd.Name) {
+			d.ReadmeHTML, err = RenderMarkdown(rd.Content)
+			if err != nil {
+				pg.fail(w, r, err)
+				return
+			}
+		} else {
+			d.ReadmeHTML = template.HTML("<pre>" + template.HTMLEscapeString(string(rd.Content)) + "</pre>")
+		}
+	}
+	page := Page{Title: rp.FullName(), Data: d}
+	if ok {
+		u := s.user
+		page.User, page.CSRF = &u, s.csrf
+	}
+	pg.show(w, r, http.StatusOK, "repo", page)
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func isMarkdown(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasSuffix(n, ".md") || strings.HasSuffix(n, ".markdown")
+}
