@@ -223,7 +223,7 @@ type fetchResult struct {
 	// defaultBranch is the upstream's default branch when it is not the
 	// repository's any more ("" when unchanged).
 	defaultBranch string
-	// fetched: git fetch ran (false when ls-remote showed nothing new).
+	// fetched: git fetch ran (false when the upstream's refs were ours already).
 	fetched bool
 }
 
