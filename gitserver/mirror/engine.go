@@ -228,7 +228,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		fetches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitserver_mirror_fetches_total",
-			Help: "git fetch runs of mirror syncs (a sync whose ls-remote shows nothing new fetches nothing).",
+			Help: "git fetch runs of mirror syncs (a sync whose ref check shows nothing new fetches nothing).",
 		}),
 	}
 	if reg != nil {

@@ -1,9 +1,11 @@
 package mirror
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,17 +228,19 @@ func TestSchedulerOneMoreAfterRunning(t *testing.T) {
 	}
 }
 
-func TestRemoteRefs(t *testing.T) {
-	out := "ref: refs/heads/main\tHEAD\n" +
-		"1111111111111111111111111111111111111111\tHEAD\n" +
-		"1111111111111111111111111111111111111111\trefs/heads/main\n" +
-		"2222222222222222222222222222222222222222\trefs/heads/dev\n" +
-		"3333333333333333333333333333333333333333\trefs/tags/v1\n" +
-		"1111111111111111111111111111111111111111\trefs/tags/v1^{}\n" +
-		"4444444444444444444444444444444444444444\trefs/pull/1/head\n"
-	refs, head := remoteRefs(out)
-	if head != "main" || len(refs) != 3 || refs["refs/tags/v1"] != "3333333333333333333333333333333333333333" {
-		t.Fatalf("%q %v", head, refs)
+func TestReadAdvertisement(t *testing.T) {
+	pkt := func(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+	adv := pkt("1111111111111111111111111111111111111111 HEAD\x00multi_ack thin-pack side-band symref=HEAD:refs/heads/main object-format=sha1 agent=git/2.39.5\n") +
+		pkt("1111111111111111111111111111111111111111 refs/heads/main\n") +
+		pkt("2222222222222222222222222222222222222222 refs/heads/dev\n") +
+		pkt("3333333333333333333333333333333333333333 refs/tags/v1\n") +
+		pkt("1111111111111111111111111111111111111111 refs/tags/v1^{}\n") +
+		pkt("4444444444444444444444444444444444444444 refs/pull/1/head\n") +
+		"0000" + "trailing bytes not read"
+	refs, head, err := readAdvertisement(bufio.NewReader(strings.NewReader(adv)))
+	if err != nil || head != "main" || len(refs) != 3 || refs["refs/tags/v1"] != "3333333333333333333333333333333333333333" ||
+		refs["refs/heads/dev"] != "2222222222222222222222222222222222222222" {
+		t.Fatalf("%q %v %v", head, refs, err)
 	}
 	if !sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"], "refs/heads/dev": refs["refs/heads/dev"], "refs/tags/v1": refs["refs/tags/v1"]}) {
 		t.Fatal("sameRefs")
@@ -244,8 +248,23 @@ func TestRemoteRefs(t *testing.T) {
 	if sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"]}) {
 		t.Fatal("sameRefs of fewer refs")
 	}
-	if _, head := remoteRefs("ref: refs/remotes/x\tHEAD\n"); head != "" {
-		t.Fatalf("a HEAD outside refs/heads: %q", head)
+	// An empty repository; "version 1" first; a HEAD outside refs/heads.
+	refs, head, err = readAdvertisement(bufio.NewReader(strings.NewReader(
+		pkt("version 1\n") + pkt("0000000000000000000000000000000000000000 capabilities^{}\x00symref=HEAD:refs/remotes/x agent=x\n") + "0000")))
+	if err != nil || head != "" || len(refs) != 0 {
+		t.Fatalf("empty: %q %v %v", head, refs, err)
+	}
+	// An ERR line; a truncated advertisement; a bad length.
+	_, _, err = readAdvertisement(bufio.NewReader(strings.NewReader(pkt("ERR repository not found"))))
+	var re *remoteError
+	if !errors.As(err, &re) || classify(re.msg, false).Code != CodeNotFound {
+		t.Fatalf("ERR: %v", err)
+	}
+	if _, _, err = readAdvertisement(bufio.NewReader(strings.NewReader(pkt("1111111111111111111111111111111111111111 HEAD\n")))); err == nil {
+		t.Fatal("no flush: no error")
+	}
+	if _, _, err = readAdvertisement(bufio.NewReader(strings.NewReader("zzzz"))); err == nil {
+		t.Fatal("bad length: no error")
 	}
 }
 

@@ -223,31 +223,8 @@ type fetchResult struct {
 	// defaultBranch is the upstream's default branch when it is not the
 	// repository's any more ("" when unchanged).
 	defaultBranch string
-	// fetched: git fetch ran (false when ls-remote showed nothing new).
+	// fetched: git fetch ran (false when the upstream's refs were ours already).
 	fetched bool
-}
-
-// remoteRefs parses `git ls-remote --symref` output: the branches and
-// tags (peeled lines skipped) and the branch HEAD names ("" if none).
-func remoteRefs(out string) (refs map[string]string, head string) {
-	refs = map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if target, ok := strings.CutPrefix(line, "ref: "); ok {
-			if t, name, ok := strings.Cut(target, "\t"); ok && name == "HEAD" {
-				head = strings.TrimPrefix(t, "refs/heads/")
-				if head == t {
-					head = ""
-				}
-			}
-			continue
-		}
-		id, ref, ok := strings.Cut(line, "\t")
-		if !ok || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
-			continue
-		}
-		refs[ref] = id
-	}
-	return refs, head
 }
 
 func sameRefs(a, b map[string]string) bool {
@@ -280,8 +257,8 @@ func (e *Engine) runGit(ctx context.Context, dir string, env []string, tmp strin
 	return nil
 }
 
-// fetch lists the upstream's refs (git ls-remote --symref: one SSH round
-// trip) and, unless they are what the repository has already, runs git
+// fetch lists the upstream's refs (listRemote: one SSH connection in
+// process, the ref advertisement only) and, unless they are what the repository has already, runs git
 // fetch --prune of branches and tags into repo. It follows the
 // upstream's default branch (HEAD) when that names another existing
 // branch, and reports the rewrites it saw and whether the default branch
@@ -301,27 +278,26 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 			return res, nil // unchanged: no SSH round trip
 		}
 	}
-	keyFile, knownHosts, cleanup, err := e.credentials(m)
+	upstream, upHead, err := listRemote(ctx, m)
 	if err != nil {
 		return res, err
 	}
-	defer cleanup()
-	ssh := e.SSH
-	if ssh == "" {
-		ssh = "ssh"
-	}
-	env := []string{
-		"GIT_SSH_COMMAND=" + e.relay() + sshCommand(ssh, keyFile, knownHosts),
-		"GIT_SSH_VARIANT=ssh",
-	}
-	tmp := filepath.Dir(keyFile)
-	var lsOut bytes.Buffer
-	if err := e.runGit(ctx, dir, env, tmp, &lsOut, "ls-remote", "--symref", "--", m.URL); err != nil {
-		return res, err
-	}
-	upstream, upHead := remoteRefs(lsOut.String())
 	after := before
 	if !sameRefs(upstream, before) {
+		keyFile, knownHosts, cleanup, err := e.credentials(m)
+		if err != nil {
+			return res, err
+		}
+		defer cleanup()
+		ssh := e.SSH
+		if ssh == "" {
+			ssh = "ssh"
+		}
+		env := []string{
+			"GIT_SSH_COMMAND=" + e.relay() + sshCommand(ssh, keyFile, knownHosts),
+			"GIT_SSH_VARIANT=ssh",
+		}
+		tmp := filepath.Dir(keyFile)
 		// Only refs/heads and refs/tags are fetched and pruned: the
 		// server's own refs (refs/gitserver/pins/*) are never touched, so
 		// a published version's commit stays reachable whatever the
@@ -335,7 +311,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		// partial pack it leaves is removed.
 		packDir := filepath.Join(dir, "objects", "pack")
 		before := tmpPacks(packDir)
-		err := e.runGit(ctx, dir, env, tmp, nil,
+		err = e.runGit(ctx, dir, env, tmp, nil,
 			"-c", "transfer.fsckObjects=true", "-c", "fetch.writeCommitGraph=false",
 			"fetch", "--prune", "--no-tags", "--no-write-fetch-head", "--no-auto-gc", "--quiet",
 			"--", m.URL, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
