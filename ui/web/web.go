@@ -75,10 +75,13 @@ const (
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 // reserved are first path segments that are not an owner's pages: the
-// other handlers' prefixes and the pages' own.
+// other handlers' prefixes and the pages' own. "admin" and "user" are not:
+// the first account is named admin (its repositories have pages at
+// /admin/NAME), and the coming /admin and /user/settings pages are
+// registered as exact routes before /{owner}/{name}.
 var reserved = map[string]bool{
 	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
-	"login": true, "logout": true, "user": true, "admin": true, "-": true,
+	"login": true, "logout": true, "-": true,
 }
 
 // IsReserved reports whether a first path segment is not an owner's (its

@@ -479,12 +479,32 @@ func TestRepositoryHome(t *testing.T) {
 	}
 }
 
+// TestAdminAccountHasPages: the first account is named admin; its
+// repositories' pages are /admin/NAME (no route reserves that segment).
+func TestAdminAccountHasPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	ctx := context.Background()
+	admin, err := e.store.CreateUser(ctx, "admin", "password-admin", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateRepo(ctx, store.NewRepo{OwnerID: admin.ID, Name: "hello", Visibility: store.Restricted}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.mustSignIn("admin")
+	if r := c.do("GET", "/admin/hello", nil, nil); r.status != 200 || !strings.Contains(r.body, "/git/admin/hello.git") {
+		t.Fatalf("GET /admin/hello = %d:\n%s", r.status, r.body)
+	}
+}
+
 func TestReservedPathsAreNotPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
 	c := e.client()
 	c.mustSignIn("alice")
-	for _, p := range []string{"/api/foo", "/API/foo", "/git/x", "/hooks/scm", "/scm/1", "/healthz/x", "/readyz/x", "/metrics/x", "/login/x", "/user/settings", "/admin/x", "/-/x", "/alice/secret/", "/alice/secret/x", "/alice/..", "/alice/%2e%2e", "/.x/y"} {
+	for _, p := range []string{"/api/foo", "/API/foo", "/git/x", "/hooks/scm", "/scm/1", "/healthz/x", "/readyz/x", "/metrics/x", "/login/x", "/-/x", "/alice/secret/", "/alice/secret/x", "/alice/..", "/alice/%2e%2e", "/.x/y"} {
 		if r := c.do("GET", p, nil, nil); r.status != 404 || r.body != "router-404" {
 			t.Errorf("GET %s = %d %q, want the router's 404", p, r.status, r.body)
 		}
