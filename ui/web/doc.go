@@ -6,7 +6,14 @@
 // /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
 // repository home: clone URLs, default branch, the README rendered with
 // goldmark and sanitised with bluemonday, or push instructions when the
-// repository is empty).
+// repository is empty, the default branch's root files, nav links), and
+// the browsing pages: /{owner}/{name}/tree/{ref}/{path...},
+// /blob/{ref}/{path...} (highlighted with chroma, classes only, its
+// stylesheet static/chroma.css; binary and > 1 MiB files not shown),
+// /commits/{ref} (50 a page, ?page=N), /branches and /tags. A ref is one
+// path segment (its slashes escaped: feature%2Fx); refs and paths are
+// checked (no "..", no leading "-") before Git resolves them, and what
+// does not resolve is the same 404 page as a repository one may not read.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
@@ -17,8 +24,7 @@
 //
 // It is an edge, like ui (the API): it imports neither the git transport
 // (package gitserver) nor ui. What it needs of repositories on disk (the
-// README at the head of the default branch) it asks of a Git given to it
-// by cmd.
+// README, trees, blobs, logs, refs) it asks of a Git given to it by cmd.
 //
 // Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access
 // Test imports: gitserver/store/sqlite

@@ -25,6 +25,15 @@ func TestTemplatesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	const csrf = "c5rf"
+	goSrc, err := Highlight("main.go", []byte("package main\n\nimport \"fmt\"\n\n// main greets.\nfunc main() {\n\tfmt.Println(\"<hello>\", 42)\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := entryLinks(repo, "main", "", []TreeEntry{{Name: "README.md", Type: "blob", Mode: "100644", Size: 12},
+		{Name: "cmd", Type: "tree", Mode: "040000", Size: -1}, {Name: "lib", Type: "commit", Mode: "160000", Size: -1}})
+	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	commits := []Commit{{Hash: "0123456789abcdef0123456789abcdef01234567", Author: "Alice <a>", When: when, Subject: "Fix <b>bold</b> & more"},
+		{Hash: "fedcba9876543210fedcba9876543210fedcba98", Author: "Bob", When: when.Add(-time.Hour), Subject: "Initial commit"}}
 	for _, tc := range []struct {
 		name, page string
 		p          Page
@@ -39,6 +48,21 @@ func TestTemplatesGolden(t *testing.T) {
 			ReadmeName: "README.md", ReadmeHTML: readme}}},
 		{"repo-empty", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git", Empty: true}}},
 		{"repo-no-readme", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git"}}},
+		{"repo-files", "repo", Page{Title: "alice/demo", User: alice, CSRF: csrf, Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git",
+			Files: files, CommitsURL: "/alice/demo/commits/main", BranchesURL: "/alice/demo/branches", TagsURL: "/alice/demo/tags"}}},
+		{"tree", "tree", Page{Title: "alice/demo/cmd", User: alice, CSRF: csrf, Data: TreeData{Repo: repo, Ref: "main", Path: "cmd",
+			Crumbs: crumbs(repo, "main", "cmd"), Entries: entryLinks(repo, "main", "cmd", []TreeEntry{{Name: "x.go", Type: "blob", Size: 1234}, {Name: "sub dir", Type: "tree", Size: -1}})}}},
+		{"tree-empty", "tree", Page{Title: "alice/demo", Data: TreeData{Repo: repo, Ref: "feature/x", Crumbs: crumbs(repo, "feature/x", "")}}},
+		{"blob-go", "blob", Page{Title: "alice/demo/main.go", User: alice, CSRF: csrf, Data: BlobData{Repo: repo, Ref: "main", Path: "main.go",
+			Crumbs: blobCrumbs(repo, "main", "main.go"), Size: 80, HTML: goSrc}}},
+		{"blob-large", "blob", Page{Title: "alice/demo/big.bin", Data: BlobData{Repo: repo, Ref: "main", Path: "big.bin",
+			Crumbs: blobCrumbs(repo, "main", "big.bin"), Size: 5 << 20, Large: true}}},
+		{"log", "log", Page{Title: "Commits · alice/demo", User: alice, CSRF: csrf, Data: LogData{Repo: repo, Ref: "main", Page: 2, Commits: commits,
+			TreeURL: "/alice/demo/tree/main", PrevURL: "/alice/demo/commits/main?page=1", NextURL: "/alice/demo/commits/main?page=3"}}},
+		{"branches", "refs", Page{Title: "Branches · alice/demo", User: alice, CSRF: csrf, Data: RefsData{Repo: repo, Kind: "branches", Refs: []RefLink{
+			{Ref: Ref{Name: "feature/x", Hash: "ab", When: when, Subject: "WIP <x>"}, TreeURL: RepoURL(repo, "tree", "feature/x", ""), LogURL: RepoURL(repo, "commits", "feature/x", "")},
+			{Ref: Ref{Name: "main", Hash: "cd", When: when, Subject: "Initial commit"}, TreeURL: RepoURL(repo, "tree", "main", ""), LogURL: RepoURL(repo, "commits", "main", ""), Default: true}}}}},
+		{"tags-none", "refs", Page{Title: "Tags · alice/demo", Data: RefsData{Repo: repo, Kind: "tags"}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

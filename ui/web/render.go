@@ -28,7 +28,7 @@ func staticFiles() fs.FS {
 }
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"login", "home", "repo", "error"}
+var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs"}
 
 // templates are parsed once: each page with the layout.
 var templates = func() map[string]*template.Template {
@@ -72,6 +72,9 @@ type RepoData struct {
 	ReadmeName string
 	// ReadmeHTML is the README rendered and sanitised (RenderMarkdown).
 	ReadmeHTML template.HTML
+	// Files are the default branch's root (none when it has no commit).
+	Files                            []EntryLink
+	CommitsURL, BranchesURL, TagsURL string
 }
 
 // ErrorData is an error page's.

@@ -29,6 +29,18 @@ import (
 type Git interface {
 	// Readme returns what the repository home shows of r's default branch.
 	Readme(ctx context.Context, r store.Repo) (Readme, error)
+	// Tree lists the directory path ("" the root) at ref (resolved as
+	// REF^{commit}); ErrNotFound when ref or path does not resolve, or
+	// path is not a directory.
+	Tree(ctx context.Context, r store.Repo, ref, path string) ([]TreeEntry, error)
+	// Blob reads the file path at ref: its size, and its content when
+	// not larger than max; ErrNotFound as Tree.
+	Blob(ctx context.Context, r store.Repo, ref, path string, max int64) (Blob, error)
+	// Log lists up to n commits reachable from ref, newest first, after
+	// skipping skip; ErrNotFound when ref does not resolve.
+	Log(ctx context.Context, r store.Repo, ref string, skip, n int) ([]Commit, error)
+	// Refs lists the branches and tags.
+	Refs(ctx context.Context, r store.Repo) (Refs, error)
 }
 
 // Readme is the README at the head of a repository's default branch.
@@ -121,6 +133,13 @@ func (pg *Pages) Register(r *mux.Router) {
 			m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
 			return m != nil && !IsReserved(m[1])
 		})
+	pg.registerBrowse(func(re *regexp.Regexp, h http.HandlerFunc) {
+		r.Handle("/{owner}/{name}/{rest:.+}", pg.headers(h)).Methods(http.MethodGet, http.MethodHead).
+			MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
+				m := re.FindStringSubmatch(r.URL.EscapedPath())
+				return m != nil && !IsReserved(m[1])
+			})
+	})
 }
 
 func staticHandler() http.Handler {
@@ -414,42 +433,16 @@ func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
-	s, ok, err := pg.current(r)
-	if err != nil {
-		pg.fail(w, r, err)
-		return
-	}
-	p := s.principal(ok)
 	m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
-	notFound := func() {
-		pg.errorPage(w, r, s, ok, http.StatusNotFound, "Not found", "There is no repository here, or you may not see it.")
-	}
-	if m == nil || !store.ValidName(m[1]) || !store.ValidName(m[2]) {
-		notFound()
+	if m == nil {
+		http.NotFound(w, r)
 		return
 	}
-	if !access.Admit(p, access.Web).OK() {
-		notFound()
+	rp, s, ok, readable := pg.readable(w, r, m[1], m[2])
+	if !readable {
 		return
 	}
-	rp, err := pg.Store.RepoByName(r.Context(), m[1], m[2])
-	if errors.Is(err, store.ErrNotFound) {
-		notFound()
-		return
-	}
-	if err != nil {
-		pg.fail(w, r, err)
-		return
-	}
-	f, err := pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-	if err != nil {
-		pg.fail(w, r, err)
-		return
-	}
-	if !access.Decide(p, access.OpRead, access.Web, access.Target{Repo: rp}, f).OK() {
-		notFound()
-		return
-	}
+	var err error
 	d := RepoData{Repo: rp, HTTPURL: wire.HTTPCloneURL(pg.BaseURL, rp.FullName()), SSHURL: wire.SSHCloneURL(pg.SSHURL, rp.FullName())}
 	rd, err := pg.Git.Readme(r.Context(), rp)
 	if err != nil {
@@ -457,6 +450,16 @@ func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Empty, d.NoBranch, d.ReadmeName = rd.Empty, rd.NoBranch, rd.Name
+	if !rd.Empty && !rd.NoBranch {
+		entries, err := pg.Git.Tree(r.Context(), rp, rp.DefaultBranch, "")
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			pg.fail(w, r, err)
+			return
+		}
+		d.Files = entryLinks(rp, rp.DefaultBranch, "", entries)
+		d.CommitsURL = RepoURL(rp, "commits", rp.DefaultBranch, "")
+	}
+	d.BranchesURL, d.TagsURL = RepoURL(rp, "branches", "", ""), RepoURL(rp, "tags", "", "")
 	if rd.Name != "" {
 		if isMarkdown(rd.Name) {
 			d.ReadmeHTML, err = RenderMarkdown(rd.Content)

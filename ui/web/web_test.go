@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,83 @@ type fakeGit map[string]Readme
 
 func (g fakeGit) Readme(_ context.Context, r store.Repo) (Readme, error) {
 	return g[r.FullName()], nil
+}
+
+// fakeFiles are every repository's files on its "main" branch (and on
+// "feature/x"), for the fake's Tree and Blob.
+var fakeFiles = map[string]string{
+	"README.md":       "# Hello\n",
+	"main.go":         "package main\n\nfunc main() {}\n",
+	"cmd/tool/x.go":   "package tool\n",
+	"bin/data":        "\x00\x01binary",
+	"-dash/file.txt":  "dash",
+}
+
+func fakeRef(ref string) bool { return ref == "main" || ref == "master" || ref == "feature/x" }
+
+func (g fakeGit) Tree(_ context.Context, r store.Repo, ref, path string) ([]TreeEntry, error) {
+	if !fakeRef(ref) || r.Name == "empty" {
+		return nil, ErrNotFound
+	}
+	seen := map[string]bool{}
+	var out []TreeEntry
+	prefix := path
+	if prefix != "" {
+		prefix += "/"
+	}
+	for _, name := range sortedKeys(fakeFiles) {
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		first, _, isDir := strings.Cut(rest, "/")
+		if seen[first] {
+			continue
+		}
+		seen[first] = true
+		if isDir {
+			out = append(out, TreeEntry{Name: first, Type: "tree", Mode: "040000", Size: -1})
+		} else {
+			out = append(out, TreeEntry{Name: first, Type: "blob", Mode: "100644", Size: int64(len(fakeFiles[name]))})
+		}
+	}
+	if out == nil {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func (g fakeGit) Blob(_ context.Context, r store.Repo, ref, path string, max int64) (Blob, error) {
+	c, ok := fakeFiles[path]
+	if !fakeRef(ref) || !ok || r.Name == "empty" {
+		return Blob{}, ErrNotFound
+	}
+	return Blob{Size: int64(len(c)), Content: []byte(c)}, nil
+}
+
+func (g fakeGit) Log(_ context.Context, r store.Repo, ref string, skip, n int) ([]Commit, error) {
+	if !fakeRef(ref) || r.Name == "empty" {
+		return nil, ErrNotFound
+	}
+	var out []Commit
+	for i := skip; i < 120 && len(out) < n; i++ {
+		out = append(out, Commit{Hash: fmt.Sprintf("%040d", 120-i), Author: "Alice", When: time.Unix(int64(1e9+i), 0), Subject: fmt.Sprintf("Commit <%d>", 120-i)})
+	}
+	return out, nil
+}
+
+func (g fakeGit) Refs(_ context.Context, r store.Repo) (Refs, error) {
+	return Refs{Branches: []Ref{{Name: "feature/x", Hash: "ab", Subject: "wip"}, {Name: "main", Hash: "cd", Subject: "Commit <120>"}},
+		Tags: []Ref{{Name: "v1.0", Hash: "ef", Subject: "Release"}}}, nil
 }
 
 type env struct {
