@@ -190,3 +190,61 @@ func TestWebPagesOverHTTP(t *testing.T) {
 		t.Errorf("a session survived a password change: / = %d", code)
 	}
 }
+
+// TestBrowsePagesOverHTTP: the browsing pages on a real repository after a
+// real push: the tree lists the pushed files, the blob shows (highlighted)
+// content, the log the commit message; bad refs and paths and another
+// user get 404.
+func TestBrowsePagesOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	gina := Cred{"gina", s.CreateUser("gina", false)}
+	hal := Cred{"hal", s.CreateUser("hal", false)}
+	s.CreateRepo(gina, "gina", "code", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(gina, "gina", "code"))
+	g.Commit(work, "main.go", "package main\n\nfunc main() { println(\"<hi>\") }\n", "Add the main program")
+	g.Commit(work, "docs/guide.txt", "a guide\n", "Write the guide")
+	g.Must(work, "tag", "v0.1")
+	g.Must(work, "push", "-q", "origin", "master", "v0.1")
+
+	c, other := newWebClient(t, s), newWebClient(t, s)
+	c.signIn("gina", gina.Secret)
+	other.signIn("hal", hal.Secret)
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/gina/code", []string{`href="/gina/code/tree/master/docs"`, `href="/gina/code/blob/master/main.go"`, `href="/gina/code/commits/master"`}},
+		{"/gina/code/tree/master", []string{`<a href="/gina/code/tree/master/docs">docs/</a>`, `<a href="/gina/code/blob/master/main.go">main.go</a>`, `<td class="size">46</td>`}},
+		{"/gina/code/tree/v0.1/docs", []string{`<a href="/gina/code/blob/v0.1/docs/guide.txt">guide.txt</a>`}},
+		{"/gina/code/blob/master/main.go", []string{`<span class="kn">package</span>`, `&lt;hi&gt;`}},
+		{"/gina/code/blob/master/docs/guide.txt", []string{"a guide"}},
+		{"/gina/code/commits/master", []string{"Add the main program", "Write the guide"}},
+		{"/gina/code/branches", []string{`href="/gina/code/tree/master"`, "Write the guide"}},
+		{"/gina/code/tags", []string{`href="/gina/code/tree/v0.1"`}},
+	} {
+		code, body, _ := c.do("GET", tc.path, nil)
+		if code != 200 {
+			t.Errorf("GET %s = %d\n%s", tc.path, code, body)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %q\n%s", tc.path, w, body)
+			}
+		}
+		if code, _, _ := other.do("GET", tc.path, nil); code != http.StatusNotFound {
+			t.Errorf("another user: GET %s = %d, want 404", tc.path, code)
+		}
+	}
+	for _, p := range []string{
+		"/gina/code/tree/nope", "/gina/code/tree/master/nope", "/gina/code/blob/master/docs",
+		"/gina/code/tree/master/%2e%2e/x", "/gina/code/tree/-foo", "/gina/code/tree/--output=x",
+		"/gina/code/commits/master%5E", "/gina/code/blob/master/main.go/x",
+	} {
+		if code, body, _ := c.do("GET", p, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404\n%s", p, code, body)
+		}
+	}
+}

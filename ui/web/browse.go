@@ -282,7 +282,7 @@ func (pg *Pages) browse(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d := TreeData{Repo: rp, Ref: ref, Path: path, Crumbs: crumbs(rp, ref, path), Entries: entryLinks(rp, ref, path, entries)}
-		pg.showAs(w, r, s, signedIn, "tree", rp.FullName()+"/"+path, d)
+		pg.showAs(w, r, s, signedIn, "tree", strings.TrimSuffix(rp.FullName()+"/"+path, "/"), d)
 	case "blob":
 		b, err := pg.Git.Blob(ctx, rp, ref, path, maxBlobBytes)
 		if pg.gitErr(w, r, s, signedIn, err) {
