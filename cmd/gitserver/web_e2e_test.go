@@ -205,6 +205,8 @@ func TestBrowsePagesOverHTTP(t *testing.T) {
 	work := g.Init(s.RepoURL(gina, "gina", "code"))
 	g.Commit(work, "main.go", "package main\n\nfunc main() { println(\"<hi>\") }\n", "Add the main program")
 	g.Commit(work, "docs/guide.txt", "a guide\n", "Write the guide")
+	g.Commit(work, "data.bin", "\x00\x01\x02binary", "Add data")
+	g.Commit(work, "big.txt", strings.Repeat("x", 1<<20+1), "Add a large file")
 	g.Must(work, "tag", "v0.1")
 	g.Must(work, "push", "-q", "origin", "master", "v0.1")
 
@@ -220,8 +222,10 @@ func TestBrowsePagesOverHTTP(t *testing.T) {
 		{"/gina/code/tree/v0.1/docs", []string{`<a href="/gina/code/blob/v0.1/docs/guide.txt">guide.txt</a>`}},
 		{"/gina/code/blob/master/main.go", []string{`<span class="kn">package</span>`, `&lt;hi&gt;`}},
 		{"/gina/code/blob/master/docs/guide.txt", []string{"a guide"}},
+		{"/gina/code/blob/master/data.bin", []string{"Binary file, 9 bytes."}},
+		{"/gina/code/blob/master/big.txt", []string{"Large file, 1048577 bytes"}},
 		{"/gina/code/commits/master", []string{"Add the main program", "Write the guide"}},
-		{"/gina/code/branches", []string{`href="/gina/code/tree/master"`, "Write the guide"}},
+		{"/gina/code/branches", []string{`href="/gina/code/tree/master"`, "Add a large file"}},
 		{"/gina/code/tags", []string{`href="/gina/code/tree/v0.1"`}},
 	} {
 		code, body, _ := c.do("GET", tc.path, nil)
