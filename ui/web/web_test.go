@@ -35,11 +35,11 @@ func (g fakeGit) Readme(_ context.Context, r store.Repo) (Readme, error) {
 // fakeFiles are every repository's files on its "main" branch (and on
 // "feature/x"), for the fake's Tree and Blob.
 var fakeFiles = map[string]string{
-	"README.md":       "# Hello\n",
-	"main.go":         "package main\n\nfunc main() {}\n",
-	"cmd/tool/x.go":   "package tool\n",
-	"bin/data":        "\x00\x01binary",
-	"-dash/file.txt":  "dash",
+	"README.md":      "# Hello\n",
+	"main.go":        "package main\n\nfunc main() {}\n",
+	"cmd/tool/x.go":  "package tool\n",
+	"bin/data":       "\x00\x01binary",
+	"-dash/file.txt": "dash",
 }
 
 func fakeRef(ref string) bool { return ref == "main" || ref == "master" || ref == "feature/x" }
