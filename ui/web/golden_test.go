@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,14 @@ func TestTemplatesGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	const csrf = "c5rf"
+	at := func(m int) time.Time { return created.Add(time.Duration(m) * time.Minute) }
+	ok := BuildRow{ID: 12, Status: "succeeded", Commit: strings.Repeat("ab", 20), Short: "abababababab", CommitCount: 3, PushedBy: "alice",
+		Queued: when(at(1)), Started: when(at(2)), Finished: when(at(5)), LogURL: "https://ci.example.com/log/12", Publishable: true}
+	rows := []BuildRow{ok,
+		{ID: 11, Status: "failed", Commit: strings.Repeat("cd", 20), Short: "cdcdcdcdcdcd", CommitCount: 1, PushedBy: "bob", Queued: when(at(0)), Started: when(at(0)), Finished: when(at(1))},
+		{ID: 10, Status: "succeeded", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", CommitCount: 4, PushedBy: "alice", Queued: when(at(-9)), Published: "1.2.3"},
+		{ID: 9, Status: "queued", Commit: strings.Repeat("01", 20), Short: "010101010101", CommitCount: 1, PushedBy: "alice", Queued: when(at(-10))}}
+	latest := []store.Version{{Major: 1, Minor: 2, Patch: 3}}
 	for _, tc := range []struct {
 		name, page string
 		p          Page
@@ -39,6 +48,17 @@ func TestTemplatesGolden(t *testing.T) {
 			ReadmeName: "README.md", ReadmeHTML: readme}}},
 		{"repo-empty", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git", Empty: true}}},
 		{"repo-no-readme", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git"}}},
+		{"builds", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true}}},
+		{"builds-reader", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows}}},
+		{"builds-none", "builds", Page{Title: "Builds · alice/demo", Data: BuildsData{Repo: repo}}},
+		{"builds-publish", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true,
+			Publish: publishForm(ok, latest, "minor", "Fixes <b>things</b>")}}},
+		{"builds-publish-first", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows[:1], CanPublish: true,
+			Publish: &PublishForm{Build: ok, Bumps: publishForm(ok, nil, "", "").Bumps, Error: "bump must be \"major\", \"minor\" or \"patch\""}}}},
+		{"versions", "versions", Page{Title: "Versions · alice/demo", User: alice, CSRF: csrf, Data: VersionsData{Repo: repo, New: "1.2.3", Versions: []VersionRow{
+			{Version: "1.2.3", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", BuildID: 10, Notes: "Line one\n<script>alert(1)</script>", PublishedBy: "alice", PublishedAt: when(at(-8))},
+			{Version: "1.2.2", Commit: strings.Repeat("12", 20), Short: "121212121212", BuildID: 4, PublishedBy: "carol", PublishedAt: when(at(-100))}}}}},
+		{"versions-none", "versions", Page{Title: "Versions · alice/demo", Data: VersionsData{Repo: repo}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/service"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 	"gitserver/ui/wire"
@@ -48,6 +49,8 @@ type Pages struct {
 	Store store.Store
 	Auth  *httpauth.Authenticator
 	Git   Git
+	// Repos is the repository directories (Publish pins the commit).
+	Repos service.RepoFS
 	// BaseURL is the server's external URL: clone URLs, the Origin check,
 	// and whether cookies are Secure (https).
 	BaseURL string
@@ -116,6 +119,12 @@ func (pg *Pages) Register(r *mux.Router) {
 	r.Handle("/login", pg.headers(http.HandlerFunc(pg.login))).Methods(http.MethodPost)
 	r.Handle("/logout", pg.headers(http.HandlerFunc(pg.logout))).Methods(http.MethodPost)
 	r.Handle("/", pg.headers(http.HandlerFunc(pg.home))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
+	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(publishPath)(r) })
+	r.Handle("/{owner}/{name}/versions", pg.headers(http.HandlerFunc(pg.versions))).Methods(http.MethodGet, http.MethodHead).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(versionPath)(r) })
 	r.Handle("/{owner}/{name}", pg.headers(http.HandlerFunc(pg.repoHome))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
 			m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
