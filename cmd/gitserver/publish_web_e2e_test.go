@@ -71,6 +71,9 @@ func TestPublishInBrowser(t *testing.T) {
 			t.Errorf("the modal's choices %q lack %q", choices, want)
 		}
 	}
+	if log := b.Text("dialog ul.commits"); !strings.Contains(log, c1[:12]) || !strings.Contains(log, "first") {
+		t.Errorf("the modal's commit log = %q, want %s first", log, c1[:12])
+	}
 	b.run("choose minor", chromedp.Click(`//input[@name='bump' and @value='minor']`, chromedp.BySearch))
 	b.Fill("Release notes", "The first release.")
 	b.Click("Publish")

@@ -132,7 +132,15 @@ type PublishForm struct {
 	Bumps  []BumpChoice
 	Notes  string
 	Error  string
+	// Log is the commits since the latest version (up to logLimit; LogMore
+	// when there are more), LogSince that version's commit.
+	Log      []LogEntry
+	LogMore  bool
+	LogSince string
 }
+
+// logLimit is how many commits the Publish modal lists.
+const logLimit = 50
 
 // BumpChoice is one bump with the version it makes.
 type BumpChoice struct {
@@ -240,6 +248,20 @@ func (pg *Pages) showBuilds(w http.ResponseWriter, r *http.Request, rr repoReque
 		if d.CanPublish && openID != "" && openID == strconv.FormatInt(b.ID, 10) && row.Publishable {
 			d.Publish = publishForm(row, vs, bump, notes)
 			d.Publish.Error = msg
+			var since string
+			if len(vs) > 0 {
+				since = vs[0].Commit
+				d.Publish.LogSince = short(since)
+			}
+			log, err := pg.Git.Log(r.Context(), rr.repo, b.Commit, since, logLimit+1)
+			if err != nil {
+				// The log is a help, not the form: show the form without it.
+				pg.Log.Warn("publish modal: commit log", "repo", rr.repo.FullName(), "err", err)
+			}
+			if len(log) > logLimit {
+				log, d.Publish.LogMore = log[:logLimit], true
+			}
+			d.Publish.Log = log
 		}
 	}
 	pg.show(w, r, status, "builds", rr.page("Builds · "+rr.repo.FullName(), d))

@@ -108,7 +108,8 @@ func TestBuildsAndPublish(t *testing.T) {
 	// The modal, with the versions each bump makes from none.
 	r = alice.do("GET", fmt.Sprintf("/alice/secret/builds?publish=%d", ok.ID), nil, nil)
 	for _, want := range []string{"<dialog open", `<label for="notes">Release notes</label>`, "major → 1.0.0", "minor → 0.1.0", "patch → 0.0.1",
-		fmt.Sprintf(`action="/alice/secret/builds/%d/publish"`, ok.ID), `>Publish</button>`} {
+		fmt.Sprintf(`action="/alice/secret/builds/%d/publish"`, ok.ID), `>Publish</button>`,
+		"log " + commitOf(2)[:12] + " since ", "commit since the beginning"} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("modal lacks %q:\n%s", want, r.body)
 		}
@@ -177,7 +178,8 @@ func TestBuildsAndPublish(t *testing.T) {
 	// modal counts from 0.1.0.
 	next := e.build("alice", "secret", commitOf(3), 1, store.BuildSucceeded)
 	r = alice.do("GET", fmt.Sprintf("/alice/secret/builds?publish=%d", next.ID), nil, nil)
-	for _, want := range []string{`<span class="badge">0.1.0</span>`, "major → 1.0.0", "minor → 0.2.0", "patch → 0.1.1", "The latest version is 0.1.0."} {
+	for _, want := range []string{`<span class="badge">0.1.0</span>`, "major → 1.0.0", "minor → 0.2.0", "patch → 0.1.1", "The latest version is 0.1.0.",
+		"log " + commitOf(3)[:12] + " since " + commitOf(2)[:12]} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("builds page lacks %q:\n%s", want, r.body)
 		}

@@ -52,7 +52,13 @@ func TestTemplatesGolden(t *testing.T) {
 		{"builds-reader", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows}}},
 		{"builds-none", "builds", Page{Title: "Builds · alice/demo", Data: BuildsData{Repo: repo}}},
 		{"builds-publish", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true,
-			Publish: publishForm(ok, latest, "minor", "Fixes <b>things</b>")}}},
+			Publish: func() *PublishForm {
+				f := publishForm(ok, latest, "minor", "Fixes <b>things</b>")
+				f.LogSince, f.LogMore = "121212121212", true
+				f.Log = []LogEntry{{Commit: strings.Repeat("ab", 20), Short: "abababababab", Author: "Alice <A>", When: "2030-01-02 03:04 UTC", Subject: "Fix the <parser>"},
+					{Commit: strings.Repeat("34", 20), Short: "343434343434", Author: "Bob", When: "2030-01-01 03:04 UTC", Subject: "Add things"}}
+				return f
+			}()}}},
 		{"builds-publish-first", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows[:1], CanPublish: true,
 			Publish: &PublishForm{Build: ok, Bumps: publishForm(ok, nil, "", "").Bumps, Error: "bump must be \"major\", \"minor\" or \"patch\""}}}},
 		{"versions", "versions", Page{Title: "Versions · alice/demo", User: alice, CSRF: csrf, Data: VersionsData{Repo: repo, New: "1.2.3", Versions: []VersionRow{

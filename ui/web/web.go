@@ -30,6 +30,18 @@ import (
 type Git interface {
 	// Readme returns what the repository home shows of r's default branch.
 	Readme(ctx context.Context, r store.Repo) (Readme, error)
+	// Log returns up to limit commits reachable from commit to and not
+	// from since ("" for none), newest first.
+	Log(ctx context.Context, r store.Repo, to, since string, limit int) ([]LogEntry, error)
+}
+
+// LogEntry is one commit of a log.
+type LogEntry struct {
+	Commit  string
+	Short   string
+	Author  string
+	When    string
+	Subject string
 }
 
 // Readme is the README at the head of a repository's default branch.

@@ -30,6 +30,11 @@ func (g fakeGit) Readme(_ context.Context, r store.Repo) (Readme, error) {
 	return g[r.FullName()], nil
 }
 
+// Log is one entry per call: the range asked for.
+func (g fakeGit) Log(_ context.Context, r store.Repo, to, since string, limit int) ([]LogEntry, error) {
+	return []LogEntry{{Commit: to, Short: to[:12], Author: "A U Thor", When: "2030-01-02 03:04 UTC", Subject: "log " + short(to) + " since " + short(since)}}, nil
+}
+
 type env struct {
 	t     *testing.T
 	store store.Store
