@@ -6,7 +6,10 @@
 // /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
 // repository home: clone URLs, default branch, the README rendered with
 // goldmark and sanitised with bluemonday, or push instructions when the
-// repository is empty).
+// repository is empty), /{owner}/{name}/builds (the Builds tab, with the
+// Publish modal as a <dialog> the server renders open for ?publish=ID),
+// POST /{owner}/{name}/builds/{id}/publish (through service.Publish, as the
+// API) and /{owner}/{name}/versions.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
@@ -17,9 +20,11 @@
 //
 // It is an edge, like ui (the API): it imports neither the git transport
 // (package gitserver) nor ui. What it needs of repositories on disk (the
-// README at the head of the default branch) it asks of a Git given to it
-// by cmd.
+// README at the head of the default branch, a commit log) it asks of a Git
+// given to it by cmd. Operations that change state go through
+// gitserver/service, as the API's do (httperr gives their refusals the
+// API's status and message).
 //
-// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access
+// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access, gitserver/gitserver/service, gitserver/gitserver/httperr
 // Test imports: gitserver/store/sqlite
 package web
