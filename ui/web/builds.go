@@ -17,6 +17,10 @@ import (
 // buildsLimit is how many builds the Builds tab lists.
 const buildsLimit = 100
 
+// liveRefresh is how often (seconds) the Builds tab reloads while a build
+// is queued or running (not while the Publish modal is open).
+const liveRefresh = 5
+
 var (
 	buildsPath  = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/builds$`)
 	versionPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/versions$`)
@@ -264,7 +268,16 @@ func (pg *Pages) showBuilds(w http.ResponseWriter, r *http.Request, rr repoReque
 			d.Publish.Log = log
 		}
 	}
-	pg.show(w, r, status, "builds", rr.page("Builds · "+rr.repo.FullName(), d))
+	page := rr.page("Builds · "+rr.repo.FullName(), d)
+	if d.Publish == nil {
+		for _, b := range bs {
+			if b.Status == store.BuildQueued || b.Status == store.BuildRunning {
+				page.Refresh = liveRefresh // until every build has finished
+				break
+			}
+		}
+	}
+	pg.show(w, r, status, "builds", page)
 }
 
 func (pg *Pages) publish(w http.ResponseWriter, r *http.Request) {

@@ -185,6 +185,19 @@ func TestBuildsAndPublish(t *testing.T) {
 		}
 	}
 
+	// Live status: the tab reloads itself while a build is queued, not
+	// while the modal is open, nor once every build has finished.
+	if strings.Contains(r.body, `http-equiv="refresh"`) {
+		t.Errorf("the open modal reloads")
+	}
+	if r := alice.do("GET", "/alice/secret/builds", nil, nil); strings.Contains(r.body, `http-equiv="refresh"`) {
+		t.Errorf("reloads with every build finished")
+	}
+	e.build("alice", "secret", commitOf(4), 1, store.BuildQueued)
+	if r := alice.do("GET", "/alice/secret/builds", nil, nil); !strings.Contains(r.body, `<meta http-equiv="refresh" content="5">`) || !strings.Contains(r.body, "queued") {
+		t.Errorf("no reload with a build queued:\n%s", r.body)
+	}
+
 	// The repository home links the tabs.
 	if r := alice.do("GET", "/alice/secret", nil, nil); !strings.Contains(r.body, `href="/alice/secret/builds"`) || !strings.Contains(r.body, `href="/alice/secret/versions"`) {
 		t.Errorf("repository home lacks the Builds and Versions links")

@@ -49,6 +49,7 @@ func TestTemplatesGolden(t *testing.T) {
 		{"repo-empty", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git", Empty: true}}},
 		{"repo-no-readme", "repo", Page{Title: "alice/demo", Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git"}}},
 		{"builds", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true}}},
+		{"builds-live", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Refresh: 5, Data: BuildsData{Repo: repo, Builds: rows[3:]}}},
 		{"builds-reader", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows}}},
 		{"builds-none", "builds", Page{Title: "Builds · alice/demo", Data: BuildsData{Repo: repo}}},
 		{"builds-publish", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true,

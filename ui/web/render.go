@@ -47,6 +47,9 @@ type Page struct {
 	User  *store.Account
 	CSRF  string
 	Data  any
+	// Refresh, when positive, reloads the page after that many seconds
+	// (a <meta> refresh: live status without script).
+	Refresh int
 }
 
 // LoginData is the sign-in page's.
