@@ -112,10 +112,11 @@ func (b *Browser) Open(url string) {
 	b.run("open "+url, chromedp.Navigate(url), chromedp.WaitReady("body", chromedp.ByQuery))
 }
 
-// Fill types value into the field whose visible <label> says label.
+// Fill types value into the field (an input or a textarea) whose visible
+// <label> says label.
 func (b *Browser) Fill(label, value string) {
 	b.t.Helper()
-	sel := `//input[@id=//label[normalize-space(.)=` + xpathString(label) + `]/@for]`
+	sel := `//*[(self::input or self::textarea) and @id=//label[normalize-space(.)=` + xpathString(label) + `]/@for]`
 	b.run("fill "+label, chromedp.WaitVisible(sel, chromedp.BySearch), chromedp.SendKeys(sel, value, chromedp.BySearch))
 }
 

@@ -317,7 +317,7 @@ func (m *Main) run(ctx context.Context) error {
 		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors, // SSHURL is set once SSH listens
 		SCM: scmFactory(scmHTTPClient), SCMHostKeys: scmHostKeys{}, SCMHTTPClient: scmHTTPClient}
 
-	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, BaseURL: c.BaseURL,
+	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 

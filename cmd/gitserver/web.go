@@ -223,3 +223,47 @@ func (g webGit) Refs(ctx context.Context, r store.Repo) (web.Refs, error) {
 	}
 	return refs, nil
 }
+
+// LogSince lists the commits of to not reachable from since, newest first.
+func (g webGit) LogSince(ctx context.Context, r store.Repo, to, since string, limit int) ([]web.LogEntry, error) {
+	if !isCommitID(to) || since != "" && !isCommitID(since) {
+		return nil, fmt.Errorf("log of %s: not commit ids: %q %q", r.FullName(), to, since)
+	}
+	args := []string{"log", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "-n", strconv.Itoa(limit), to}
+	if since != "" {
+		args = append(args, "^"+since)
+	}
+	out, err := g.git.Output(ctx, g.repos.Dir(r), append(args, "--")...)
+	if err != nil {
+		return nil, err
+	}
+	var log []web.LogEntry
+	for _, rec := range strings.Split(out, "\x00") {
+		f := strings.Split(strings.TrimSpace(rec), "\x1f")
+		if len(f) != 4 {
+			continue
+		}
+		e := web.LogEntry{Commit: f[0], Short: f[0], Author: f[1], When: f[2], Subject: f[3]}
+		if len(e.Short) > 12 {
+			e.Short = e.Short[:12]
+		}
+		if t, err := time.Parse(time.RFC3339, f[2]); err == nil {
+			e.When = t.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		log = append(log, e)
+	}
+	return log, nil
+}
+
+// isCommitID reports whether s is a full hexadecimal object name.
+func isCommitID(s string) bool {
+	if len(s) != 40 && len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -14,6 +14,10 @@
 // path segment (its slashes escaped: feature%2Fx); refs and paths are
 // checked (no "..", no leading "-") before Git resolves them, and what
 // does not resolve is the same 404 page as a repository one may not read.
+// /{owner}/{name}/builds (the Builds tab, with the
+// Publish modal as a <dialog> the server renders open for ?publish=ID),
+// POST /{owner}/{name}/builds/{id}/publish (through service.Publish, as the
+// API) and /{owner}/{name}/versions.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
@@ -24,8 +28,11 @@
 //
 // It is an edge, like ui (the API): it imports neither the git transport
 // (package gitserver) nor ui. What it needs of repositories on disk (the
-// README, trees, blobs, logs, refs) it asks of a Git given to it by cmd.
+// README, trees, blobs, logs, refs) it asks of a Git
+// given to it by cmd. Operations that change state go through
+// gitserver/service, as the API's do (httperr gives their refusals the
+// API's status and message).
 //
-// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access
+// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access, gitserver/gitserver/service, gitserver/gitserver/httperr
 // Test imports: gitserver/store/sqlite
 package web

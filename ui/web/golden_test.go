@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,9 +32,17 @@ func TestTemplatesGolden(t *testing.T) {
 	}
 	files := entryLinks(repo, "main", "", []TreeEntry{{Name: "README.md", Type: "blob", Mode: "100644", Size: 12},
 		{Name: "cmd", Type: "tree", Mode: "040000", Size: -1}, {Name: "lib", Type: "commit", Mode: "160000", Size: -1}})
-	when := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	commits := []Commit{{Hash: "0123456789abcdef0123456789abcdef01234567", Author: "Alice <a>", When: when, Subject: "Fix <b>bold</b> & more"},
-		{Hash: "fedcba9876543210fedcba9876543210fedcba98", Author: "Bob", When: when.Add(-time.Hour), Subject: "Initial commit"}}
+	commitAt := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	commits := []Commit{{Hash: "0123456789abcdef0123456789abcdef01234567", Author: "Alice <a>", When: commitAt, Subject: "Fix <b>bold</b> & more"},
+		{Hash: "fedcba9876543210fedcba9876543210fedcba98", Author: "Bob", When: commitAt.Add(-time.Hour), Subject: "Initial commit"}}
+	at := func(m int) time.Time { return created.Add(time.Duration(m) * time.Minute) }
+	ok := BuildRow{ID: 12, Status: "succeeded", Commit: strings.Repeat("ab", 20), Short: "abababababab", CommitCount: 3, PushedBy: "alice",
+		Queued: when(at(1)), Started: when(at(2)), Finished: when(at(5)), LogURL: "https://ci.example.com/log/12", Publishable: true}
+	rows := []BuildRow{ok,
+		{ID: 11, Status: "failed", Commit: strings.Repeat("cd", 20), Short: "cdcdcdcdcdcd", CommitCount: 1, PushedBy: "bob", Queued: when(at(0)), Started: when(at(0)), Finished: when(at(1))},
+		{ID: 10, Status: "succeeded", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", CommitCount: 4, PushedBy: "alice", Queued: when(at(-9)), Published: "1.2.3"},
+		{ID: 9, Status: "queued", Commit: strings.Repeat("01", 20), Short: "010101010101", CommitCount: 1, PushedBy: "alice", Queued: when(at(-10))}}
+	latest := []store.Version{{Major: 1, Minor: 2, Patch: 3}}
 	for _, tc := range []struct {
 		name, page string
 		p          Page
@@ -60,9 +69,27 @@ func TestTemplatesGolden(t *testing.T) {
 		{"log", "log", Page{Title: "Commits · alice/demo", User: alice, CSRF: csrf, Data: LogData{Repo: repo, Ref: "main", Page: 2, Commits: commits,
 			TreeURL: "/alice/demo/tree/main", PrevURL: "/alice/demo/commits/main?page=1", NextURL: "/alice/demo/commits/main?page=3"}}},
 		{"branches", "refs", Page{Title: "Branches · alice/demo", User: alice, CSRF: csrf, Data: RefsData{Repo: repo, Kind: "branches", Refs: []RefLink{
-			{Ref: Ref{Name: "feature/x", Hash: "ab", When: when, Subject: "WIP <x>"}, TreeURL: RepoURL(repo, "tree", "feature/x", ""), LogURL: RepoURL(repo, "commits", "feature/x", "")},
-			{Ref: Ref{Name: "main", Hash: "cd", When: when, Subject: "Initial commit"}, TreeURL: RepoURL(repo, "tree", "main", ""), LogURL: RepoURL(repo, "commits", "main", ""), Default: true}}}}},
+			{Ref: Ref{Name: "feature/x", Hash: "ab", When: commitAt, Subject: "WIP <x>"}, TreeURL: RepoURL(repo, "tree", "feature/x", ""), LogURL: RepoURL(repo, "commits", "feature/x", "")},
+			{Ref: Ref{Name: "main", Hash: "cd", When: commitAt, Subject: "Initial commit"}, TreeURL: RepoURL(repo, "tree", "main", ""), LogURL: RepoURL(repo, "commits", "main", ""), Default: true}}}}},
 		{"tags-none", "refs", Page{Title: "Tags · alice/demo", Data: RefsData{Repo: repo, Kind: "tags"}}},
+		{"builds", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true}}},
+		{"builds-live", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Refresh: 5, Data: BuildsData{Repo: repo, Builds: rows[3:]}}},
+		{"builds-reader", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows}}},
+		{"builds-none", "builds", Page{Title: "Builds · alice/demo", Data: BuildsData{Repo: repo}}},
+		{"builds-publish", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true,
+			Publish: func() *PublishForm {
+				f := publishForm(ok, latest, "minor", "Fixes <b>things</b>")
+				f.LogSince, f.LogMore = "121212121212", true
+				f.Log = []LogEntry{{Commit: strings.Repeat("ab", 20), Short: "abababababab", Author: "Alice <A>", When: "2030-01-02 03:04 UTC", Subject: "Fix the <parser>"},
+					{Commit: strings.Repeat("34", 20), Short: "343434343434", Author: "Bob", When: "2030-01-01 03:04 UTC", Subject: "Add things"}}
+				return f
+			}()}}},
+		{"builds-publish-first", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows[:1], CanPublish: true,
+			Publish: &PublishForm{Build: ok, Bumps: publishForm(ok, nil, "", "").Bumps, Error: "bump must be \"major\", \"minor\" or \"patch\""}}}},
+		{"versions", "versions", Page{Title: "Versions · alice/demo", User: alice, CSRF: csrf, Data: VersionsData{Repo: repo, New: "1.2.3", Versions: []VersionRow{
+			{Version: "1.2.3", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", BuildID: 10, Notes: "Line one\n<script>alert(1)</script>", PublishedBy: "alice", PublishedAt: when(at(-8))},
+			{Version: "1.2.2", Commit: strings.Repeat("12", 20), Short: "121212121212", BuildID: 4, PublishedBy: "carol", PublishedAt: when(at(-100))}}}}},
+		{"versions-none", "versions", Page{Title: "Versions · alice/demo", Data: VersionsData{Repo: repo}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ func staticFiles() fs.FS {
 }
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs"}
+var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions"}
 
 // templates are parsed once: each page with the layout.
 var templates = func() map[string]*template.Template {
@@ -47,6 +47,9 @@ type Page struct {
 	User  *store.Account
 	CSRF  string
 	Data  any
+	// Refresh, when positive, reloads the page after that many seconds
+	// (a <meta> refresh: live status without script).
+	Refresh int
 }
 
 // LoginData is the sign-in page's.

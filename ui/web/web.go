@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/service"
 	"gitserver/store"
 	"gitserver/ui/httpauth"
 	"gitserver/ui/wire"
@@ -41,6 +42,18 @@ type Git interface {
 	Log(ctx context.Context, r store.Repo, ref string, skip, n int) ([]Commit, error)
 	// Refs lists the branches and tags.
 	Refs(ctx context.Context, r store.Repo) (Refs, error)
+	// LogSince returns up to limit commits reachable from commit to and not
+	// from since ("" for none), newest first.
+	LogSince(ctx context.Context, r store.Repo, to, since string, limit int) ([]LogEntry, error)
+}
+
+// LogEntry is one commit of a log.
+type LogEntry struct {
+	Commit  string
+	Short   string
+	Author  string
+	When    string
+	Subject string
 }
 
 // Readme is the README at the head of a repository's default branch.
@@ -60,6 +73,8 @@ type Pages struct {
 	Store store.Store
 	Auth  *httpauth.Authenticator
 	Git   Git
+	// Repos is the repository directories (Publish pins the commit).
+	Repos service.RepoFS
 	// BaseURL is the server's external URL: clone URLs, the Origin check,
 	// and whether cookies are Secure (https).
 	BaseURL string
@@ -128,6 +143,12 @@ func (pg *Pages) Register(r *mux.Router) {
 	r.Handle("/login", pg.headers(http.HandlerFunc(pg.login))).Methods(http.MethodPost)
 	r.Handle("/logout", pg.headers(http.HandlerFunc(pg.logout))).Methods(http.MethodPost)
 	r.Handle("/", pg.headers(http.HandlerFunc(pg.home))).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
+	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(publishPath)(r) })
+	r.Handle("/{owner}/{name}/versions", pg.headers(http.HandlerFunc(pg.versions))).Methods(http.MethodGet, http.MethodHead).
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(versionPath)(r) })
 	r.Handle("/{owner}/{name}", pg.headers(http.HandlerFunc(pg.repoHome))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
 			m := repoPath.FindStringSubmatch(r.URL.EscapedPath())

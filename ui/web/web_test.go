@@ -109,6 +109,11 @@ func (g fakeGit) Refs(_ context.Context, r store.Repo) (Refs, error) {
 		Tags: []Ref{{Name: "v1.0", Hash: "ef", Subject: "Release"}}}, nil
 }
 
+// LogSince is one entry per call: the range asked for.
+func (g fakeGit) LogSince(_ context.Context, r store.Repo, to, since string, limit int) ([]LogEntry, error) {
+	return []LogEntry{{Commit: to, Short: to[:12], Author: "A U Thor", When: "2030-01-02 03:04 UTC", Subject: "log " + short(to) + " since " + short(since)}}, nil
+}
+
 type env struct {
 	t     *testing.T
 	store store.Store
