@@ -90,6 +90,17 @@ func TestTemplatesGolden(t *testing.T) {
 			{Version: "1.2.3", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", BuildID: 10, Notes: "Line one\n<script>alert(1)</script>", PublishedBy: "alice", PublishedAt: when(at(-8))},
 			{Version: "1.2.2", Commit: strings.Repeat("12", 20), Short: "121212121212", BuildID: 4, PublishedBy: "carol", PublishedAt: when(at(-100))}}}}},
 		{"versions-none", "versions", Page{Title: "Versions · alice/demo", Data: VersionsData{Repo: repo}}},
+		{"settings", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write"},
+			Tokens: []TokenRow{{ID: 3, Name: "ci <bot>", Scopes: "repo:read repo:write", Created: "2030-01-02 03:04:05"}},
+			Keys:   []store.Key{{ID: 5, Title: "laptop", Fingerprint: "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}}}}},
+		{"settings-none", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write", "builds", "admin"}}}},
+		{"settings-secrets", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write"}, NewPassword: "0123456789abcdef01234567", NewToken: "gst_secret<x>",
+			Notice: "Your password was changed. Your other sessions were signed out."}}},
+		{"settings-error", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write"}, Error: "not an SSH public key", Title: "bad <key>", KeyText: "ssh-rsa nope"}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ func staticFiles() fs.FS {
 }
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions"}
+var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings"}
 
 // templates are parsed once: each page with the layout.
 var templates = func() map[string]*template.Template {

@@ -143,6 +143,9 @@ func (pg *Pages) Register(r *mux.Router) {
 	r.Handle("/login", pg.headers(http.HandlerFunc(pg.login))).Methods(http.MethodPost)
 	r.Handle("/logout", pg.headers(http.HandlerFunc(pg.logout))).Methods(http.MethodPost)
 	r.Handle("/", pg.headers(http.HandlerFunc(pg.home))).Methods(http.MethodGet, http.MethodHead)
+	// Exact routes before /{owner}/{name}: a user named "user" with a
+	// repository "settings" is shadowed by the account page.
+	pg.registerAccount(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
