@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 var (
@@ -76,6 +78,56 @@ func TestAccountPageOverHTTP(t *testing.T) {
 		t.Fatalf("revoke = %d\n%s", code, body)
 	}
 	if lsRemote(t, s, tok, "gina", "notes") {
+		t.Error("a revoked token still works for git")
+	}
+}
+
+// TestAccountPageInBrowser: the account page driven in a real browser:
+// regenerate the password (the old one stops working for git at once),
+// create a token shown once, add and delete an SSH key.
+func TestAccountPageInBrowser(t *testing.T) {
+	t.Parallel()
+	b := NewBrowser(t)
+	s := StartServer(t)
+	pw := s.CreateUser("hugo", false)
+	s.CreateRepo(Cred{"hugo", pw}, "hugo", "notes", "restricted")
+
+	b.Open(s.URL + "/login")
+	b.Fill("Username", "hugo")
+	b.Fill("Password", pw)
+	b.Click("Sign in")
+	b.WaitText("Your repositories")
+	b.Follow("Settings")
+	b.WaitText("Account settings")
+
+	b.Click("Regenerate password")
+	b.WaitText("Your new password")
+	newPW := b.Text("#password-secret code")
+	if lsRemote(t, s, Cred{"hugo", pw}, "hugo", "notes") {
+		t.Error("the old password still works for git")
+	}
+	if !lsRemote(t, s, Cred{"hugo", newPW}, "hugo", "notes") {
+		t.Errorf("the new password %q does not work for git", newPW)
+	}
+
+	b.Fill("Name", "laptop")
+	b.run("check repo:read", chromedp.Click(`//input[@name="scope" and @value="repo:read"]`, chromedp.BySearch))
+	b.Click("Create token")
+	b.WaitText("Your new token")
+	tok := b.Text("#token-secret code")
+	if !lsRemote(t, s, Cred{"hugo", tok}, "hugo", "notes") {
+		t.Error("the page's token does not work for git")
+	}
+	b.Open(s.URL + "/user/settings")
+	b.WaitText("laptop")
+	var html string
+	b.run("page source", chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	if strings.Contains(html, tok) || strings.Contains(html, newPW) {
+		t.Fatal("a secret shows again on reload")
+	}
+	b.Click("Revoke")
+	b.WaitText("No tokens.")
+	if lsRemote(t, s, Cred{"hugo", tok}, "hugo", "notes") {
 		t.Error("a revoked token still works for git")
 	}
 }
