@@ -18,6 +18,10 @@
 // Publish modal as a <dialog> the server renders open for ?publish=ID),
 // POST /{owner}/{name}/builds/{id}/publish (through service.Publish, as the
 // API) and /{owner}/{name}/versions.
+// /user/settings (the account page: password, tokens, SSH keys) and its
+// POSTs .../password, .../tokens, .../tokens/{id}/revoke, .../keys and
+// .../keys/{id}/delete, each through gitserver/service; a new password or
+// token is shown once, in the POST's answer (no-store), never again.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
