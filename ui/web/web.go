@@ -104,8 +104,9 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // reserved are first path segments that are not an owner's pages: the
 // other handlers' prefixes and the pages' own. "admin" and "user" are not:
 // the first account is named admin (its repositories have pages at
-// /admin/NAME), and the coming /admin and /user/settings pages are
-// registered as exact routes before /{owner}/{name}.
+// /admin/NAME), and /user/settings (and the coming /admin pages) are
+// exact routes registered before /{owner}/{name} (a user named "user"
+// with a repository "settings" is shadowed: out of scope for now).
 var reserved = map[string]bool{
 	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
 	"login": true, "logout": true, "-": true,
