@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/store"
 )
 
@@ -121,7 +122,7 @@ func listRemote(ctx context.Context, m store.Mirror) (refs map[string]string, he
 	if err != nil {
 		return nil, "", err
 	}
-	if err := sess.Start("git-upload-pack " + quote(remotePath(r))); err != nil {
+	if err := sess.Start("git-upload-pack " + packcache.ShellQuote(remotePath(r))); err != nil {
 		return nil, "", unreachable(err.Error())
 	}
 	refs, head, perr := readAdvertisement(bufio.NewReader(stdout))

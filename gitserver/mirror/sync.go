@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/store"
 )
 
@@ -72,15 +73,13 @@ func classify(stderr string, timedOut bool) *SyncError {
 // quotes in them).
 func sshCommand(ssh, keyFile, knownHosts string) string {
 	return strings.Join([]string{
-		ssh, "-F", "/dev/null", "-i", quote(keyFile),
+		ssh, "-F", "/dev/null", "-i", packcache.ShellQuote(keyFile),
 		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-		"-o", "UserKnownHostsFile=" + quote(knownHosts), "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "UserKnownHostsFile=" + packcache.ShellQuote(knownHosts), "-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "BatchMode=yes",
 		"-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
 	}, " ")
 }
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // credentials writes the deploy key (0600) and the pinned known_hosts into
 // a new private directory; cleanup removes them.
@@ -386,7 +385,7 @@ func (e *Engine) relay() string {
 	if e.MaxFetchBytes <= 0 || e.Self == "" {
 		return ""
 	}
-	return quote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
+	return packcache.ShellQuote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
 }
 
 // relocate follows a provider-hosted mirror's remote to where it is now
