@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -199,8 +198,6 @@ func ParseInterval(s string) (time.Duration, error) {
 
 // FormatInterval writes d as ParseInterval reads it (store.FormatInterval).
 func FormatInterval(d time.Duration) string { return store.FormatInterval(d) }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // Metrics are the mirrors' Prometheus collectors.
 type Metrics struct {

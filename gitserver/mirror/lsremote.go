@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,7 +204,7 @@ func hostKeyAlgorithms(keys []ssh.PublicKey) []string {
 	var out []string
 	add := func(a ...string) {
 		for _, s := range a {
-			if !containsString(out, s) {
+			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}
@@ -216,15 +217,6 @@ func hostKeyAlgorithms(keys []ssh.PublicKey) []string {
 		}
 	}
 	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // remoteError is an "ERR message" pkt-line of the upstream.

@@ -8,6 +8,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -348,7 +349,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 	res.oldHead = before[defRef]
 	res.moved = after[defRef] != "" && (after[defRef] != res.oldHead || res.defaultBranch != "")
 	if len(rewrites) > 0 {
-		sortStrings(rewrites)
+		slices.Sort(rewrites)
 		res.rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
 	}
 	return res, nil
