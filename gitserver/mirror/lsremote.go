@@ -261,7 +261,7 @@ func readAdvertisement(rd *bufio.Reader) (refs map[string]string, head string, e
 			}
 		}
 		id, ref, ok := strings.Cut(line, " ")
-		if !ok || len(id) < 40 || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
+		if !ok || !store.ValidObjectID(id) || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
 			continue
 		}
 		refs[ref] = id
