@@ -2,8 +2,6 @@ package mirror
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -176,10 +174,8 @@ func (e *Engine) Prepare(ctx context.Context, rawURL, privateKey string, hostKey
 	if err != nil {
 		return store.NewMirror{}, err
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	return store.NewMirror{URL: r.URL, PublicKey: pub, PrivateKey: priv, KnownHosts: hk.KnownHosts,
-		HostKeyFingerprints: hk.Fingerprints, WebhookSecret: hex.EncodeToString(secret), Interval: iv}, nil
+		HostKeyFingerprints: hk.Fingerprints, WebhookSecret: store.RandomHex(32), Interval: iv}, nil
 }
 
 // ParseInterval reads a mirror's polling interval ("10m", "1h30m"); ""
