@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -227,18 +228,6 @@ type fetchResult struct {
 	fetched bool
 }
 
-func sameRefs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // run runs git with the sync's SSH command; a failure is classified.
 func (e *Engine) runGit(ctx context.Context, dir string, env []string, tmp string, stdout *bytes.Buffer, args ...string) error {
 	cmd := e.Git.Command(ctx, dir, env, append([]string{"-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always"}, args...)...)
@@ -283,7 +272,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		return res, err
 	}
 	after := before
-	if !sameRefs(upstream, before) {
+	if !maps.Equal(upstream, before) {
 		keyFile, knownHosts, cleanup, err := e.credentials(m)
 		if err != nil {
 			return res, err
