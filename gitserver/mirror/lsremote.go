@@ -166,7 +166,7 @@ func unreachable(detail string) *SyncError {
 // path as is ("/~user/x" is "~user/x"), an scp-like URL's as given.
 func remotePath(r Remote) string {
 	p := r.Path
-	if strings.HasPrefix(r.URL, "ssh://") || strings.Contains(r.URL, "://") {
+	if strings.Contains(r.URL, "://") {
 		if strings.HasPrefix(p, "/~") {
 			p = p[1:]
 		}
