@@ -11,6 +11,6 @@
 // service (gitserver/service) and the API (ui) reach it through the
 // interfaces they declare (service.Mirrorer), wired by cmd.
 //
-// Imports: gitserver/store, gitserver/hooks, gitserver/gitserver, gitserver/gitserver/httperr, gitserver/gitserver/scm/webhook
+// Imports: gitserver/store, gitserver/hooks, gitserver/gitserver, gitserver/gitserver/httperr, gitserver/gitserver/packcache, gitserver/gitserver/scm/webhook
 // Test imports: gitserver/store/sqlite
 package mirror

@@ -2,11 +2,8 @@ package mirror
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -177,10 +174,8 @@ func (e *Engine) Prepare(ctx context.Context, rawURL, privateKey string, hostKey
 	if err != nil {
 		return store.NewMirror{}, err
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
 	return store.NewMirror{URL: r.URL, PublicKey: pub, PrivateKey: priv, KnownHosts: hk.KnownHosts,
-		HostKeyFingerprints: hk.Fingerprints, WebhookSecret: hex.EncodeToString(secret), Interval: iv}, nil
+		HostKeyFingerprints: hk.Fingerprints, WebhookSecret: store.RandomHex(32), Interval: iv}, nil
 }
 
 // ParseInterval reads a mirror's polling interval ("10m", "1h30m"); ""
@@ -199,8 +194,6 @@ func ParseInterval(s string) (time.Duration, error) {
 
 // FormatInterval writes d as ParseInterval reads it (store.FormatInterval).
 func FormatInterval(d time.Duration) string { return store.FormatInterval(d) }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // Metrics are the mirrors' Prometheus collectors.
 type Metrics struct {

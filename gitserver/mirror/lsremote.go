@@ -10,12 +10,14 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/store"
 )
 
@@ -121,7 +123,7 @@ func listRemote(ctx context.Context, m store.Mirror) (refs map[string]string, he
 	if err != nil {
 		return nil, "", err
 	}
-	if err := sess.Start("git-upload-pack " + quote(remotePath(r))); err != nil {
+	if err := sess.Start("git-upload-pack " + packcache.ShellQuote(remotePath(r))); err != nil {
 		return nil, "", unreachable(err.Error())
 	}
 	refs, head, perr := readAdvertisement(bufio.NewReader(stdout))
@@ -164,7 +166,7 @@ func unreachable(detail string) *SyncError {
 // path as is ("/~user/x" is "~user/x"), an scp-like URL's as given.
 func remotePath(r Remote) string {
 	p := r.Path
-	if strings.HasPrefix(r.URL, "ssh://") || strings.Contains(r.URL, "://") {
+	if strings.Contains(r.URL, "://") {
 		if strings.HasPrefix(p, "/~") {
 			p = p[1:]
 		}
@@ -202,7 +204,7 @@ func hostKeyAlgorithms(keys []ssh.PublicKey) []string {
 	var out []string
 	add := func(a ...string) {
 		for _, s := range a {
-			if !containsString(out, s) {
+			if !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}
@@ -215,15 +217,6 @@ func hostKeyAlgorithms(keys []ssh.PublicKey) []string {
 		}
 	}
 	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // remoteError is an "ERR message" pkt-line of the upstream.
@@ -268,7 +261,7 @@ func readAdvertisement(rd *bufio.Reader) (refs map[string]string, head string, e
 			}
 		}
 		id, ref, ok := strings.Cut(line, " ")
-		if !ok || len(id) < 40 || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
+		if !ok || !store.ValidObjectID(id) || strings.HasSuffix(ref, "^{}") || !(strings.HasPrefix(ref, "refs/heads/") || strings.HasPrefix(ref, "refs/tags/")) {
 			continue
 		}
 		refs[ref] = id

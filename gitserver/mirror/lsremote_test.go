@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -147,7 +148,7 @@ func TestListRemote(t *testing.T) {
 	ctx := context.Background()
 
 	refs, head, err := listRemote(ctx, m)
-	if err != nil || head != "trunk" || len(want) != 4 || !sameRefs(refs, want) {
+	if err != nil || head != "trunk" || len(want) != 4 || !maps.Equal(refs, want) {
 		t.Fatalf("listRemote: %q %v %v; for-each-ref %v", head, refs, err, want)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -242,10 +243,10 @@ func TestReadAdvertisement(t *testing.T) {
 		refs["refs/heads/dev"] != "2222222222222222222222222222222222222222" {
 		t.Fatalf("%q %v %v", head, refs, err)
 	}
-	if !sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"], "refs/heads/dev": refs["refs/heads/dev"], "refs/tags/v1": refs["refs/tags/v1"]}) {
+	if !maps.Equal(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"], "refs/heads/dev": refs["refs/heads/dev"], "refs/tags/v1": refs["refs/tags/v1"]}) {
 		t.Fatal("sameRefs")
 	}
-	if sameRefs(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"]}) {
+	if maps.Equal(refs, map[string]string{"refs/heads/main": refs["refs/heads/main"]}) {
 		t.Fatal("sameRefs of fewer refs")
 	}
 	// An empty repository; "version 1" first; a HEAD outside refs/heads.

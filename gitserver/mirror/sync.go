@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"gitserver/gitserver/packcache"
 	"gitserver/store"
 )
 
@@ -72,15 +75,13 @@ func classify(stderr string, timedOut bool) *SyncError {
 // quotes in them).
 func sshCommand(ssh, keyFile, knownHosts string) string {
 	return strings.Join([]string{
-		ssh, "-F", "/dev/null", "-i", quote(keyFile),
+		ssh, "-F", "/dev/null", "-i", packcache.ShellQuote(keyFile),
 		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-		"-o", "UserKnownHostsFile=" + quote(knownHosts), "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "UserKnownHostsFile=" + packcache.ShellQuote(knownHosts), "-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no", "-o", "BatchMode=yes",
 		"-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
 	}, " ")
 }
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // credentials writes the deploy key (0600) and the pinned known_hosts into
 // a new private directory; cleanup removes them.
@@ -227,18 +228,6 @@ type fetchResult struct {
 	fetched bool
 }
 
-func sameRefs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 // run runs git with the sync's SSH command; a failure is classified.
 func (e *Engine) runGit(ctx context.Context, dir string, env []string, tmp string, stdout *bytes.Buffer, args ...string) error {
 	cmd := e.Git.Command(ctx, dir, env, append([]string{"-c", "protocol.allow=never", "-c", "protocol.ssh.allow=always"}, args...)...)
@@ -283,7 +272,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 		return res, err
 	}
 	after := before
-	if !sameRefs(upstream, before) {
+	if !maps.Equal(upstream, before) {
 		keyFile, knownHosts, cleanup, err := e.credentials(m)
 		if err != nil {
 			return res, err
@@ -349,7 +338,7 @@ func (e *Engine) fetch(ctx context.Context, repo store.Repo, m store.Mirror) (re
 	res.oldHead = before[defRef]
 	res.moved = after[defRef] != "" && (after[defRef] != res.oldHead || res.defaultBranch != "")
 	if len(rewrites) > 0 {
-		sortStrings(rewrites)
+		slices.Sort(rewrites)
 		res.rewrite = e.Store.Now().UTC().Format(time.RFC3339) + " upstream rewrote history (not a fast-forward): " + strings.Join(rewrites, ", ")
 	}
 	return res, nil
@@ -386,7 +375,7 @@ func (e *Engine) relay() string {
 	if e.MaxFetchBytes <= 0 || e.Self == "" {
 		return ""
 	}
-	return quote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
+	return packcache.ShellQuote(e.Self) + " hook ssh-relay " + strconv.FormatInt(e.MaxFetchBytes, 10) + " "
 }
 
 // relocate follows a provider-hosted mirror's remote to where it is now

@@ -3,6 +3,7 @@ package mirror
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"regexp"
 
@@ -55,9 +56,7 @@ func (e *Engine) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		ref := store.RandomHex(6)
-		log.Error("webhook: look up hook", "err", err, "reference", ref)
-		httperr.New(http.StatusInternalServerError, "internal", "internal error, reference "+ref).WriteJSON(w)
+		internalError(w, log, "webhook: look up hook", err)
 		return
 	}
 	body, err := webhook.ReadBody(http.MaxBytesReader(w, r.Body, webhook.MaxBody+1))
@@ -115,9 +114,7 @@ func (e *Engine) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := e.Store.RecordDelivery(r.Context(), m.HookID, ev.DeliveryID)
 	if err != nil {
-		ref := store.RandomHex(6)
-		log.Error("webhook: record delivery", "err", err, "reference", ref)
-		httperr.New(http.StatusInternalServerError, "internal", "internal error, reference "+ref).WriteJSON(w)
+		internalError(w, log, "webhook: record delivery", err)
 		return
 	}
 	if !fresh {
@@ -135,6 +132,14 @@ func (e *Engine) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 	log.Info("webhook: push", "provider", provider, "delivery", ev.DeliveryID, "repo_id", m.RepoID, "refs", len(ev.Changes))
 	e.Trigger(m.RepoID, ev.Pusher)
 	writeStatus(w, http.StatusAccepted, "queued")
+}
+
+// internalError logs err under a new reference and answers 500 with only
+// that reference.
+func internalError(w http.ResponseWriter, log *slog.Logger, what string, err error) {
+	ref := store.RandomHex(6)
+	log.Error(what, "err", err, "reference", ref)
+	httperr.New(http.StatusInternalServerError, "internal", "internal error, reference "+ref).WriteJSON(w)
 }
 
 // repositoryEvent reports whether a provider's event type may announce a

@@ -507,16 +507,6 @@ func (b *base) pingAPI(ctx context.Context, path string) error {
 	return nil
 }
 
-// errorsIsAny reports whether err is any of targets.
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
-}
-
 // itoa formats a provider's numeric id.
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
@@ -541,7 +531,7 @@ func keyText(k string) string {
 // gone makes a delete idempotent: what is already gone is deleted (Gitea
 // itself answers 204 to deleting a deploy key twice).
 func gone(err error) error {
-	if errorsIsAny(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	return err

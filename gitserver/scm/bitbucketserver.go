@@ -2,6 +2,7 @@ package scm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,7 +28,7 @@ func (b *bitbucketServer) Check(ctx context.Context) error {
 	}
 	c := b.client(b.cfg.AccessToken)
 	_, err := c.do(ctx, call{method: http.MethodGet, path: "/rest/api/1.0/projects/" + p(b.cfg.ProjectKey), out: &struct{}{}})
-	if errorsIsAny(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w (bitbucket-server: project %q does not exist or the token cannot see it: %v)", ErrNotFound, b.cfg.ProjectKey, err)
 	}
 	return err
@@ -203,7 +204,7 @@ func (c *bbsClient) withDefaultBranch(ctx context.Context, r RemoteRepo) (Remote
 	}
 	_, err := c.do(ctx, call{method: http.MethodGet,
 		path: "/rest/api/latest/projects/" + p(r.Owner) + "/repos/" + p(r.Name) + "/default-branch", out: &b})
-	if err != nil && !errorsIsAny(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return r, err
 	}
 	r.DefaultBranch = b.DisplayID

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -234,7 +235,7 @@ func TestErrorsRevealNoKey(t *testing.T) {
 		base64.StdEncoding.EncodeToString(raw), string(raw), strings.ToLower(string(raw)),
 		string(plaintext), string(sealed), base64.StdEncoding.EncodeToString(sealed),
 	}
-	forbidden = append(forbidden, hexOf(raw), hexOf(sealed))
+	forbidden = append(forbidden, hex.EncodeToString(raw), hex.EncodeToString(sealed))
 	var errs []error
 	_, err = kr.Open(sealed, []byte("b"))
 	errs = append(errs, err)
@@ -273,15 +274,6 @@ func TestErrorsRevealNoKey(t *testing.T) {
 			}
 		}
 	}
-}
-
-func hexOf(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }
 
 func TestRotate(t *testing.T) {
