@@ -134,30 +134,21 @@ func (s *DB) writeSCMConfig(ctx context.Context, tx *sql.Tx, c *store.SCMConfig,
 
 // CreateSCMConfig records a configuration.
 func (s *DB) CreateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
-	var out store.SCMConfig
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		cc := c
-		if err := s.writeSCMConfig(ctx, tx, &cc, true); err != nil {
-			return err
-		}
-		var err error
-		if out, err = s.scmConfigByID(ctx, tx, cc.ID); err != nil {
-			return err
-		}
-		return s.writeAudit(ctx, tx, audit)
-	})
-	if err != nil {
-		return store.SCMConfig{}, err
-	}
-	return out, nil
+	return s.saveSCMConfig(ctx, c, true, audit)
 }
 
 // UpdateSCMConfig replaces a configuration.
 func (s *DB) UpdateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
+	return s.saveSCMConfig(ctx, c, false, audit)
+}
+
+// saveSCMConfig writes c (inserting it first when insert is set), reads it
+// back and records audit, all in one transaction.
+func (s *DB) saveSCMConfig(ctx context.Context, c store.SCMConfig, insert bool, audit []store.AuditEntry) (store.SCMConfig, error) {
 	var out store.SCMConfig
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		cc := c
-		if err := s.writeSCMConfig(ctx, tx, &cc, false); err != nil {
+		if err := s.writeSCMConfig(ctx, tx, &cc, insert); err != nil {
 			return err
 		}
 		var err error
