@@ -380,11 +380,13 @@ func (s *DB) CompleteBuild(ctx context.Context, id int64, token string, status s
 }
 
 // withLease runs update (guarded by leaseGuard) on build id in a write
-// transaction, after expiring leases, and returns the updated build. When
+// transaction, after expiring leases, and returns the build as that
+// transaction left it (not as a later writer may have). When
 // the guard matches no row the build is read to tell ErrNotFound from
 // ErrConflict.
 func (s *DB) withLease(ctx context.Context, op string, id int64, token string, update func(tx *sql.Tx, now int64) (sql.Result, error)) (store.Build, error) {
 	requeued := 0
+	var out store.Build
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if requeued, err = s.expireLeases(ctx, tx); err != nil {
@@ -395,7 +397,8 @@ func (s *DB) withLease(ctx context.Context, op string, id int64, token string, u
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
+			out, err = buildByID(ctx, tx, id)
+			return err
 		}
 		b, err := buildByID(ctx, tx, id)
 		if err != nil {
@@ -412,5 +415,5 @@ func (s *DB) withLease(ctx context.Context, op string, id int64, token string, u
 	if err != nil {
 		return store.Build{}, wrapUnlessSentinel(op, err)
 	}
-	return buildByID(ctx, s.w, id)
+	return out, nil
 }

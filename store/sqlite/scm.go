@@ -134,30 +134,21 @@ func (s *DB) writeSCMConfig(ctx context.Context, tx *sql.Tx, c *store.SCMConfig,
 
 // CreateSCMConfig records a configuration.
 func (s *DB) CreateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
-	var out store.SCMConfig
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		cc := c
-		if err := s.writeSCMConfig(ctx, tx, &cc, true); err != nil {
-			return err
-		}
-		var err error
-		if out, err = s.scmConfigByID(ctx, tx, cc.ID); err != nil {
-			return err
-		}
-		return s.writeAudit(ctx, tx, audit)
-	})
-	if err != nil {
-		return store.SCMConfig{}, err
-	}
-	return out, nil
+	return s.saveSCMConfig(ctx, c, true, audit)
 }
 
 // UpdateSCMConfig replaces a configuration.
 func (s *DB) UpdateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
+	return s.saveSCMConfig(ctx, c, false, audit)
+}
+
+// saveSCMConfig writes c (inserting it first when insert is set), reads it
+// back and records audit, all in one transaction.
+func (s *DB) saveSCMConfig(ctx context.Context, c store.SCMConfig, insert bool, audit []store.AuditEntry) (store.SCMConfig, error) {
 	var out store.SCMConfig
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		cc := c
-		if err := s.writeSCMConfig(ctx, tx, &cc, false); err != nil {
+		if err := s.writeSCMConfig(ctx, tx, &cc, insert); err != nil {
 			return err
 		}
 		var err error
@@ -225,11 +216,7 @@ func (s *DB) SCMConfigRepos(ctx context.Context, id int64) ([]store.Repo, error)
 // LinkMirrorSCMConfig links (or unlinks) a mirror and a configuration.
 func (s *DB) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, audit ...store.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var link any
-		if configID != 0 {
-			link = configID
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ? WHERE repo_id = ?`, link, repoID)
+		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ? WHERE repo_id = ?`, nullID(configID), repoID)
 		if isForeignKeyErr(err) {
 			return store.Errorf(store.ErrNotFound, "no SCM configuration with id %d", configID)
 		}
@@ -246,13 +233,9 @@ func (s *DB) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, au
 // SetMirrorRemote records a mirror's remote repository and configuration.
 func (s *DB) SetMirrorRemote(ctx context.Context, repoID, configID int64, r store.MirrorRemote, audit ...store.AuditEntry) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var user any
-		if r.UserID != 0 {
-			user = r.UserID
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ?, remote_id = ?, remote_full_name = ?, remote_html_url = ?,
 			remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
-			configID, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), user, repoID)
+			configID, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), nullID(r.UserID), repoID)
 		if isForeignKeyErr(err) {
 			return store.Errorf(store.ErrNotFound, "no SCM configuration with id %d or no user with id %d", configID, r.UserID)
 		}
@@ -272,13 +255,9 @@ func (s *DB) RelocateMirror(ctx context.Context, repoID int64, url string, r sto
 		return store.Errorf(store.ErrInvalid, "mirror url is longer than 2048 bytes")
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var user any
-		if r.UserID != 0 {
-			user = r.UserID
-		}
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET url = CASE WHEN ? = '' THEN url ELSE ? END, remote_id = ?, remote_full_name = ?,
 			remote_html_url = ?, remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
-			url, url, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), user, repoID)
+			url, url, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), nullID(r.UserID), repoID)
 		if isForeignKeyErr(err) {
 			return store.Errorf(store.ErrNotFound, "no user with id %d", r.UserID)
 		}

@@ -80,9 +80,7 @@ func testTwoHandlesShareTheDatabase(t *testing.T, f Factory) {
 // by many goroutines through two handles gives exactly one build.
 func testTwoHandlesEnqueueOneBuildPerCommit(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	_, a, b := f.twoHandles(t)
 	r := testRepo(t, a, "alice", "app")
 	handles := []store.Store{a, b}
 	for round := 0; round < 5; round++ {
@@ -142,9 +140,7 @@ func testTwoHandlesEnqueueOneBuildPerCommit(t *testing.T, f Factory) {
 // that was not superseded against the build before it.
 func testTwoHandlesEnqueueDistinctCommits(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	_, a, b := f.twoHandles(t)
 	r := testRepo(t, a, "alice", "app")
 	handles := []store.Store{a, b}
 	const n = 12
@@ -197,9 +193,7 @@ func testTwoHandlesEnqueueDistinctCommits(t *testing.T, f Factory) {
 // never share a build and claim every queued build exactly once.
 func testTwoHandlesClaimEachBuildOnce(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	clock, a, b := f.twoHandles(t)
 	const repos = 40
 	want := map[int64]bool{}
 	for i := 0; i < repos; i++ {
@@ -277,9 +271,7 @@ func testTwoHandlesClaimEachBuildOnce(t *testing.T, f Factory) {
 // worker's token is then stale on both handles.
 func testTwoHandlesLeaseExpiry(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	clock, a, b := f.twoHandles(t)
 	r := testRepo(t, a, "alice", "app")
 	bd, _ := enqueue(t, a, r, commitID(1), "", 1)
 	c1 := claim(t, a, "w1", time.Minute)
@@ -328,9 +320,7 @@ func testTwoHandlesLeaseExpiry(t *testing.T, f Factory) {
 // through two handles: exactly one wins, the others get ErrConflict.
 func testTwoHandlesStaleLeaseTokens(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	_, a, b := f.twoHandles(t)
 	r := testRepo(t, a, "alice", "app")
 	bd, _ := enqueue(t, a, r, commitID(1), "", 1)
 	c := claim(t, b, "w", time.Hour)
@@ -375,9 +365,7 @@ func testTwoHandlesStaleLeaseTokens(t *testing.T, f Factory) {
 // distinct version numbers, and one build is published once.
 func testTwoHandlesPublish(t *testing.T, f Factory) {
 	ctx := context.Background()
-	clock := newFakeClock()
-	a := f.open(t, clock)
-	b := f.second(t, a, clock)
+	_, a, b := f.twoHandles(t)
 	r := testRepo(t, a, "alice", "app")
 	var builds []store.Build
 	for i := 0; i < 6; i++ {

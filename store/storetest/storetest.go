@@ -37,6 +37,15 @@ func (f Factory) second(t *testing.T, first store.Store, clock *fakeClock) store
 	return f.Second(t, first, clock.Now)
 }
 
+// twoHandles opens a store and a second handle on its database, both on
+// one fake clock.
+func (f Factory) twoHandles(t *testing.T) (*fakeClock, store.Store, store.Store) {
+	t.Helper()
+	clock := newFakeClock()
+	a := f.open(t, clock)
+	return clock, a, f.second(t, a, clock)
+}
+
 // Run runs the contract suite against f.
 func Run(t *testing.T, f Factory) {
 	for _, tc := range []struct {
