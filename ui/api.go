@@ -544,6 +544,25 @@ func (a *API) getMirrorWebhook(w http.ResponseWriter, r *http.Request, p store.P
 // op to it; it writes a 404 when the principal cannot read it (existence is
 // not revealed) and 403 when it can read but not do op.
 func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op access.Op) (store.Repo, bool) {
+	rp, ok := a.lookupRepo(w, r, p)
+	if !ok {
+		return store.Repo{}, false
+	}
+	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+	if err != nil {
+		a.fail(w, r, err)
+		return store.Repo{}, false
+	}
+	if !a.allowed(w, p, access.Decide(p, op, access.API, access.Target{Repo: rp}, f)) {
+		return store.Repo{}, false
+	}
+	return rp, true
+}
+
+// lookupRepo finds the repository the path names, without asking the access
+// policy: for handlers whose service call decides access itself (answered
+// through failOp), so the decision is not made twice.
+func (a *API) lookupRepo(w http.ResponseWriter, r *http.Request, p store.Principal) (store.Repo, bool) {
 	vars := mux.Vars(r)
 	if !store.ValidName(vars["owner"]) || !store.ValidName(vars["name"]) {
 		notFound(w, p, "repository not found")
@@ -556,14 +575,6 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op
 	}
 	if err != nil {
 		a.fail(w, r, err)
-		return store.Repo{}, false
-	}
-	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-	if err != nil {
-		a.fail(w, r, err)
-		return store.Repo{}, false
-	}
-	if !a.allowed(w, p, access.Decide(p, op, access.API, access.Target{Repo: rp}, f)) {
 		return store.Repo{}, false
 	}
 	return rp, true
@@ -592,7 +603,7 @@ func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal)
 }
 
 func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpDeleteRepo)
+	rp, ok := a.lookupRepo(w, r, p) // DeleteRepo decides access
 	if !ok {
 		return
 	}
