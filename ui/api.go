@@ -249,16 +249,9 @@ func (a *API) may(w http.ResponseWriter, p store.Principal, op access.Op) bool {
 	return a.allowed(w, p, access.Decide(p, op, access.API, access.Target{}, access.Facts{AnonymousRead: a.AnonymousRead}))
 }
 
-// facts looks up what the access policy needs to know about p and the
-// account ownerID (of kind ownerKind).
+// facts is service.Service.Facts.
 func (a *API) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
-	f := access.Facts{AnonymousRead: a.AnonymousRead}
-	if p.User == nil || ownerKind != store.KindOrg {
-		return f, nil
-	}
-	var err error
-	f.OrgRole, err = a.Store.Role(ctx, ownerID, p.User.ID)
-	return f, err
+	return a.svc().Facts(ctx, p, ownerKind, ownerID)
 }
 
 // --- users, tokens, keys -------------------------------------------------
