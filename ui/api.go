@@ -249,16 +249,9 @@ func (a *API) may(w http.ResponseWriter, p store.Principal, op access.Op) bool {
 	return a.allowed(w, p, access.Decide(p, op, access.API, access.Target{}, access.Facts{AnonymousRead: a.AnonymousRead}))
 }
 
-// facts looks up what the access policy needs to know about p and the
-// account ownerID (of kind ownerKind).
+// facts is service.Service.Facts.
 func (a *API) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
-	f := access.Facts{AnonymousRead: a.AnonymousRead}
-	if p.User == nil || ownerKind != store.KindOrg {
-		return f, nil
-	}
-	var err error
-	f.OrgRole, err = a.Store.Role(ctx, ownerID, p.User.ID)
-	return f, err
+	return a.svc().Facts(ctx, p, ownerKind, ownerID)
 }
 
 // --- users, tokens, keys -------------------------------------------------
@@ -502,7 +495,7 @@ func (a *API) fullRepoJSON(ctx context.Context, rp store.Repo) (wire.Repo, error
 }
 
 func (a *API) getMirror(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpRead)
+	rp, ok := a.lookupRepo(w, r, p) // Mirror decides access
 	if !ok {
 		return
 	}
@@ -515,7 +508,7 @@ func (a *API) getMirror(w http.ResponseWriter, r *http.Request, p store.Principa
 }
 
 func (a *API) syncMirror(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpWrite)
+	rp, ok := a.lookupRepo(w, r, p) // SyncMirror decides access
 	if !ok {
 		return
 	}
@@ -528,7 +521,7 @@ func (a *API) syncMirror(w http.ResponseWriter, r *http.Request, p store.Princip
 }
 
 func (a *API) getMirrorWebhook(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpMirrorWebhook)
+	rp, ok := a.lookupRepo(w, r, p) // MirrorWebhook decides access
 	if !ok {
 		return
 	}
@@ -544,6 +537,25 @@ func (a *API) getMirrorWebhook(w http.ResponseWriter, r *http.Request, p store.P
 // op to it; it writes a 404 when the principal cannot read it (existence is
 // not revealed) and 403 when it can read but not do op.
 func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op access.Op) (store.Repo, bool) {
+	rp, ok := a.lookupRepo(w, r, p)
+	if !ok {
+		return store.Repo{}, false
+	}
+	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
+	if err != nil {
+		a.fail(w, r, err)
+		return store.Repo{}, false
+	}
+	if !a.allowed(w, p, access.Decide(p, op, access.API, access.Target{Repo: rp}, f)) {
+		return store.Repo{}, false
+	}
+	return rp, true
+}
+
+// lookupRepo finds the repository the path names, without asking the access
+// policy: for handlers whose service call decides access itself (answered
+// through failOp), so the decision is not made twice.
+func (a *API) lookupRepo(w http.ResponseWriter, r *http.Request, p store.Principal) (store.Repo, bool) {
 	vars := mux.Vars(r)
 	if !store.ValidName(vars["owner"]) || !store.ValidName(vars["name"]) {
 		notFound(w, p, "repository not found")
@@ -556,14 +568,6 @@ func (a *API) repo(w http.ResponseWriter, r *http.Request, p store.Principal, op
 	}
 	if err != nil {
 		a.fail(w, r, err)
-		return store.Repo{}, false
-	}
-	f, err := a.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-	if err != nil {
-		a.fail(w, r, err)
-		return store.Repo{}, false
-	}
-	if !a.allowed(w, p, access.Decide(p, op, access.API, access.Target{Repo: rp}, f)) {
 		return store.Repo{}, false
 	}
 	return rp, true
@@ -592,7 +596,7 @@ func (a *API) getRepo(w http.ResponseWriter, r *http.Request, p store.Principal)
 }
 
 func (a *API) deleteRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpDeleteRepo)
+	rp, ok := a.lookupRepo(w, r, p) // DeleteRepo decides access
 	if !ok {
 		return
 	}
@@ -651,7 +655,7 @@ func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Pri
 }
 
 func (a *API) deleteDeployKey(w http.ResponseWriter, r *http.Request, p store.Principal) {
-	rp, ok := a.repo(w, r, p, access.OpManageKeys)
+	rp, ok := a.lookupRepo(w, r, p) // DeleteDeployKey decides access
 	if !ok {
 		return
 	}

@@ -215,7 +215,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p store.Principal)
 	if !decode(w, r, &in) {
 		return
 	}
-	rp, ok := a.repo(w, r, p, access.OpPublish)
+	rp, ok := a.lookupRepo(w, r, p) // Publish decides access
 	if !ok {
 		return
 	}

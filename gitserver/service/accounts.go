@@ -124,7 +124,7 @@ func (s *Service) SetMember(ctx context.Context, actor Actor, orgName, userName,
 		return store.Account{}, user, refuse(store.ErrNotFound, "no organisation "+strconv.Quote(orgName))
 	}
 	if !actor.IsOperator() {
-		f, err := s.facts(ctx, actor.Principal, org.Kind, org.ID)
+		f, err := s.Facts(ctx, actor.Principal, org.Kind, org.ID)
 		if err != nil {
 			return org, user, err
 		}
@@ -208,7 +208,7 @@ func (s *Service) RemoveMember(ctx context.Context, actor Actor, orgName, userNa
 	}
 	self := !actor.IsOperator() && actor.Principal.User != nil && strings.EqualFold(actor.Principal.User.Name, userName)
 	if !actor.IsOperator() && !self {
-		f, err := s.facts(ctx, actor.Principal, org.Kind, org.ID)
+		f, err := s.Facts(ctx, actor.Principal, org.Kind, org.ID)
 		if err != nil {
 			return org, user, err
 		}

@@ -64,7 +64,7 @@ func (s *Service) createRepoOwner(ctx context.Context, actor Actor, in *NewRepoI
 		return store.Account{}, err
 	}
 	if !actor.IsOperator() {
-		f, err := s.facts(ctx, actor.Principal, owner.Kind, owner.ID)
+		f, err := s.Facts(ctx, actor.Principal, owner.Kind, owner.ID)
 		if err != nil {
 			return store.Account{}, err
 		}

@@ -125,9 +125,9 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-// facts looks up what the access policy needs to know about p and the
+// Facts looks up what the access policy needs to know about p and the
 // account ownerID (of kind ownerKind).
-func (s *Service) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
+func (s *Service) Facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
 	f := access.Facts{AnonymousRead: s.AnonymousRead}
 	if p.User == nil || ownerKind != store.KindOrg {
 		return f, nil
@@ -159,7 +159,7 @@ func (s *Service) checkRepo(ctx context.Context, actor Actor, op access.Op, r st
 	if actor.IsOperator() {
 		return nil
 	}
-	f, err := s.facts(ctx, actor.Principal, r.OwnerKind, r.OwnerID)
+	f, err := s.Facts(ctx, actor.Principal, r.OwnerKind, r.OwnerID)
 	if err != nil {
 		return err
 	}

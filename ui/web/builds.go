@@ -298,8 +298,7 @@ func (pg *Pages) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bump, notes := r.PostForm.Get("bump"), strings.ReplaceAll(r.PostForm.Get("notes"), "\r\n", "\n")
-	svc := &service.Service{Store: pg.Store, Repos: pg.Repos, AnonymousRead: pg.AnonymousRead, Log: pg.Log}
-	v, err := svc.Publish(r.Context(), service.As(rr.p, access.Web), rr.repo, id, bump, notes)
+	v, err := pg.service().Publish(r.Context(), service.As(rr.p, access.Web), rr.repo, id, bump, notes)
 	if err != nil {
 		var se *service.Error
 		msg := ""

@@ -405,15 +405,9 @@ func (pg *Pages) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// facts looks up what the access policy needs about p and the owner.
+// facts is service.Service.Facts.
 func (pg *Pages) facts(ctx context.Context, p store.Principal, ownerKind store.AccountKind, ownerID int64) (access.Facts, error) {
-	f := access.Facts{AnonymousRead: pg.AnonymousRead}
-	if p.User == nil || ownerKind != store.KindOrg {
-		return f, nil
-	}
-	var err error
-	f.OrgRole, err = pg.Store.Role(ctx, ownerID, p.User.ID)
-	return f, err
+	return pg.service().Facts(ctx, p, ownerKind, ownerID)
 }
 
 func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
