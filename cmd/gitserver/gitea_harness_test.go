@@ -166,16 +166,6 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
 
-func giteaFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // StartGitea starts a fresh Gitea: app.ini, migrate, the admin account and
 // its token, then `gitea web` until /api/healthz answers. It is stopped at
 // cleanup (SIGTERM, then SIGKILL); its log (stderr of every gitea command) is printed if the test failed, so
@@ -198,9 +188,9 @@ func StartGitea(t testing.TB) *Gitea {
 	}
 	// A port chosen here may be taken before Gitea binds it: retry then.
 	for attempt := 1; ; attempt++ {
-		g.HTTPPort, g.SSHPort = giteaFreePort(t), giteaFreePort(t)
+		g.HTTPPort, g.SSHPort = freePort(t), freePort(t)
 		for g.SSHPort == g.HTTPPort {
-			g.SSHPort = giteaFreePort(t)
+			g.SSHPort = freePort(t)
 		}
 		g.HTTPURL = fmt.Sprintf("http://127.0.0.1:%d", g.HTTPPort)
 		g.SSHAddr = fmt.Sprintf("127.0.0.1:%d", g.SSHPort)
