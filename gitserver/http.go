@@ -132,9 +132,10 @@ func (s *Server) infoRefs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rpc(service Service) http.HandlerFunc {
+	wantCT := "application/x-" + service.Program() + "-request"
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ct := r.Header.Get("Content-Type"); ct != "application/x-"+service.Program()+"-request" {
-			gitError(w, http.StatusUnsupportedMediaType, "expected Content-Type application/x-"+service.Program()+"-request")
+		if ct := r.Header.Get("Content-Type"); ct != wantCT {
+			gitError(w, http.StatusUnsupportedMediaType, "expected Content-Type "+wantCT)
 			return
 		}
 		repo, p, ok := s.authorize(w, r, service)

@@ -105,18 +105,26 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // WithRequestID for the handlers), logs it, counts it in m by route
 // template, and turns a handler's panic into a 500 that names the id.
 func WithRequestLog(next *mux.Router, log *slog.Logger, m *HTTPMetrics) http.Handler {
+	// The router matches each request once; a middleware on it reports
+	// the matched route's template (unmatched requests stay "other").
+	next.Use(func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if rt, ok := r.Context().Value(routeKey{}).(*string); ok {
+				if cur := mux.CurrentRoute(r); cur != nil {
+					if tpl, err := cur.GetPathTemplate(); err == nil {
+						*rt = tpl
+					}
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := store.RandomHex(8)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
 		route := "other"
-		var match mux.RouteMatch
-		if next.Match(r, &match) && match.Route != nil {
-			if tpl, err := match.Route.GetPathTemplate(); err == nil {
-				route = tpl
-			}
-		}
 		defer func() {
 			if p := recover(); p != nil {
 				log.Error("panic serving request", "path", r.URL.Path, "panic", p, "request_id", id)
@@ -133,9 +141,13 @@ func WithRequestLog(next *mux.Router, log *slog.Logger, m *HTTPMetrics) http.Han
 			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes,
 				"duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr, "request_id", id)
 		}()
-		next.ServeHTTP(sw, r.WithContext(WithRequestID(r.Context(), id)))
+		ctx := context.WithValue(WithRequestID(r.Context(), id), routeKey{}, &route)
+		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
 }
+
+// routeKey carries WithRequestLog's *string for the matched route template.
+type routeKey struct{}
 
 // ExpireLeasesLoop puts builds whose lease ran out back in the queue (or
 // fails them), every interval until ctx ends.

@@ -9,7 +9,6 @@ package main
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -31,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gitserver/store"
 )
 
 // giteaVersion is the version .ci/gitea.sh builds; its module directory
@@ -156,26 +157,6 @@ type GiteaRepo struct {
 	DefaultBranch string
 }
 
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func randomHex(t testing.TB, n int) string { return hex.EncodeToString(randomBytes(t, n)) }
-
-func giteaFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // StartGitea starts a fresh Gitea: app.ini, migrate, the admin account and
 // its token, then `gitea web` until /api/healthz answers. It is stopped at
 // cleanup (SIGTERM, then SIGKILL); its log (stderr of every gitea command) is printed if the test failed, so
@@ -183,7 +164,7 @@ func giteaFreePort(t testing.TB) int {
 func StartGitea(t testing.TB) *Gitea {
 	t.Helper()
 	g := &Gitea{t: t, Bin: giteaBinary(t), Dir: t.TempDir(), AdminUser: GiteaAdmin,
-		AdminPassword: "Pw-" + randomHex(t, 12), log: &syncBuffer{}}
+		AdminPassword: "Pw-" + store.RandomHex(12), log: &syncBuffer{}}
 	g.Conf = filepath.Join(g.Dir, "custom", "conf", "app.ini")
 	t.Cleanup(func() {
 		g.stop()
@@ -192,15 +173,15 @@ func StartGitea(t testing.TB) *Gitea {
 		}
 	})
 	secrets := map[string]string{
-		"SECRET_KEY":     randomHex(t, 32),
-		"INTERNAL_TOKEN": randomHex(t, 32),
-		"JWT_SECRET":     base64.RawURLEncoding.EncodeToString(randomBytes(t, 32)),
+		"SECRET_KEY":     store.RandomHex(32),
+		"INTERNAL_TOKEN": store.RandomHex(32),
+		"JWT_SECRET":     base64.RawURLEncoding.EncodeToString(store.RandomBytes(32)),
 	}
 	// A port chosen here may be taken before Gitea binds it: retry then.
 	for attempt := 1; ; attempt++ {
-		g.HTTPPort, g.SSHPort = giteaFreePort(t), giteaFreePort(t)
+		g.HTTPPort, g.SSHPort = freePort(t), freePort(t)
 		for g.SSHPort == g.HTTPPort {
-			g.SSHPort = giteaFreePort(t)
+			g.SSHPort = freePort(t)
 		}
 		g.HTTPURL = fmt.Sprintf("http://127.0.0.1:%d", g.HTTPPort)
 		g.SSHAddr = fmt.Sprintf("127.0.0.1:%d", g.SSHPort)
@@ -650,7 +631,7 @@ func TestGiteaHarness(t *testing.T) {
 		deliveries <- giteaDelivery{Header: r.Header.Clone(), Body: b, At: time.Now()}
 		w.WriteHeader(http.StatusAccepted)
 	})
-	secret := randomHex(t, 16)
+	secret := store.RandomHex(16)
 	gt.AddWebhook(t, "upstream", "app", hook+"/hooks/scm/1", secret)
 
 	gt.Push(t, NewGitEnv(t), work, "upstream", "app", "HEAD:main")

@@ -70,7 +70,7 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 	return blocks
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gitserver/store"
 )
 
 var hiddenInputRE = regexp.MustCompile(`<input[^>]*type="hidden"[^>]*>`)
@@ -109,7 +111,7 @@ func TestHostedOnGitea(t *testing.T) {
 
 	// Gitea: a user with an organisation, and the OAuth2 application.
 	const guser = "alice"
-	gpass := "Pw-" + randomHex(t, 12)
+	gpass := "Pw-" + store.RandomHex(12)
 	gt.apiMust(t, http.StatusCreated, "POST", "/admin/users", map[string]any{
 		"username": guser, "email": guser + "@example.test", "password": gpass, "must_change_password": false,
 	}, nil)

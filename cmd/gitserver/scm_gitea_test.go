@@ -11,6 +11,7 @@ import (
 
 	"gitserver/gitserver/scm"
 	"gitserver/gitserver/scm/scmtest"
+	"gitserver/store"
 )
 
 // TestSCMContractGitea runs the provider contract suite (scmtest) over the
@@ -23,7 +24,7 @@ func TestSCMContractGitea(t *testing.T) {
 	t.Parallel()
 	gt := StartGitea(t)
 	const user = "alice"
-	password := "Pw-" + randomHex(t, 12)
+	password := "Pw-" + store.RandomHex(12)
 	gt.apiMust(t, http.StatusCreated, "POST", "/admin/users", map[string]any{
 		"username": user, "email": user + "@example.test", "password": password, "must_change_password": false,
 	}, nil)

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gitserver/gitserver/packcache"
 )
 
 // sshOpTimeout bounds every ssh and git invocation, only so that a hanging
@@ -92,7 +94,7 @@ func sshOptions(keys ...string) []string {
 func shellQuote(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		q[i] = packcache.ShellQuote(a)
 	}
 	return strings.Join(q, " ")
 }

@@ -226,7 +226,7 @@ func (g webGit) Refs(ctx context.Context, r store.Repo) (web.Refs, error) {
 
 // LogSince lists the commits of to not reachable from since, newest first.
 func (g webGit) LogSince(ctx context.Context, r store.Repo, to, since string, limit int) ([]web.LogEntry, error) {
-	if !isCommitID(to) || since != "" && !isCommitID(since) {
+	if !store.ValidObjectID(to) || since != "" && !store.ValidObjectID(since) {
 		return nil, fmt.Errorf("log of %s: not commit ids: %q %q", r.FullName(), to, since)
 	}
 	args := []string{"log", "-z", "--format=%H%x1f%an%x1f%aI%x1f%s", "-n", strconv.Itoa(limit), to}
@@ -253,17 +253,4 @@ func (g webGit) LogSince(ctx context.Context, r store.Repo, to, since string, li
 		log = append(log, e)
 	}
 	return log, nil
-}
-
-// isCommitID reports whether s is a full hexadecimal object name.
-func isCommitID(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
