@@ -8,6 +8,11 @@
 // the filesystem. Every git process is tied to its request's context and
 // killed with its process group when the request ends.
 //
+// webcommit.go writes Web IDE commits (WebCommitter, a
+// service.Committer) with plumbing on the bare repository: a temporary
+// index, commit-tree, update-ref with the old value, the push policy, and
+// the build queued by the post-receive path's hooks.Trigger.
+//
 // It also holds the HTTP server's plumbing (middleware.go): the router and
 // its safety options, request ids and logging, panic recovery, HTTP
 // metrics, /healthz /readyz /metrics, and the build-lease expiry loop.

@@ -8,7 +8,8 @@
 //   - PreReceive / PostReceive: what `gitserver hook pre-receive|post-receive`
 //     runs inside git's hook process;
 //   - Trigger: the daemon side of post-receive, which queues exactly one
-//     build per push of the default branch and reconciles owed builds;
+//     build per push of the default branch and reconciles owed builds
+//     (Trigger.Pushed is that step for one update: a Web IDE commit uses it);
 //   - SocketServer: the unix-socket endpoint through which hook processes
 //     reach the daemon.
 //

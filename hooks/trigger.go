@@ -72,11 +72,7 @@ func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, 
 		if u.Ref != defaultRef || u.Deleted() {
 			continue
 		}
-		old := u.Old
-		if u.Created() {
-			old = ""
-		}
-		b, created, err := t.ensureHeadBuilt(ctx, repo, pusher, old, u.New)
+		b, created, err := t.Pushed(ctx, repo, pusher, u.Old, u.New)
 		if err != nil {
 			return nil, err
 		}
@@ -86,6 +82,18 @@ func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, 
 		return nil, nil
 	}
 	return nil, nil
+}
+
+// Pushed queues the build of a default-branch update old → new of repo
+// (old all zeros or "" when the update created the branch): what
+// post-receive does for each push, and what a Web IDE commit does after
+// its ref update (gitserver.WebCommitter). created is false when new
+// already had a build.
+func (t *Trigger) Pushed(ctx context.Context, repo store.Repo, pusher, old, new string) (store.Build, bool, error) {
+	if IsZero(old) {
+		old = ""
+	}
+	return t.ensureHeadBuilt(ctx, repo, pusher, old, new)
 }
 
 func shortID(id string) string {

@@ -44,6 +44,8 @@ type Service struct {
 	HTTPClient *http.Client
 	// BaseURL is the server's --base-url (the OAuth callback is under it).
 	BaseURL string
+	// Committer writes Web IDE commits; CommitFiles needs it.
+	Committer Committer
 	// AnonymousRead is the server's --anonymous-read.
 	AnonymousRead bool
 	// Log receives failures that are not returned (an undo that failed);
