@@ -92,7 +92,9 @@ func Refusal(kind error, msg string) error { return refuse(kind, msg) }
 // control character, no backslash, bounded lengths. The error is a
 // refusal (store.ErrInvalid) that says what is wrong.
 func CheckFilePath(p string) error {
-	bad := func(why string) error { return refuse(store.ErrInvalid, fmt.Sprintf("invalid file name %q: %s", p, why)) }
+	bad := func(why string) error {
+		return refuse(store.ErrInvalid, fmt.Sprintf("invalid file name %q: %s", p, why))
+	}
 	switch {
 	case p == "":
 		return refuse(store.ErrInvalid, "file name is required")
