@@ -51,6 +51,10 @@ install: build ## Install the binary and the systemd unit (as root), then: syste
 	@id gitserver >/dev/null 2>&1 || echo "note: the unit runs as a dynamic user; no account needs to be created"
 	@echo "installed; now run: systemctl daemon-reload && systemctl enable --now gitserver"
 
+.PHONY: assets
+assets: ## Rebuild the Web IDE's editor bundle ui/web/static/ide.js (CodeMirror 6) from ui/web/assets with npm ci and esbuild; commit the result.
+	cd ui/web/assets && npm ci --no-audit --no-fund && npx esbuild ide.js --bundle --minify --format=iife --target=es2020 --legal-comments=eof --outfile=../static/ide.js
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf bin

@@ -302,6 +302,8 @@ func checkShapes(changes []service.FileChange, existing map[string]entry) error 
 		switch {
 		case c.Delete && !ok:
 			return service.Refusal(store.ErrInvalid, c.Path+" does not exist")
+		case c.New && ok && !deleted[c.Path]:
+			return service.Refusal(store.ErrConflict, c.Path+" already exists")
 		case ok && e.typ == "tree":
 			return service.Refusal(store.ErrInvalid, c.Path+" is a folder")
 		case ok && e.typ != "blob":

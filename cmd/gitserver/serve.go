@@ -319,6 +319,10 @@ func (m *Main) run(ctx context.Context) error {
 
 	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
+	// Web IDE: commits go through the push policy and the post-receive trigger.
+	pages.EditGit = webGit{git: git, repos: repos}
+	pages.Committer = &gitserver.WebCommitter{Git: git, Repos: repos, Trigger: trigger, Maintainer: maint,
+		TempDir: d.run(), Log: log.With("component", "web-ide")}
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

@@ -254,3 +254,29 @@ func (g webGit) LogSince(ctx context.Context, r store.Repo, to, since string, li
 	}
 	return log, nil
 }
+
+// Files lists the default branch's files for the Web IDE (web.EditorGit).
+func (g webGit) Files(ctx context.Context, r store.Repo, max int) (string, []string, bool, error) {
+	dir := g.repos.Dir(r)
+	head, err := g.git.Output(ctx, dir, "for-each-ref", "--format=%(objectname)", "refs/heads/"+r.DefaultBranch)
+	if err != nil || head == "" {
+		return "", nil, false, err
+	}
+	out, err := g.raw(ctx, dir, "ls-tree", "-r", "-z", "--full-tree", head)
+	if err != nil {
+		return "", nil, false, err
+	}
+	var files []string
+	// "<mode> <type> <oid>\t<path>\x00"; submodules (commit) are not files.
+	for _, rec := range strings.Split(string(out), "\x00") {
+		meta, name, ok := strings.Cut(rec, "\t")
+		if !ok || !strings.Contains(meta, " blob ") {
+			continue
+		}
+		if len(files) == max {
+			return head, files, true, nil
+		}
+		files = append(files, name)
+	}
+	return head, files, false, nil
+}

@@ -28,11 +28,13 @@ const (
 )
 
 // FileChange is one change of a Web IDE commit: the file Path gets
-// Content, or is deleted.
+// Content, or is deleted. New: the file must not exist yet (a new file, a
+// rename's target).
 type FileChange struct {
 	Path    string
 	Content []byte
 	Delete  bool
+	New     bool
 }
 
 // Edit is what a Web IDE form asks to commit.

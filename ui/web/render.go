@@ -28,7 +28,7 @@ func staticFiles() fs.FS {
 }
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings"}
+var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings", "edit"}
 
 // templates are parsed once: each page with the layout.
 var templates = func() map[string]*template.Template {
@@ -78,6 +78,9 @@ type RepoData struct {
 	// Files are the default branch's root (none when it has no commit).
 	Files                            []EntryLink
 	CommitsURL, BranchesURL, TagsURL string
+	// EditURL and NewFileURL lead to the Web IDE ("" when the user may
+	// not commit: a reader, a mirror).
+	EditURL, NewFileURL string
 }
 
 // ErrorData is an error page's.

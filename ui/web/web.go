@@ -82,6 +82,10 @@ type Pages struct {
 	SSHURL        string
 	AnonymousRead bool
 	Log           *slog.Logger
+	// Web IDE: EditGit lists the files to edit, Committer commits (both
+	// nil: no IDE).
+	EditGit   EditorGit
+	Committer service.Committer
 
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
@@ -147,6 +151,8 @@ func (pg *Pages) Register(r *mux.Router) {
 	// Exact routes before /{owner}/{name}: a user named "user" with a
 	// repository "settings" is shadowed by the account page.
 	pg.registerAccount(r)
+	// Web IDE
+	pg.registerIDE(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
@@ -488,6 +494,12 @@ func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
 			}
 		} else {
 			d.ReadmeHTML = template.HTML("<pre>" + template.HTMLEscapeString(string(rd.Content)) + "</pre>")
+		}
+	}
+	if ok {
+		if d.EditURL, d.NewFileURL, err = pg.ideLinks(r.Context(), s, rp); err != nil {
+			pg.fail(w, r, err)
+			return
 		}
 	}
 	page := Page{Title: rp.FullName(), Data: d}
