@@ -21,26 +21,39 @@ function language(name) {
   return [];
 }
 
+// The editor lives in a shadow root: CodeMirror then styles itself with
+// constructed stylesheets (adoptedStyleSheets), which the pages' CSP
+// (style-src 'self', no inline <style>) lets through.
+const theme = EditorView.theme({
+  "&": { border: "1px solid #d1d9e0", borderRadius: "6px", backgroundColor: "#fff", fontSize: "13px" },
+  ".cm-scroller": { minHeight: "20rem", maxHeight: "70vh", fontFamily: "ui-monospace, SFMono-Regular, Menlo, monospace" },
+  "&.cm-focused": { outline: "2px solid #0969da", outlineOffset: "2px" },
+});
+
 function upgrade(ta) {
   const label = ta.getAttribute("aria-label") || "File content";
+  const host = document.createElement("div");
+  host.className = "editor";
+  const root = host.attachShadow({ mode: "open" });
+  ta.parentNode.insertBefore(host, ta.nextSibling);
   const view = new EditorView({
+    root,
+    parent: root,
     state: EditorState.create({
       doc: ta.value,
       extensions: [
         basicSetup,
-        language(ta.dataset.filename || (ta.form && ta.form.elements.path && ta.form.elements.path.value)),
+        theme,
+        language(ta.dataset.filename || (ta.form && ta.form.elements.name && ta.form.elements.name.value)),
         EditorView.lineWrapping,
         EditorView.contentAttributes.of({ "aria-label": label }),
       ],
     }),
   });
-  ta.parentNode.insertBefore(view.dom, ta.nextSibling);
   ta.hidden = true;
-  ta.classList.add("upgraded");
-  view.dom.classList.add("editor");
   const sync = () => { ta.value = view.state.doc.toString(); };
   if (ta.form) ta.form.addEventListener("submit", sync);
-  // Tests and other scripts reach the text through the textarea.
+  // Tests and other scripts reach the editor through the textarea.
   ta.editorView = view;
 }
 
