@@ -1,6 +1,7 @@
 // Package web serves gitserver's web pages (docs/api.md §11): server-
-// rendered HTML (html/template, templates and CSS embedded with go:embed,
-// no scripts), signed in with cookie sessions kept in the store.
+// rendered HTML (html/template, templates and CSS embedded with go:embed;
+// one script, the Web IDE's editor), signed in with cookie sessions kept in
+// the store.
 //
 // Today: /login (sign-in form, the API's password check and throttle),
 // /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
@@ -22,6 +23,16 @@
 // POSTs .../password, .../tokens, .../tokens/{id}/revoke, .../keys and
 // .../keys/{id}/delete, each through gitserver/service; a new password or
 // token is shown once, in the POST's answer (no-store), never again.
+//
+// The Web IDE (ide.go): GET /{owner}/{name}/edit[/{path...}] lists the
+// default branch's files (EditorGit) as links and opens one in a form
+// (a <textarea> labelled "File content", which static/ide.js, a CodeMirror
+// 6 bundle built from assets/ by `make assets`, upgrades to an editor in a
+// shadow root; the form posts the textarea either way), or the New file
+// form (?new=1). POST /{owner}/{name}/edit commits (create, edit or rename,
+// delete) through service.CommitFiles with the page's parent commit; a
+// refusal shows the form again with the user's text. Mirrors show a note
+// and no forms; readers who may not write get 403, others 404.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.

@@ -101,6 +101,17 @@ func TestTemplatesGolden(t *testing.T) {
 			Notice: "Your password was changed. Your other sessions were signed out."}}},
 		{"settings-error", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
 			Scopes: []string{"repo:read", "repo:write"}, Error: "not an SSH public key", Title: "bad <key>", KeyText: "ssh-rsa nope"}}},
+		{"edit-tree", "edit", Page{Title: "Edit · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{})}},
+		{"edit-file", "edit", Page{Title: "Edit src/main.go · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{Path: "src/main.go",
+			FileName: "src/main.go", Content: "\npackage main // <b>&amp;</b>\r\n", CRLF: true, DeleteMessage: "Delete src/main.go"})}},
+		{"edit-new-error", "edit", Page{Title: "New file · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{New: true,
+			FileName: "../x", Content: "kept <text>", Message: "Add x", Error: `invalid file name "../x": "." and ".." are not allowed`})}},
+		{"edit-binary", "edit", Page{Title: "Edit logo.png · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{Path: "logo.png",
+			Binary: true, Size: 2048, DeleteMessage: "Delete logo.png"})}},
+		{"edit-mirror", "edit", Page{Title: "Edit · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{Mirror: "git@github.com:octo/demo.git"})}},
+		{"repo-editable", "repo", Page{Title: "alice/demo", User: alice, CSRF: csrf, Data: RepoData{Repo: repo, HTTPURL: "https://git.example.com/git/alice/demo.git",
+			Files: files, CommitsURL: "/alice/demo/commits/main", BranchesURL: "/alice/demo/branches", TagsURL: "/alice/demo/tags",
+			EditURL: "/alice/demo/edit", NewFileURL: "/alice/demo/edit?new=1"}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,4 +136,20 @@ func TestTemplatesGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ideData fills an EditData as showEdit does, with a fixed tree.
+func ideData(repo store.Repo, d EditData) EditData {
+	d.Repo = repo
+	if d.Head == "" {
+		d.Head = strings.Repeat("ab", 20)
+	}
+	d.Tree = ideTree(repo, []string{"README.md", "src/main.go", "src/util/a b.go", "logo.png", "docs/x.md"}, d.Path)
+	d.Action = editURL(repo, "")
+	d.NewURL = d.Action + "?new=1"
+	d.BuildsURL = "/alice/demo/builds"
+	if d.Path != "" {
+		d.BlobURL = RepoURL(repo, "blob", repo.DefaultBranch, d.Path)
+	}
+	return d
 }
