@@ -3,6 +3,7 @@ package gitserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,7 +20,7 @@ import (
 )
 
 type webCommitFixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	st    store.Store
 	git   *Git
@@ -32,7 +33,7 @@ type webCommitFixture struct {
 	dir   string
 }
 
-func newWebCommitFixture(t *testing.T) *webCommitFixture {
+func newWebCommitFixture(t testing.TB) *webCommitFixture {
 	t.Helper()
 	ctx := context.Background()
 	gitPath, _, err := FindGit()
@@ -94,7 +95,7 @@ func put(path, content string) service.FileChange {
 func del(path string) service.FileChange { return service.FileChange{Path: path, Delete: true} }
 
 // gitOut runs the real git CLI in dir.
-func gitOut(t *testing.T, dir string, args ...string) string {
+func gitOut(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -331,4 +332,33 @@ func TestWebCommitConcurrent(t *testing.T) {
 	if len(f.builds()) != 4 {
 		t.Fatalf("%d builds", len(f.builds()))
 	}
+}
+
+// BenchmarkWebIDECommit measures a Web IDE commit until its build is queued
+// (service.CommitFiles: policy, plumbing commit, update-ref, the trigger's
+// enqueue in SQLite), against its peer: the same one-file change committed
+// in a work tree and pushed with git (file transport, no hooks, no build).
+// Compare the two in one run (ms/op).
+func BenchmarkWebIDECommit(b *testing.B) {
+	f := newWebCommitFixture(b)
+	f.mustCommit("", "init", put("README.md", "hello\n"), put("src/main.go", "package main\n"))
+	b.Run("ide", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			head := gitOut(b, f.dir, "rev-parse", "refs/heads/main")
+			res, err := f.commit(head, "bench", put("src/main.go", fmt.Sprintf("package main // %d\n", i)))
+			if err != nil || !res.BuildQueued {
+				b.Fatalf("commit: %v %+v", err, res)
+			}
+		}
+	})
+	b.Run("git-commit-push", func(b *testing.B) {
+		wt := f.clone()
+		for i := 0; b.Loop(); i++ {
+			if err := os.WriteFile(filepath.Join(wt, "src/main.go"), []byte(fmt.Sprintf("package main // push %d\n", i)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			gitOut(b, wt, "commit", "-qam", "bench")
+			gitOut(b, wt, "push", "-q", "origin", "main")
+		}
+	})
 }
