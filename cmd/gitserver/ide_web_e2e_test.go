@@ -108,7 +108,10 @@ var pressEnter = chromedp.ActionFunc(func(ctx context.Context) error {
 // person does (select all, type).
 func typeInEditor(b *Browser, text string) {
 	b.t.Helper()
-	actions := []chromedp.Action{chromedp.WaitVisible(".editor", chromedp.ByQuery), chromedp.Click(".editor", chromedp.ByQuery),
+	// The label "File content" leads to the editor (the textarea it names
+	// is hidden once upgraded).
+	actions := []chromedp.Action{chromedp.WaitVisible(".editor", chromedp.ByQuery),
+		chromedp.Click(`//label[normalize-space(.)='File content']`, chromedp.BySearch),
 		chromedp.KeyEvent("a", chromedp.KeyModifiers(input.ModifierCtrl))}
 	for i, line := range strings.Split(text, "\n") {
 		if i > 0 {

@@ -30,6 +30,11 @@ const theme = EditorView.theme({
   "&.cm-focused": { outline: "2px solid #0969da", outlineOffset: "2px" },
 });
 
+function nameOf(form) {
+  const f = form && form.elements.namedItem("name");
+  return f && f.value;
+}
+
 function upgrade(ta) {
   const label = ta.getAttribute("aria-label") || "File content";
   const host = document.createElement("div");
@@ -44,13 +49,18 @@ function upgrade(ta) {
       extensions: [
         basicSetup,
         theme,
-        language(ta.dataset.filename || (ta.form && ta.form.elements.name && ta.form.elements.name.value)),
+        language(ta.dataset.filename || nameOf(ta.form)),
         EditorView.lineWrapping,
         EditorView.contentAttributes.of({ "aria-label": label }),
       ],
     }),
   });
   ta.hidden = true;
+  // The textarea's label now leads to the editor.
+  if (ta.id) {
+    document.querySelectorAll("label[for='" + ta.id + "']").forEach((l) =>
+      l.addEventListener("click", (e) => { e.preventDefault(); view.focus(); }));
+  }
   const sync = () => { ta.value = view.state.doc.toString(); };
   if (ta.form) ta.form.addEventListener("submit", sync);
   // Tests and other scripts reach the editor through the textarea.
