@@ -43,6 +43,9 @@ type RestoreOptions struct {
 	// each goes; it is created 0600 and must not exist. An entry not named
 	// here refuses the archive.
 	Files map[string]string
+	// CheckManifest, when set, is called with the checked manifest before
+	// anything is created; its error refuses the archive.
+	CheckManifest func(Manifest) error
 	// TempDir holds one repository's bundle at a time.
 	TempDir  string
 	Progress func(Progress)
@@ -154,15 +157,23 @@ func Restore(ctx context.Context, r io.Reader, opt RestoreOptions) (res Result, 
 			return res, fmt.Errorf("restore: the backup holds a data file %q this gitserver does not know", store.Truncate(f, 60))
 		}
 	}
-	for _, f := range opt.Files {
-		if _, err := os.Lstat(f); err == nil {
-			return res, fmt.Errorf("restore: %s exists already; restore into a new data directory", f)
+	for _, f := range m.Files {
+		if _, err := os.Lstat(opt.Files[f]); err == nil {
+			return res, fmt.Errorf("restore: %s exists already; restore into a new data directory", opt.Files[f])
+		}
+	}
+	if opt.CheckManifest != nil {
+		if err := opt.CheckManifest(m); err != nil {
+			return res, err
 		}
 	}
 
 	// The data files.
 	e, err = next()
 	for err == nil && e != nil && e.kind == kindFile {
+		if !slices.Contains(m.Files, e.key) {
+			return res, fmt.Errorf("restore: the archive holds %s, which its manifest does not list", e.hdr.Name)
+		}
 		if e.hdr.Size > maxFile {
 			return res, fmt.Errorf("restore: %s is too large", e.hdr.Name)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,11 +23,13 @@ import (
 )
 
 const backupUsage = `usage:
-  gitserver admin backup --out FILE [--data DIR] [--config FILE]
+  gitserver admin backup --out FILE [--without-secret-key] [--data DIR] [--config FILE]
         a consistent snapshot of the database and every repository, while the server runs;
-        FILE ending in .gz or .tgz is gzip-compressed. It holds the secret key: keep it as safe as the data directory.
-  gitserver admin restore --from FILE --data DIR [--config FILE]
-        recreate a server from a backup into a new, empty data directory
+        FILE ending in .gz or .tgz is gzip-compressed. It holds the secret key (unless
+        --without-secret-key): keep it as safe as the data directory.
+  gitserver admin restore --from FILE --data DIR [--secret-key-file FILE] [--config FILE]
+        recreate a server from a backup into a new, empty data directory; a backup made
+        --without-secret-key needs the key file (--secret-key-file) to exist
 `
 
 // backupCommand reports whether args are `backup ...` or `restore ...`
@@ -49,6 +52,7 @@ func backupCommand(args []string) (string, bool) {
 
 type backupFlags struct {
 	data, config, secretKeyFile, out, from string
+	withoutKey                             bool
 }
 
 func (f *backupFlags) set() *flag.FlagSet {
@@ -59,6 +63,7 @@ func (f *backupFlags) set() *flag.FlagSet {
 	fs.StringVar(&f.secretKeyFile, "secret-key-file", "", "secret key file")
 	fs.StringVar(&f.out, "out", "", "backup file to write")
 	fs.StringVar(&f.from, "from", "", "backup file to restore")
+	fs.BoolVar(&f.withoutKey, "without-secret-key", false, "leave the secret key out of the backup")
 	return fs
 }
 
@@ -95,10 +100,10 @@ func adminBackup(cmd string, args []string, stdout, stderr io.Writer) error {
 		if f.out == "" || f.from != "" {
 			return usageError{"backup needs --out FILE (and no --from)"}
 		}
-		return runBackup(ctx, c, f.out, stdout, stderr)
+		return runBackup(ctx, c, f.out, f.withoutKey, stdout, stderr)
 	default:
-		if f.from == "" || f.out != "" {
-			return usageError{"restore needs --from FILE (and no --out)"}
+		if f.from == "" || f.out != "" || f.withoutKey {
+			return usageError{"restore needs --from FILE (and no --out or --without-secret-key)"}
 		}
 		return runRestore(ctx, c, f.from, stdout, stderr)
 	}
@@ -108,16 +113,21 @@ func adminBackup(cmd string, args []string, stdout, stderr io.Writer) error {
 // the repositories: the secret key (sealed secrets open with nothing else;
 // see docs/decisions.md) and the SSH host keys (clients keep trusting the
 // restored server).
-func backupFiles(d dataPaths, keyPath string) []backup.File {
-	files := []backup.File{
-		{Name: "secret.key", Path: keyPath, Optional: true},
-		{Name: "secret.key.previous", Path: seal.PreviousPath(keyPath), Optional: true},
+func backupFiles(d dataPaths, keyPath string, withKey bool) []backup.File {
+	var files []backup.File
+	if withKey {
+		files = append(files,
+			backup.File{Name: keyFileEntry, Path: keyPath, Optional: true},
+			backup.File{Name: keyFileEntry + ".previous", Path: seal.PreviousPath(keyPath), Optional: true})
 	}
 	for _, n := range gitserver.HostKeyFiles {
 		files = append(files, backup.File{Name: n, Path: filepath.Join(d.root, n), Optional: true})
 	}
 	return files
 }
+
+// keyFileEntry is the secret key's name in a backup (files/secret.key).
+const keyFileEntry = "secret.key"
 
 // progress prints a backup's or restore's progress on stderr, at most once
 // a second besides its phases' ends.
@@ -144,7 +154,7 @@ func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-func runBackup(ctx context.Context, c config, out string, stdout, stderr io.Writer) error {
+func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdout, stderr io.Writer) error {
 	if fi, err := os.Stat(c.Data); err != nil || !fi.IsDir() {
 		return fmt.Errorf("data directory %s not found (set --data, GITSERVER_DATA or data in --config)", c.Data)
 	}
@@ -203,7 +213,7 @@ func runBackup(ctx context.Context, c config, out string, stdout, stderr io.Writ
 	}
 	m, err := backup.Create(ctx, w, backup.Options{
 		Store: s, StoreKind: "sqlite", Git: git.Output, RepoDir: repos.Dir,
-		Files: backupFiles(d, keyPath), TempDir: filepath.Dir(outAbs), Version: version,
+		Files: backupFiles(d, keyPath, !withoutKey), TempDir: filepath.Dir(outAbs), Version: version,
 		Progress: progress(stderr, "backup"),
 	})
 	if err != nil {
@@ -233,7 +243,11 @@ func runBackup(ctx context.Context, c config, out string, stdout, stderr io.Writ
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s): %d repositories, %d database rows, snapshot of %s\n",
 		out, mib(fi.Size()), m.Repositories, rows, m.CreatedAt.Format(time.RFC3339))
-	fmt.Fprintf(stdout, "it holds the secret key, password hashes and every repository: keep it as safe as the data directory (it is 0600)\n")
+	if withoutKey {
+		fmt.Fprintf(stdout, "it holds password hashes and every repository (0600), but not the secret key: keep %s elsewhere, a restore needs it (--secret-key-file)\n", keyPath)
+	} else {
+		fmt.Fprintf(stdout, "it holds the secret key, password hashes and every repository: keep it as safe as the data directory (it is 0600)\n")
+	}
 	return nil
 }
 
@@ -260,9 +274,7 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 	}
 	d := dataPaths{root: root}
 	keyPath := secretKeyPath(c.SecretKeyFile, d)
-	if _, err := os.Lstat(keyPath); err == nil {
-		return fmt.Errorf("secret key file %s exists already; restore into a new data directory with no key file, nothing was changed", keyPath)
-	}
+	wroteKey := false // the key came from the backup (else it must exist)
 	gitPath, _, err := gitserver.FindGit()
 	if err != nil {
 		return err
@@ -270,7 +282,7 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
 	files := map[string]string{}
-	for _, f := range backupFiles(d, keyPath) {
+	for _, f := range backupFiles(d, keyPath, true) {
 		files[f.Name] = f.Path
 	}
 	var s store.Store
@@ -289,21 +301,33 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 				os.RemoveAll(filepath.Join(root, e.Name()))
 			}
 		}
-		if !strings.HasPrefix(keyPath, root+string(filepath.Separator)) {
+		if wroteKey && !strings.HasPrefix(keyPath, root+string(filepath.Separator)) {
 			os.Remove(keyPath)
 			os.Remove(seal.PreviousPath(keyPath))
 		}
 	}()
+	var sealer store.Sealer
 	res, err := backup.Restore(ctx, in, backup.RestoreOptions{
 		SchemaVersion: sqlite.SchemaVersion(),
+		CheckManifest: func(m backup.Manifest) error {
+			_, statErr := os.Lstat(keyPath)
+			switch has := slices.Contains(m.Files, keyFileEntry); {
+			case has && statErr == nil:
+				return fmt.Errorf("secret key file %s exists already, and the backup holds its own; restore into a new data directory with no key file (nothing was changed)", keyPath)
+			case !has && statErr != nil:
+				return fmt.Errorf("the backup was made --without-secret-key: give its key file with --secret-key-file (or GITSERVER_SECRET_KEY_FILE); %s: %v (nothing was changed)", keyPath, statErr)
+			}
+			wroteKey = slices.Contains(m.Files, keyFileEntry)
+			return nil
+		},
 		Open: func(ctx context.Context) (store.Store, error) {
 			for _, dir := range []string{d.root, d.repos()} {
 				if err := os.MkdirAll(dir, 0o750); err != nil {
 					return nil, err
 				}
 			}
-			sealer, err := loadSecretKey(keyPath)
-			if err != nil {
+			var err error
+			if sealer, err = loadSecretKey(keyPath); err != nil {
 				return nil, err
 			}
 			db, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: sealer})
@@ -318,6 +342,17 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 	})
 	if err != nil {
 		return err
+	}
+	// The key must open every sealed secret of the backup (a wrong
+	// --secret-key-file would lose them all): each is opened, and written
+	// back as it was.
+	if _, err := s.ResealAll(ctx, func(sealed, aad []byte) ([]byte, error) {
+		if _, err := sealer.Open(sealed, aad); err != nil {
+			return nil, errors.New("the secret key does not open it")
+		}
+		return sealed, nil
+	}); err != nil {
+		return fmt.Errorf("%w: restore with the key file of the server the backup was made on (--secret-key-file)", err)
 	}
 	// What the server does at every start, now: published commits pinned,
 	// and a build queued for every default-branch head the database

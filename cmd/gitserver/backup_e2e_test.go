@@ -320,6 +320,54 @@ func TestBackupRestoreE2E(t *testing.T) {
 	}
 }
 
+// TestBackupWithoutSecretKeyE2E: a backup made --without-secret-key
+// restores only with the key file of its server: none is refused before
+// anything is written, another server's key is refused once it fails to
+// open the sealed secrets (and what was written is removed), the right one
+// restores a mirror that syncs.
+func TestBackupWithoutSecretKeyE2E(t *testing.T) {
+	t.Parallel()
+	p := newMirrorPair(t)
+	p.sync(t)
+	s := p.here
+	file := filepath.Join(t.TempDir(), "nokey.tar")
+	out, _, err := adminCmd(t, nil, "backup", "--without-secret-key", "--out", file, "--data", s.Data)
+	if err != nil || !strings.Contains(out, "not the secret key") {
+		t.Fatalf("backup: %v %s", err, out)
+	}
+	listing, err := exec.Command("tar", "tf", file).Output()
+	if err != nil || strings.Contains(string(listing), "secret.key") || !strings.Contains(string(listing), "files/ssh_host_ed25519_key") {
+		t.Fatalf("archive entries (%v):\n%s", err, listing)
+	}
+	parent := t.TempDir()
+	data := filepath.Join(parent, "data")
+	if _, stderr, err := adminCmd(t, nil, "restore", "--from", file, "--data", data); err == nil || !strings.Contains(stderr, "--without-secret-key") {
+		t.Fatalf("restore without a key: %v %s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("the refused restore wrote %v", entries)
+	}
+	wrongKey := filepath.Join(p.up.Data, "secret.key") // another server's
+	if _, stderr, err := adminCmd(t, nil, "restore", "--from", file, "--data", data, "--secret-key-file", wrongKey); err == nil || !strings.Contains(stderr, "does not open") {
+		t.Fatalf("restore with another server's key: %v %s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(parent); len(entries) != 0 {
+		t.Fatalf("the failed restore left %v", entries)
+	}
+	if _, err := os.Stat(wrongKey); err != nil {
+		t.Fatalf("the failed restore removed the key it was given: %v", err)
+	}
+	rightKey := filepath.Join(s.Data, "secret.key")
+	if out, stderr, err := adminCmd(t, nil, "restore", "--from", file, "--data", data, "--secret-key-file", rightKey); err != nil {
+		t.Fatalf("restore with the key: %v %s %s", err, out, stderr)
+	}
+	s2 := StartServer(t, WithData(data), WithArgs("--secret-key-file", rightKey))
+	p2 := &mirrorPair{up: p.up, here: s2, upAdmin: p.upAdmin, admin: p.admin, git: p.git, work: p.work}
+	if m := p2.sync(t); m["status"] != "ok" {
+		t.Fatalf("mirror on the restored server: %v", m)
+	}
+}
+
 // writeHostile copies the manifest of a real backup into a new archive and
 // adds an entry that climbs out of the data directory.
 func writeHostile(t *testing.T, from, to string) {
