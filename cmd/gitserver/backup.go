@@ -377,6 +377,10 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 	if queued > 0 {
 		fmt.Fprintf(stdout, "queued %d builds for pushes newer than the database snapshot\n", queued)
 	}
-	fmt.Fprintf(stdout, "start it with: gitserver serve --data %s\n", c.Data)
+	if strings.HasPrefix(keyPath, root+string(filepath.Separator)) {
+		fmt.Fprintf(stdout, "start it with: gitserver serve --data %s\n", c.Data)
+	} else {
+		fmt.Fprintf(stdout, "start it with: gitserver serve --data %s --secret-key-file %s\n", c.Data, keyPath)
+	}
 	return nil
 }
