@@ -15,17 +15,21 @@ import (
 // TestBackupContract runs the backup contract (store.Dumper) on SQLite
 // files.
 func TestBackupContract(t *testing.T) {
-	storetest.RunBackup(t, storetest.BackupFactory{
-		Open: func(t *testing.T, sealer store.Sealer) store.Store {
-			s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), sqlite.Options{Sealer: sealer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		},
-		SchemaVersion: sqlite.SchemaVersion(),
-	})
+	storetest.RunBackup(t, BackupFactory)
+	t.Run("Between", func(t *testing.T) { storetest.RunBackupBetween(t, BackupFactory, BackupFactory) })
+}
+
+// BackupFactory opens SQLite stores for the backup contract.
+var BackupFactory = storetest.BackupFactory{
+	Open: func(t *testing.T, sealer store.Sealer) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), sqlite.Options{Sealer: sealer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	},
+	SchemaVersion: sqlite.SchemaVersion(),
 }
 
 // TestBackupTablesAreTheSchema: store.BackupTables names every table the
