@@ -3,7 +3,10 @@
 // sessions), the sentinel errors, and the persistence contract: the role
 // interfaces Accounts, Credentials, Orgs, Repos, BuildQueue, Versions,
 // Audit, Secrets and Sessions, and Store, which embeds them all; and Sealer, which an
-// implementation uses to keep secrets encrypted at rest.
+// implementation uses to keep secrets encrypted at rest. Dumper (optional,
+// implemented by every store of this module) dumps every table in one
+// snapshot as store-neutral rows and loads such a dump into an empty store:
+// backups, and the move between stores.
 //
 // The store knows nothing about transports, git processes or databases: it
 // imports no other package of this module and no database driver. Every

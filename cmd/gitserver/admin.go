@@ -36,6 +36,8 @@ const adminUsage = `usage:
   gitserver admin scm list
   gitserver admin scm show ID
   gitserver admin scm remove ID [--force]   (--force turns the repositories using it into plain mirrors)
+  gitserver admin backup --out FILE        (while the server runs; FILE.gz or .tgz is compressed)
+  gitserver admin restore --from FILE --data DIR   (into a new, empty data directory)
 flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
   --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key)
 `
@@ -68,6 +70,9 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
+	if cmd, ok := backupCommand(args); ok {
+		return adminBackup(cmd, args, stdout, os.Stderr) // backup.go
+	}
 	fs := flag.NewFlagSet("admin", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	data := fs.String("data", "", "data directory")
