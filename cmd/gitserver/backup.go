@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"gitserver/backup"
 	"gitserver/gitserver"
+	"gitserver/gitserver/backup"
 	"gitserver/gitserver/seal"
 	"gitserver/hooks"
 	"gitserver/store"
