@@ -319,6 +319,11 @@ func (m *Main) run(ctx context.Context) error {
 
 	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
+	// Admin: the panel's SCM forms use the API's providers; its status
+	// shows versions and the data directory's disk.
+	pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = scmFactory(scmHTTPClient), scmHostKeys{}, scmHTTPClient
+	pages.Status = adminStatus(version, gitVersion, d.root)
+	api.Session = pages.SessionPrincipal // the OAuth callback of a connection started on a page
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

@@ -83,6 +83,16 @@ type Pages struct {
 	AnonymousRead bool
 	Log           *slog.Logger
 
+	// Admin: SCM builds the provider of an SCM configuration (nil: the
+	// SCM forms answer that this build has no adapters), SCMHostKeys pins
+	// their SSH host keys, SCMHTTPClient talks to their OAuth endpoints
+	// (as ui.API's); Status is cmd's part of the admin panel's system
+	// status (nil: versions and disk unknown).
+	SCM           service.SCMFactory
+	SCMHostKeys   service.HostKeyScanner
+	SCMHTTPClient *http.Client
+	Status        func(context.Context) SystemStatus
+
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
 	loginKey []byte
@@ -147,6 +157,9 @@ func (pg *Pages) Register(r *mux.Router) {
 	// Exact routes before /{owner}/{name}: a user named "user" with a
 	// repository "settings" is shadowed by the account page.
 	pg.registerAccount(r)
+	// Admin: /admin and its forms under /-/admin/ (exact routes, before
+	// /{owner}/{name}; docs/decisions.md "Admin panel routes").
+	pg.registerAdmin(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
