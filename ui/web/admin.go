@@ -199,8 +199,9 @@ func (pg *Pages) registerAdmin(r *mux.Router) {
 	r.Handle("/-/admin/scm/{id:[0-9]{1,18}}/remove", h(pg.adminRemoveSCM)).Methods(http.MethodPost)
 }
 
-// adminService is the service with what the SCM operations need.
-func (pg *Pages) adminService() *service.Service {
+// scmService is the service with what the SCM operations need (the admin
+// panel, the account page's connections).
+func (pg *Pages) scmService() *service.Service {
 	svc := pg.service()
 	svc.SCM, svc.HostKeys, svc.HTTPClient, svc.BaseURL = pg.SCM, pg.SCMHostKeys, pg.SCMHTTPClient, pg.BaseURL
 	return svc
@@ -257,7 +258,7 @@ func (pg *Pages) admin(w http.ResponseWriter, r *http.Request) {
 // showAdmin fills the current section's lists and renders the panel.
 func (pg *Pages) showAdmin(w http.ResponseWriter, r *http.Request, s session, status int, d AdminData) {
 	ctx := r.Context()
-	svc, actor := pg.adminService(), actorOf(s)
+	svc, actor := pg.scmService(), actorOf(s)
 	var err error
 	switch d.Tab {
 	case "orgs":
@@ -374,7 +375,7 @@ func (pg *Pages) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 	if generated {
 		pw = store.RandomHex(12)
 	}
-	u, err := pg.adminService().CreateUser(r.Context(), actorOf(s), name, pw, admin)
+	u, err := pg.scmService().CreateUser(r.Context(), actorOf(s), name, pw, admin)
 	if err != nil {
 		pg.adminRefusal(w, r, s, err, d)
 		return
@@ -393,7 +394,7 @@ func (pg *Pages) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	}
 	v := mux.Vars(r)
 	name, _ := url.PathUnescape(v["name"])
-	svc, actor := pg.adminService(), actorOf(s)
+	svc, actor := pg.scmService(), actorOf(s)
 	var err error
 	var notice string
 	switch v["action"] {
@@ -428,7 +429,7 @@ func (pg *Pages) adminCreateOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostForm.Get("name"))
-	org, err := pg.adminService().CreateOrg(r.Context(), actorOf(s), name)
+	org, err := pg.scmService().CreateOrg(r.Context(), actorOf(s), name)
 	if err != nil {
 		pg.adminRefusal(w, r, s, err, AdminData{Tab: "orgs", OrgName: ""})
 		return
@@ -444,7 +445,7 @@ func (pg *Pages) adminSetMember(w http.ResponseWriter, r *http.Request) {
 	orgName, _ := url.PathUnescape(mux.Vars(r)["org"])
 	user := strings.TrimSpace(r.PostForm.Get("username"))
 	role := r.PostForm.Get("role")
-	org, u, err := pg.adminService().SetMember(r.Context(), actorOf(s), orgName, user, role)
+	org, u, err := pg.scmService().SetMember(r.Context(), actorOf(s), orgName, user, role)
 	if err != nil {
 		if org.Name == "" {
 			pg.adminRefusal(w, r, s, err, AdminData{Tab: "orgs"})
@@ -483,7 +484,7 @@ func (pg *Pages) adminRemoveMember(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	orgName, _ := url.PathUnescape(v["org"])
 	user, _ := url.PathUnescape(v["user"])
-	org, u, err := pg.adminService().RemoveMember(r.Context(), actorOf(s), orgName, user)
+	org, u, err := pg.scmService().RemoveMember(r.Context(), actorOf(s), orgName, user)
 	if err != nil {
 		if org.Name == "" {
 			pg.adminRefusal(w, r, s, err, AdminData{Tab: "orgs"})
@@ -525,7 +526,7 @@ func (pg *Pages) adminAddSCM(w http.ResponseWriter, r *http.Request) {
 	}
 	owners := strings.FieldsFunc(f.AllowedOwners, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 	in.AllowedOwners = &owners
-	c, err := pg.adminService().CreateSCMConfig(r.Context(), actorOf(s), in)
+	c, err := pg.scmService().CreateSCMConfig(r.Context(), actorOf(s), in)
 	if err != nil {
 		pg.adminRefusal(w, r, s, err, AdminData{Tab: "scm", Add: f})
 		return
@@ -542,7 +543,7 @@ func (pg *Pages) adminTestSCM(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := pg.adminService().TestSCMConfig(r.Context(), actorOf(s), idOf(r))
+	res, err := pg.scmService().TestSCMConfig(r.Context(), actorOf(s), idOf(r))
 	if err != nil {
 		if res.Config.Name != "" {
 			if status, msg := refusal(err); status != 0 {
@@ -570,7 +571,7 @@ func (pg *Pages) adminRemoveSCM(w http.ResponseWriter, r *http.Request) {
 	}
 	force := r.PostForm.Get("force") == "true"
 	id := idOf(r)
-	unlinked, err := pg.adminService().DeleteSCMConfig(r.Context(), actorOf(s), id, force)
+	unlinked, err := pg.scmService().DeleteSCMConfig(r.Context(), actorOf(s), id, force)
 	if err != nil {
 		d := AdminData{Tab: "scm"}
 		if errors.Is(err, store.ErrConflict) {
