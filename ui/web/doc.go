@@ -22,6 +22,12 @@
 // POSTs .../password, .../tokens, .../tokens/{id}/revoke, .../keys and
 // .../keys/{id}/delete, each through gitserver/service; a new password or
 // token is shown once, in the POST's answer (no-store), never again.
+// Its "Source Code Management" section connects (POST .../scm/{id}/connect:
+// a page that sends the browser to the provider; the API's callback
+// accepts this session through SessionPrincipal) and disconnects the
+// user's SCM accounts. /admin is the admin panel (users, organisations and
+// members, SCM configurations, system status: ?tab=...), its forms posted
+// under /-/admin/... (admin.go); anyone but an admin gets 404.
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
