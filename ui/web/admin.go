@@ -110,7 +110,8 @@ type AdminData struct {
 	Orgs       []store.Account
 	Org        *store.Account
 	Members    []store.Member
-	OrgName    string // re-fills the create form
+	OrgName    string // the organisation shown (?org=)
+	NewOrg     string // re-fills the create form
 	MemberName string // re-fills the add-member form
 	Roles      []string
 
@@ -431,7 +432,7 @@ func (pg *Pages) adminCreateOrg(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	org, err := pg.scmService().CreateOrg(r.Context(), actorOf(s), name)
 	if err != nil {
-		pg.adminRefusal(w, r, s, err, AdminData{Tab: "orgs", OrgName: ""})
+		pg.adminRefusal(w, r, s, err, AdminData{Tab: "orgs", NewOrg: name})
 		return
 	}
 	http.Redirect(w, r, "/admin?tab=orgs&org="+url.QueryEscape(org.Name), http.StatusSeeOther)
@@ -545,11 +546,9 @@ func (pg *Pages) adminTestSCM(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := pg.scmService().TestSCMConfig(r.Context(), actorOf(s), idOf(r))
 	if err != nil {
-		if res.Config.Name != "" {
-			if status, msg := refusal(err); status != 0 {
-				pg.adminRefusal(w, r, s, &service.Error{Kind: store.ErrInvalid, Msg: "Test of " + res.Config.Name + " failed: " + msg}, AdminData{Tab: "scm"})
-				return
-			}
+		if status, msg := refusal(err); status != 0 && res.Config.Name != "" {
+			pg.showAdmin(w, r, s, status, AdminData{Tab: "scm", Error: "Test of " + res.Config.Name + " failed: " + msg})
+			return
 		}
 		pg.adminRefusal(w, r, s, err, AdminData{Tab: "scm"})
 		return

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -208,7 +209,7 @@ func TestAdminOrgs(t *testing.T) {
 	if role, _ := e.store.Role(ctx, crew.ID, e.users["root"].ID); role != store.RoleOwner {
 		t.Fatalf("the creating admin's role = %q", role)
 	}
-	if r := root.post("/admin?tab=orgs", "/-/admin/orgs", url.Values{"name": {"team"}}); r.status != 409 || !strings.Contains(r.body, "taken") {
+	if r := root.post("/admin?tab=orgs", "/-/admin/orgs", url.Values{"name": {"team"}}); r.status != 409 || !strings.Contains(r.body, "taken") || !strings.Contains(r.body, `id="org-name" name="name" value="team"`) {
 		t.Fatalf("create a taken name = %d", r.status)
 	}
 	list := root.do("GET", "/admin?tab=orgs", nil, nil)
@@ -285,5 +286,55 @@ func TestAdminStatusAndSCMWithoutAdapters(t *testing.T) {
 	}
 	if r := root.post("/admin?tab=scm", "/-/admin/scm/99/test", url.Values{}); r.status != 404 {
 		t.Fatalf("test unknown = %d\n%s", r.status, r.body)
+	}
+}
+
+// TestAdminRemoveSCMInUse: a configuration a repository uses is refused
+// with its name and offered "Remove anyway", which unlinks it; Test
+// without adapters says so (503).
+func TestAdminRemoveSCMInUse(t *testing.T) {
+	t.Parallel()
+	e, root := adminEnv(t)
+	ctx := context.Background()
+	c, err := e.store.CreateSCMConfig(ctx, store.SCMConfig{Name: "corp", Kind: "gitea", Mode: "webhook", WebsiteURL: "https://scm.example",
+		APIURL: "https://scm.example/api/v1", SSHURL: "ssh://git@scm.example:22", ClientID: "cid", ClientSecret: "top-secret-value",
+		AllowedOwners: []string{}, KnownHosts: "scm.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost\n", HostKeyFingerprints: []string{"SHA256:abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, _, err := e.store.CreateMirror(ctx, store.NewRepo{OwnerID: e.users["alice"].ID, Name: "app", Visibility: store.Restricted}, store.NewMirror{
+		URL: "git@scm.example:team/app.git", PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq7 mirror",
+		PrivateKey: []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n"),
+		KnownHosts: "[scm.example]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHost\n", HostKeyFingerprints: []string{"SHA256:abc"}, WebhookSecret: "whsec-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.LinkMirrorSCMConfig(ctx, rp.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	page := root.do("GET", "/admin?tab=scm", nil, nil)
+	if !strings.Contains(page.body, `id="scm-`) || strings.Contains(page.body, "top-secret-value") || !strings.Contains(page.body, "SHA256:abc") {
+		t.Fatalf("scm tab:\n%s", page.body)
+	}
+	id := strconv.FormatInt(c.ID, 10)
+	if r := root.post("/admin?tab=scm", "/-/admin/scm/"+id+"/test", url.Values{}); r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "Test of corp failed: SCM adapters are not available") {
+		t.Fatalf("test without adapters = %d\n%s", r.status, r.body)
+	}
+	r := root.post("/admin?tab=scm", "/-/admin/scm/"+id+"/remove", url.Values{})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "alice/app") || !strings.Contains(r.body, "Remove anyway") {
+		t.Fatalf("remove in use = %d\n%s", r.status, r.body)
+	}
+	if _, err := e.store.SCMConfigByID(ctx, c.ID); err != nil {
+		t.Fatal("a refused remove deleted the configuration")
+	}
+	r = root.post("/admin?tab=scm", "/-/admin/scm/"+id+"/remove", url.Values{"force": {"true"}})
+	if r.status != 200 || !strings.Contains(r.body, "now plain mirrors: alice/app") {
+		t.Fatalf("remove anyway = %d\n%s", r.status, r.body)
+	}
+	if _, err := e.store.SCMConfigByID(ctx, c.ID); err == nil {
+		t.Fatal("the configuration is still there")
+	}
+	if m, err := e.store.MirrorByRepo(ctx, rp.ID); err != nil || m.SCMConfigID != 0 {
+		t.Fatalf("mirror after force = %+v, %v", m, err)
 	}
 }
