@@ -283,6 +283,17 @@ func TestAdminSCMAndConnectionsInBrowser(t *testing.T) {
 		t.Fatalf("owners through the connection: %d %s", code, body)
 	}
 
+	// The callback takes the page's session, but only with a state this
+	// server issued to that user: a forged one connects nothing.
+	cc := newWebClient(t, s)
+	if code, _, _ := cc.do("GET", "/scm/1/callback?code=x&state=forged", nil); code != http.StatusUnauthorized {
+		t.Fatalf("callback without a session or credentials = %d", code)
+	}
+	cc.signIn("carol", carol.Secret)
+	if code, body, _ := cc.do("GET", "/scm/1/callback?code=x&state=forged", nil); code != http.StatusBadRequest || !strings.Contains(body, "unknown, expired or already used") {
+		t.Fatalf("forged callback with a session = %d %s", code, body)
+	}
+
 	b.clickIn("scm-1", "Disconnect")
 	b.WaitText("Not connected")
 	if code, body := s.Do("GET", "/api/v1/user/scm", carol, nil); code != 200 || strings.TrimSpace(string(body)) != "[]" {
