@@ -114,9 +114,10 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // reserved are first path segments that are not an owner's pages: the
 // other handlers' prefixes and the pages' own. "admin" and "user" are not:
 // the first account is named admin (its repositories have pages at
-// /admin/NAME), and /user/settings (and the coming /admin pages) are
-// exact routes registered before /{owner}/{name} (a user named "user"
-// with a repository "settings" is shadowed: out of scope for now).
+// /admin/NAME), and /user/settings and /admin are exact routes registered
+// before /{owner}/{name} (the admin panel's forms post under /-/admin/; a
+// user named "user" with a repository "settings" has that one page
+// shadowed: docs/decisions.md "Admin panel and SCM connections on pages").
 var reserved = map[string]bool{
 	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
 	"login": true, "logout": true, "-": true,
