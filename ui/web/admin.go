@@ -135,10 +135,10 @@ type SCMKind struct {
 	Kind  string // the configuration's kind
 	// WebsiteURL, APIURL, SSHURL prefill the form (a public service);
 	// Example* are placeholders (a self-hosted one).
-	WebsiteURL, APIURL, SSHURL                      string
-	ExampleWebsite, ExampleAPI, ExampleSSH, Help    string
-	OAuth                                           bool // client id and secret; else project key and access token
-	Modes                                           bool // webhook or api (Bitbucket Server)
+	WebsiteURL, APIURL, SSHURL                   string
+	ExampleWebsite, ExampleAPI, ExampleSSH, Help string
+	OAuth                                        bool // client id and secret; else project key and access token
+	Modes                                        bool // webhook or api (Bitbucket Server)
 }
 
 // scmKinds are the kinds the panel offers (contract §10).
