@@ -40,6 +40,12 @@ const (
 	RoleMember Role = "member"
 )
 
+// Member is a user's membership of an organisation.
+type Member struct {
+	User Account
+	Role Role
+}
+
 // Valid reports whether r is a role a member can hold (not "").
 func (r Role) Valid() bool { return r == RoleOwner || r == RoleMember }
 

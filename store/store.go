@@ -68,6 +68,16 @@ type Accounts interface {
 	// admin (checked in the same statement, so two concurrent disables of
 	// the last two admins cannot both succeed).
 	SetDisabled(ctx context.Context, name string, disabled bool, audit ...AuditEntry) (Account, error)
+	// ListAccounts lists the accounts of kind (KindUser or KindOrg),
+	// ordered by name case-insensitively (never nil).
+	ListAccounts(ctx context.Context, kind AccountKind) ([]Account, error)
+	// SetAdmin makes user name a site admin, or no longer one, and returns
+	// the account. ErrNotFound when no user has that name; ErrConflict
+	// when demoting an enabled admin would leave no enabled admin (checked
+	// in the same statement, as SetDisabled's guard). A demoted admin's
+	// tokens keep their scopes on paper, but the admin and builds scopes
+	// count only while the account is an admin (gitserver/access).
+	SetAdmin(ctx context.Context, name string, admin bool, audit ...AuditEntry) (Account, error)
 }
 
 // Credentials are what proves an identity: passwords, tokens, SSH keys
@@ -138,6 +148,10 @@ type Orgs interface {
 	// Role returns a user's role in an organisation, or "" (and no error)
 	// if not a member.
 	Role(ctx context.Context, orgID, userID int64) (Role, error)
+	// Members lists an organisation's members and their roles, ordered by
+	// name case-insensitively (never nil; ErrNotFound for no such
+	// organisation).
+	Members(ctx context.Context, orgID int64) ([]Member, error)
 }
 
 // Repos are the hosted repositories' records (their directories are the
@@ -182,6 +196,9 @@ type BuildQueue interface {
 	// Builds lists a repository's builds, newest first, optionally only
 	// those in one status (never nil).
 	Builds(ctx context.Context, repoID int64, status BuildStatus, limit int) ([]Build, error)
+	// CountBuilds counts the builds of every repository in status (the
+	// queue's depth for BuildQueued).
+	CountBuilds(ctx context.Context, status BuildStatus) (int, error)
 	// ClaimBuild hands the oldest queued build to worker with a lease and
 	// a fresh clone token (Build.CloneToken). A build is claimed once, by
 	// one claimer, whatever the number of Store values. It first expires

@@ -47,6 +47,12 @@ type API struct {
 	SCM           service.SCMFactory
 	SCMHostKeys   service.HostKeyScanner
 	SCMHTTPClient *http.Client
+	// Session authenticates the web pages' signed-in browser (its session
+	// cookie) on the OAuth callback only, where the provider sends back a
+	// connection started on a page (the start is a page's CSRF-checked
+	// form). nil: the callback needs API credentials. The JSON endpoints
+	// never accept it.
+	Session func(*http.Request) (store.Principal, bool, error)
 }
 
 // Mirrorer is what the API needs of the mirrors' sync engine: what the

@@ -255,6 +255,14 @@ func (a *API) scmConnect(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) scmCallback(w http.ResponseWriter, r *http.Request) {
 	p, err := a.Auth.Authenticate(r)
+	if errors.Is(err, store.ErrNoCredentials) && a.Session != nil {
+		// A connection started on the account page: the browser carries
+		// the session, and the state is bound to its user.
+		var ok bool
+		if p, ok, err = a.Session(r); err == nil && !ok {
+			err = store.ErrNoCredentials
+		}
+	}
 	if err != nil {
 		a.browserError(w, r, store.Principal{}, err)
 		return

@@ -197,3 +197,14 @@ func (b *Browser) Screenshot(name string) string {
 	b.t.Logf("screenshot: %s", path)
 	return path
 }
+
+// signInBrowser signs name in through the /login form and waits for the
+// home page.
+func signInBrowser(b *Browser, s *TestServer, name, password string) {
+	b.t.Helper()
+	b.Open(s.URL + "/login")
+	b.Fill("Username", name)
+	b.Fill("Password", password)
+	b.Click("Sign in")
+	b.WaitText("Your repositories")
+}

@@ -127,16 +127,6 @@ func typeInEditor(b *Browser, text string) {
 	}
 }
 
-// signInBrowser signs b in as user.
-func signInBrowser(b *Browser, s *TestServer, user, password string) {
-	b.t.Helper()
-	b.Open(s.URL + "/login")
-	b.Fill("Username", user)
-	b.Fill("Password", password)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
-}
-
 // TestWebIDEInBrowser: a person creates a file (in a folder) with New file,
 // edits it, renames it and deletes it in the Web IDE, each time with a
 // commit message; each commit is checked with a real git clone (content,

@@ -323,6 +323,11 @@ func (m *Main) run(ctx context.Context) error {
 	pages.EditGit = webGit{git: git, repos: repos}
 	pages.Committer = &gitserver.WebCommitter{Git: git, Repos: repos, Trigger: trigger, Maintainer: maint,
 		TempDir: d.run(), Log: log.With("component", "web-ide")}
+	// Admin: the panel's SCM forms use the API's providers; its status
+	// shows versions and the data directory's disk.
+	pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = scmFactory(scmHTTPClient), scmHostKeys{}, scmHTTPClient
+	pages.Status = adminStatus(version, gitVersion, d.root)
+	api.Session = pages.SessionPrincipal // the OAuth callback of a connection started on a page
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

@@ -67,6 +67,11 @@ func Run(t *testing.T, f Factory) {
 		{"DisableAccount", testDisableAccount},
 		{"OrgKeepsAnOwner", testOrgKeepsAnOwner},
 		{"Sessions", testSessions},
+		{"ListAccounts", testListAccounts},
+		{"SetAdmin", testSetAdmin},
+		{"SetAdminKeepsAnAdmin", testSetAdminKeepsAnAdmin},
+		{"Members", testMembers},
+		{"CountBuilds", testCountBuilds},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},

@@ -33,6 +33,8 @@ type SettingsData struct {
 	Title     string
 	KeyText   string
 	Notice    string
+	// SCM are the SCM configurations and the user's connections to them.
+	SCM []SCMConnectionRow
 }
 
 // TokenRow is one token as the page lists it (no secret).
@@ -54,6 +56,7 @@ func (pg *Pages) registerAccount(r *mux.Router) {
 	r.Handle("/user/settings/tokens/{id:[0-9]{1,18}}/revoke", h(pg.revokeToken)).Methods(http.MethodPost)
 	r.Handle("/user/settings/keys", h(pg.addKey)).Methods(http.MethodPost)
 	r.Handle("/user/settings/keys/{id:[0-9]{1,18}}/delete", h(pg.deleteKey)).Methods(http.MethodPost)
+	pg.registerSCMConnections(r)
 }
 
 // signedIn returns the session, or answers (redirect to /login) itself.
@@ -91,6 +94,10 @@ func (pg *Pages) showSettings(w http.ResponseWriter, r *http.Request, s session,
 		d.Tokens = append(d.Tokens, TokenRow{ID: t.ID, Name: t.Name, Scopes: store.JoinScopes(t.Scopes), Created: t.CreatedAt.UTC().Format(time.DateTime)})
 	}
 	if d.Keys, err = pg.Store.UserKeys(r.Context(), s.user.ID); err != nil {
+		pg.fail(w, r, err)
+		return
+	}
+	if d.SCM, err = pg.scmRows(r, s); err != nil {
 		pg.fail(w, r, err)
 		return
 	}

@@ -23,6 +23,12 @@
 // POSTs .../password, .../tokens, .../tokens/{id}/revoke, .../keys and
 // .../keys/{id}/delete, each through gitserver/service; a new password or
 // token is shown once, in the POST's answer (no-store), never again.
+// Its "Source Code Management" section connects (POST .../scm/{id}/connect:
+// a page that sends the browser to the provider; the API's callback
+// accepts this session through SessionPrincipal) and disconnects the
+// user's SCM accounts. /admin is the admin panel (users, organisations and
+// members, SCM configurations, system status: ?tab=...), its forms posted
+// under /-/admin/... (admin.go); anyone but an admin gets 404.
 //
 // The Web IDE (ide.go): GET /{owner}/{name}/edit[/{path...}] lists the
 // default branch's files (EditorGit) as links and opens one in a form

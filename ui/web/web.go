@@ -87,6 +87,16 @@ type Pages struct {
 	EditGit   EditorGit
 	Committer service.Committer
 
+	// Admin: SCM builds the provider of an SCM configuration (nil: the
+	// SCM forms answer that this build has no adapters), SCMHostKeys pins
+	// their SSH host keys, SCMHTTPClient talks to their OAuth endpoints
+	// (as ui.API's); Status is cmd's part of the admin panel's system
+	// status (nil: versions and disk unknown).
+	SCM           service.SCMFactory
+	SCMHostKeys   service.HostKeyScanner
+	SCMHTTPClient *http.Client
+	Status        func(context.Context) SystemStatus
+
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
 	loginKey []byte
@@ -108,9 +118,10 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // reserved are first path segments that are not an owner's pages: the
 // other handlers' prefixes and the pages' own. "admin" and "user" are not:
 // the first account is named admin (its repositories have pages at
-// /admin/NAME), and /user/settings (and the coming /admin pages) are
-// exact routes registered before /{owner}/{name} (a user named "user"
-// with a repository "settings" is shadowed: out of scope for now).
+// /admin/NAME), and /user/settings and /admin are exact routes registered
+// before /{owner}/{name} (the admin panel's forms post under /-/admin/; a
+// user named "user" with a repository "settings" has that one page
+// shadowed: docs/decisions.md "Admin panel and SCM connections on pages").
 var reserved = map[string]bool{
 	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
 	"login": true, "logout": true, "-": true,
@@ -153,6 +164,9 @@ func (pg *Pages) Register(r *mux.Router) {
 	pg.registerAccount(r)
 	// Web IDE
 	pg.registerIDE(r)
+	// Admin: /admin and its forms under /-/admin/ (exact routes, before
+	// /{owner}/{name}; docs/decisions.md "Admin panel routes").
+	pg.registerAdmin(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
