@@ -99,11 +99,11 @@ func pagesSection(tmp, bin string) error {
 		return err
 	}
 	type repo struct {
-		name, dir, branch, subdir, file, marker string
+		name, dir, branch, subdir, subfile, file, marker string
 	}
 	repos := []repo{
-		{"gogit", gogit, "master", "plumbing/object", "repository.go", "PlainOpen"},
-		{"history", long, history.Branch, "d05", "d05/f005.go", "package d05"},
+		{"gogit", gogit, "master", "plumbing/object", "commit_walker.go", "repository.go", "PlainOpen"},
+		{"history", long, history.Branch, "d05", "f385.go", "d05/f005.go", "f005"},
 	}
 
 	// gitserver, its own instance.
@@ -190,7 +190,7 @@ func pagesSection(tmp, bin string) error {
 		readme := "README"
 		pages := []page{
 			{"repository home", gsr, gtr, readme},
-			{"tree " + r.subdir, gsr + "/tree/" + r.branch + "/" + r.subdir, gtr + "/src/branch/" + r.branch + "/" + r.subdir, filepath.Base(r.file)},
+			{"tree " + r.subdir, gsr + "/tree/" + r.branch + "/" + r.subdir, gtr + "/src/branch/" + r.branch + "/" + r.subdir, r.subfile},
 			{"blob " + r.file, gsr + "/blob/" + r.branch + "/" + r.file, gtr + "/src/branch/" + r.branch + "/" + r.file, r.marker},
 			{"commit log, page 1", gsr + "/commits/" + r.branch, gtr + "/commits/branch/" + r.branch, commitAt(r.dir, r.branch, 0)},
 			{"commit log, page 21 (skip 1000)", gsr + "/commits/" + r.branch + "?page=21", gtr + "/commits/branch/" + r.branch + "?page=21", commitAt(r.dir, r.branch, 1000)},

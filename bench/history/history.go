@@ -61,33 +61,8 @@ func Cached(n int, progress func(string)) (string, error) {
 	if progress != nil {
 		progress(fmt.Sprintf("generating a %d-commit repository in %s (once)", n, dir))
 	}
-	if err := gitRun("", "init", "-q", "--bare", "-b", "main", repo); err != nil {
+	if err := Generate(repo, n); err != nil {
 		return "", err
-	}
-	cmd := gitCmd(repo, "fast-import", "--quiet")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return "", err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	w := bufio.NewWriterSize(in, 1<<20)
-	Stream(w, n)
-	w.Flush()
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		return "", fmt.Errorf("fast-import: %w", err)
-	}
-	for _, args := range [][]string{
-		{"-c", "pack.threads=1", "-c", "repack.writeBitmaps=true", "repack", "-a", "-d", "-f", "-q", "--window=10", "--depth=50"},
-		{"pack-refs", "--all"},
-		{"commit-graph", "write", "--reachable"},
-	} {
-		if err := gitRun(repo, args...); err != nil {
-			return "", err
-		}
 	}
 	if err := os.WriteFile(filepath.Join(repo, "bench-complete"), nil, 0o644); err != nil {
 		return "", err
@@ -97,6 +72,40 @@ func Cached(n int, progress func(string)) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// Generate writes the n-commit history into a new bare repository dir.
+func Generate(dir string, n int) error {
+	if err := gitRun("", "init", "-q", "--bare", "-b", Branch, dir); err != nil {
+		return err
+	}
+	cmd := gitCmd(dir, "fast-import", "--quiet")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(in, 1<<20)
+	Stream(w, n)
+	w.Flush()
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("fast-import: %v: %s", err, stderr.String())
+	}
+	for _, args := range [][]string{
+		{"-c", "pack.threads=1", "-c", "repack.writeBitmaps=true", "repack", "-a", "-d", "-f", "-q", "--window=10", "--depth=50"},
+		{"pack-refs", "--all"},
+		{"commit-graph", "write", "--reachable"},
+	} {
+		if err := gitRun(dir, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Stream writes the fast-import stream of an n-commit history.
