@@ -88,7 +88,7 @@ func pagesSection(tmp, bin string) error {
 	}
 	n := *flagPagesN
 	if *flagQuick {
-		n = 10
+		n = min(n, 10)
 	}
 	src := filepath.Join(tmp, "pages-src")
 	gogit := filepath.Join(src, "gogit.git")
