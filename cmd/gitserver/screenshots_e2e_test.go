@@ -14,7 +14,9 @@ import (
 // the page shows once it is rendered (checked before the picture is
 // taken). In paths, {repo} is /OWNER/NAME of the seeded repository,
 // {branch} its default branch and {build} the id of its succeeded,
-// unpublished build. signedOut pages come first, before the sign-in.
+// unpublished build. signedOut pages come first, before the sign-in; the
+// others are seen by ada, the repository's owner and a server admin (so
+// admin pages are one line too).
 var screenshotPages = []struct {
 	name, path, wait string
 	signedOut        bool
@@ -68,11 +70,12 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pw := s.CreateUser("ada", false)
+	pw := s.CreateUser("ada", true)
 	ada := Cred{"ada", pw}
 	repo := s.CreateRepo(ada, "ada", "hello-service", "restricted")
 	branch := jsonStr(repo, "default_branch")
 	worker := s.Token("admin", "builds")
+	s.Token("ada", "repo:read", "repo:write") // the account page lists it
 	g := NewGitEnv(t)
 	work := g.Init(s.RepoURL(ada, "ada", "hello-service"))
 	if branch != "master" {
