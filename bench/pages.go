@@ -13,7 +13,7 @@ package main
 // run by hand (`repack -a -d -b`, `commit-graph write`), so that neither
 // is measured on a fresh unpacked push.
 //
-//	go run ./bench -pages-only            # this section alone (~6 min the first time, ~3 after)
+//	go run ./bench -pages-only            # this section alone (~5 min; +35 s the first time)
 //	go run ./bench -skip-pages            # everything else
 
 import (

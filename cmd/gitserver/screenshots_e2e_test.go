@@ -1,6 +1,7 @@
 package main
 
 import (
+	"image/png"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -115,7 +116,17 @@ func TestScreenshots(t *testing.T) {
 		}
 		b.Open(s.URL + vars.Replace(p.path))
 		b.WaitText(p.wait)
-		b.Capture(filepath.Join(out, p.name+".png"), 1280, 800)
+		file := filepath.Join(out, p.name+".png")
+		b.Capture(file, 1280, 800)
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width != 1280 || cfg.Height != 800 {
+			t.Errorf("%s: %dx%d PNG (%v), want 1280x800", file, cfg.Width, cfg.Height, err)
+		}
 	}
 	t.Logf("%d screenshots in %s", len(screenshotPages), out)
 }
