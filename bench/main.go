@@ -2,6 +2,7 @@
 // repositories on the same machine in the same run, and reports ratios.
 //
 //	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-skip-mirrors] [-mirrors N]     (make bench)
+//	               [-skip-pages | -pages-only] [-pages-n N] [-pages-commits N] [-gitea PATH]
 //
 // Package main (this benchmark) is not part of the server and not run by
 // make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
@@ -16,6 +17,9 @@
 // The mirror section (issue 11; -skip-mirrors skips it) starts a second
 // gitserver with SSH as the upstream and measures webhook -> build queued
 // and the CPU cost of idle mirrors polling at the minimum interval.
+//
+// The web pages section (issue 13; bench/pages.go, -skip-pages skips it,
+// -pages-only runs it alone) times the repository pages against Gitea 1.26.
 //
 // Imports: gitserver/...
 package main
@@ -58,6 +62,10 @@ var (
 
 func main() {
 	flag.Parse()
+	run := run
+	if *flagPagesOnly {
+		run = pagesOnly // bench/pages.go
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -565,6 +573,9 @@ http {
 		}
 	}
 	report(results, statsNote)
+	if !*flagNoPages {
+		return pagesSection(tmp, bin) // bench/pages.go (issue 13)
+	}
 	return nil
 }
 

@@ -5,8 +5,10 @@ package main
 // visible labels and button texts. It drives the system's headless
 // Chromium (Debian's chromium-headless-shell, or chromium), never a
 // downloaded one. Without a browser the test skips, except in CI
-// (CI=true), where it fails. On failure a screenshot of the current page
-// is saved in the test's artifact directory (go test -artifacts).
+// (CI=true), where it fails. On failure a screenshot of the page each
+// browser of the test was on is saved in the test's artifact directory
+// (go test -artifacts), with the page's URL in the test log; every test
+// that drives a page through NewBrowser gets it, without code of its own.
 
 import (
 	"context"
@@ -15,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,10 +48,13 @@ func findBrowser() string {
 
 // Browser is one headless Chromium tab.
 type Browser struct {
-	t    *testing.T
-	ctx  context.Context
-	shot int
+	t   *testing.T
+	ctx context.Context
 }
+
+// shotSeq numbers screenshots across browsers (one test may run several,
+// and their failure screenshots share its artifact directory).
+var shotSeq atomic.Int64
 
 // NewBrowser starts a browser for t, closed at t's cleanup.
 func NewBrowser(t *testing.T) *Browser {
@@ -77,6 +83,12 @@ func NewBrowser(t *testing.T) *Browser {
 	b := &Browser{t: t, ctx: ctx}
 	t.Cleanup(func() {
 		if t.Failed() {
+			var url string
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			if chromedp.Run(ctx, chromedp.Location(&url)) == nil {
+				t.Logf("browser was on %s", url)
+			}
+			cancel()
 			b.Screenshot("failure")
 		}
 		cancelTab()
@@ -188,8 +200,7 @@ func (b *Browser) Screenshot(name string) string {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
-	b.shot++
-	path := filepath.Join(b.t.ArtifactDir(), fmt.Sprintf("%02d-%s.png", b.shot, name))
+	path := filepath.Join(b.t.ArtifactDir(), fmt.Sprintf("%02d-%s.png", shotSeq.Add(1), name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
@@ -207,4 +218,15 @@ func signInBrowser(b *Browser, s *TestServer, name, password string) {
 	b.Fill("Password", password)
 	b.Click("Sign in")
 	b.WaitText("Your repositories")
+}
+
+// Capture saves what the viewport shows, width x height CSS pixels, as a
+// PNG at path (the README's screenshots; Screenshot is the whole page).
+func (b *Browser) Capture(path string, width, height int64) {
+	b.t.Helper()
+	var png []byte
+	b.run("capture "+path, chromedp.EmulateViewport(width, height), chromedp.CaptureScreenshot(&png))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }

@@ -417,11 +417,10 @@ var chromaFormatter = chromahtml.New(chromahtml.WithClasses(true), chromahtml.Wi
 // ChromaCSS writes the stylesheet for Highlight's classes.
 func ChromaCSS(buf *bytes.Buffer) error { return chromaFormatter.WriteCSS(buf, chromaStyle) }
 
-// Highlight renders a file's text as HTML with chroma's classes, the lexer
-// chosen by the file name (plain text when none matches).
-func Highlight(name string, src []byte) (template.HTML, error) {
+// highlight is Highlight without its cache.
+func highlight(name string, src []byte) (template.HTML, error) {
 	lexer := lexers.Match(name)
-	if lexer == nil {
+	if lexer == nil || len(src) > maxHighlightBytes {
 		lexer = lexers.Fallback
 	}
 	lexer = chroma.Coalesce(lexer)

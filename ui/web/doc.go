@@ -10,7 +10,9 @@
 // repository is empty, the default branch's root files, nav links), and
 // the browsing pages: /{owner}/{name}/tree/{ref}/{path...},
 // /blob/{ref}/{path...} (highlighted with chroma, classes only, its
-// stylesheet static/chroma.css; binary and > 1 MiB files not shown),
+// stylesheet static/chroma.css; renders of files of 4 KiB and more kept by
+// content in a 16 MiB LRU, files over 256 KiB shown as plain text, binary
+// and > 1 MiB files not shown),
 // /commits/{ref} (50 a page, ?page=N), /branches and /tags. A ref is one
 // path segment (its slashes escaped: feature%2Fx); refs and paths are
 // checked (no "..", no leading "-") before Git resolves them, and what
