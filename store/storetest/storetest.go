@@ -67,6 +67,9 @@ func Run(t *testing.T, f Factory) {
 		{"DisableAccount", testDisableAccount},
 		{"OrgKeepsAnOwner", testOrgKeepsAnOwner},
 		{"Sessions", testSessions},
+		{"OIDCLinks", testOIDCLinks},
+		{"OIDCStates", testOIDCStates},
+		{"OIDCRefreshClaimedOnce", testOIDCRefreshClaimedOnce},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},
