@@ -319,6 +319,12 @@ func (m *Main) run(ctx context.Context) error {
 
 	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
+	if pages.SSO, err = c.OIDC.sso(c.BaseURL); err != nil {
+		return err
+	}
+	if pages.SSO != nil {
+		log.Info("single sign-on", "issuer", c.OIDC.Issuer, "client_id", c.OIDC.ClientID, "provider", pages.SSO.ProviderName)
+	}
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

@@ -48,6 +48,7 @@ func TestTemplatesGolden(t *testing.T) {
 		p          Page
 	}{
 		{"login", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{}}},
+		{"login-sso", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{SSOName: "Acme <SSO>"}}},
 		{"login-error", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{Username: "al<i>ce", Error: "Incorrect username or password."}}},
 		{"home", "home", Page{Title: "Your repositories", User: alice, CSRF: csrf, Data: HomeData{Repos: []store.Repo{repo,
 			{ID: 8, Owner: "team", Name: "site", Visibility: store.Public, DefaultBranch: "main"}}}}},
