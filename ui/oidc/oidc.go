@@ -199,7 +199,10 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	tok, err := o.Exchange(xctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		// A code used before, expired, issued to another client or for
+		// another PKCE challenge: the provider answers 4xx (invalid_grant,
+		// or, as Gitea does for a used code, unauthorized_client).
+		if errors.As(err, &re) && (re.ErrorCode != "" || re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500) {
 			return Identity{}, &Refusal{Msg: "The identity provider refused the sign-in code: it was already used, has expired, or was not issued for this server. Sign in again.", Err: err}
 		}
 		return Identity{}, &Refusal{Msg: "The identity provider did not complete the sign-in. Try again, or ask an administrator.", Err: err}

@@ -158,8 +158,8 @@ func (pg *Pages) regeneratePassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pw := store.RandomHex(12)
-	if _, err := pg.service().SetPassword(r.Context(), actorOf(s), "", pw); err != nil {
+	pw, _, err := pg.service().RegeneratePassword(r.Context(), actorOf(s), "")
+	if err != nil {
 		pg.actionError(w, r, s, err, SettingsData{})
 		return
 	}
