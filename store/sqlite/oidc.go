@@ -155,7 +155,7 @@ func (s *DB) insertLink(ctx context.Context, tx *sql.Tx, userID int64, nu store.
 
 // CreateOIDCUser creates a user without a password, and its link.
 func (s *DB) CreateOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...store.AuditEntry) (store.Account, error) {
-	if err := store.CheckName("user", nu.Name); err != nil {
+	if err := store.CheckAccountName("user", nu.Name); err != nil {
 		return store.Account{}, err
 	}
 	if err := checkNewOIDCUser(nu); err != nil {

@@ -69,13 +69,14 @@ func testOIDCLinks(t *testing.T, f Factory) {
 		nu   store.NewOIDCUser
 		want error
 	}{
-		{store.NewOIDCUser{Name: "bob", Issuer: iss, Subject: "sub-9"}, store.ErrExists},    // a local name
-		{store.NewOIDCUser{Name: "BOB", Issuer: iss, Subject: "sub-9"}, store.ErrExists},    // case-insensitively
-		{store.NewOIDCUser{Name: "carol", Issuer: iss, Subject: "sub-1"}, store.ErrExists},  // the identity is linked
-		{store.NewOIDCUser{Name: "-bad", Issuer: iss, Subject: "sub-9"}, store.ErrInvalid},  // a bad name
-		{store.NewOIDCUser{Name: "carol", Issuer: "", Subject: "sub-9"}, store.ErrInvalid},  // no issuer
-		{store.NewOIDCUser{Name: "carol", Issuer: iss, Subject: ""}, store.ErrInvalid},      // no subject
-		{store.NewOIDCUser{Name: "x.git", Issuer: iss, Subject: "sub-9"}, store.ErrInvalid}, // a bad name
+		{store.NewOIDCUser{Name: "bob", Issuer: iss, Subject: "sub-9"}, store.ErrExists},   // a local name
+		{store.NewOIDCUser{Name: "BOB", Issuer: iss, Subject: "sub-9"}, store.ErrExists},   // case-insensitively
+		{store.NewOIDCUser{Name: "carol", Issuer: iss, Subject: "sub-1"}, store.ErrExists}, // the identity is linked
+		{store.NewOIDCUser{Name: "-bad", Issuer: iss, Subject: "sub-9"}, store.ErrInvalid}, // a bad name
+		{store.NewOIDCUser{Name: "carol", Issuer: "", Subject: "sub-9"}, store.ErrInvalid}, // no issuer
+		{store.NewOIDCUser{Name: "carol", Issuer: iss, Subject: ""}, store.ErrInvalid},     // no subject
+		{store.NewOIDCUser{Name: "x.git", Issuer: iss, Subject: "sub-9"}, store.ErrInvalid},
+		{store.NewOIDCUser{Name: "OIDC", Issuer: iss, Subject: "sub-9"}, store.ErrInvalid}, // reserved // a bad name
 	} {
 		if _, err := s.CreateOIDCUser(ctx, tc.nu, store.AuditEntry{Actor: "oidc", Action: "user.create", Target: tc.nu.Name}); !errors.Is(err, tc.want) {
 			t.Errorf("CreateOIDCUser(%+v) = %v, want %v", tc.nu, err, tc.want)
@@ -288,5 +289,26 @@ func testOIDCRefreshClaimedOnce(t *testing.T, f Factory) {
 	// The sign-in moved RefreshedAt: no claim until the interval passes again.
 	if _, ok, _ := s1.ClaimOIDCRefresh(ctx, a.ID, 10*time.Minute); ok {
 		t.Fatal("claimed right after a sign-in")
+	}
+}
+
+// testReservedAccountNames: no new user or organisation takes a name that
+// is a route's first path segment.
+func testReservedAccountNames(t *testing.T, f Factory) {
+	ctx := context.Background()
+	s := f.open(t, nil)
+	alice := mustUser(t, s, "alice", false)
+	for _, name := range []string{"oidc", "OIDC", "login", "api", "git", "hooks", "metrics"} {
+		if _, err := s.CreateUser(ctx, name, "a-long-password", false); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("CreateUser(%q) = %v, want ErrInvalid", name, err)
+		}
+		if _, err := s.CreateOrg(ctx, name, alice.ID); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("CreateOrg(%q) = %v, want ErrInvalid", name, err)
+		}
+	}
+	for _, name := range []string{"admin", "user", "oidc-team", "apis"} {
+		if _, err := s.CreateUser(ctx, name, "a-long-password", false); err != nil {
+			t.Errorf("CreateUser(%q) = %v", name, err)
+		}
 	}
 }

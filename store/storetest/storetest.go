@@ -70,6 +70,7 @@ func Run(t *testing.T, f Factory) {
 		{"OIDCLinks", testOIDCLinks},
 		{"OIDCStates", testOIDCStates},
 		{"OIDCRefreshClaimedOnce", testOIDCRefreshClaimedOnce},
+		{"ReservedAccountNames", testReservedAccountNames},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},

@@ -115,8 +115,11 @@ var reserved = map[string]bool{
 }
 
 // IsReserved reports whether a first path segment is not an owner's (its
-// pages are someone else's routes).
-func IsReserved(segment string) bool { return reserved[strings.ToLower(segment)] }
+// pages are someone else's routes). No new account may take such a name
+// (store.IsReservedName, the same list).
+func IsReserved(segment string) bool {
+	return reserved[strings.ToLower(segment)] || store.IsReservedName(segment)
+}
 
 const namePattern = `[A-Za-z0-9][A-Za-z0-9_.-]{0,99}`
 
