@@ -517,3 +517,43 @@ func acceptDialogs(b *Browser) {
 		}
 	})
 }
+
+// TestRegeneratePasswordAPI: POST /api/v1/user/password answers a new
+// password once; the old one stops at once, the new one works for git and
+// the API. Like creating a token it needs a password or an admin-scope
+// token: a repo:write token cannot mint a password.
+func TestRegeneratePasswordAPI(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	old := Cred{"vera", s.CreateUser("vera", false)}
+	s.CreateRepo(old, "vera", "notes", "restricted")
+	code, out := s.JSON("POST", "/api/v1/user/password", old, nil)
+	pw, _ := out["password"].(string)
+	if code != http.StatusOK || len(pw) < 32 {
+		t.Fatalf("POST /api/v1/user/password = %d %v", code, out)
+	}
+	if credWorks(t, s, old) || lsRemote(t, s, old, "vera", "notes") {
+		t.Fatal("the old password still works")
+	}
+	if !credWorks(t, s, Cred{"vera", pw}) || !lsRemote(t, s, Cred{"vera", pw}, "vera", "notes") {
+		t.Fatal("the new password does not work for the API and git")
+	}
+	tok := Cred{"vera", s.Token("vera", "repo:read", "repo:write")}
+	if code, out := s.JSON("POST", "/api/v1/user/password", tok, nil); code != http.StatusForbidden {
+		t.Fatalf("with a repo:write token = %d %v, want 403", code, out)
+	}
+	if !credWorks(t, s, Cred{"vera", pw}) {
+		t.Fatal("a refused regeneration changed the password")
+	}
+	if code, _ := s.JSON("POST", "/api/v1/user/password", Cred{}, nil); code != http.StatusUnauthorized {
+		t.Fatalf("anonymous = %d, want 401", code)
+	}
+	admin := Cred{"admin", s.AdminPassword}
+	adminTok := Cred{"admin", s.Token("admin", "admin")}
+	if code, out := s.JSON("POST", "/api/v1/user/password", adminTok, nil); code != http.StatusOK || out["password"] == "" {
+		t.Fatalf("with an admin token = %d %v", code, out)
+	}
+	if credWorks(t, s, admin) {
+		t.Fatal("the admin's old password still works")
+	}
+}
