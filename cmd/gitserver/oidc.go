@@ -38,7 +38,7 @@ func oidcFlags(fs *flag.FlagSet, c *oidcConfig) {
 	fs.StringVar(&c.Secret, "oidc-client-secret", "", "the OpenID Connect client secret: environment or config file only, never the command line")
 	fs.StringVar(&c.ProviderName, "oidc-provider-name", "", "name on the sign-in page's \"Sign in with NAME\" (default: the issuer's host)")
 	fs.StringVar(&c.Scopes, "oidc-scopes", strings.Join(oidc.DefaultScopes, " "), "scopes to request, space- or comma-separated (openid is always requested; add offline_access where the provider needs it for a refresh token)")
-	fs.StringVar(&c.UsernameClaim, "oidc-username-claim", oidc.DefaultUsernameClaim, "ID token claim that names the account (without it: the e-mail's local part)")
+	fs.StringVar(&c.UsernameClaim, "oidc-username-claim", oidc.DefaultUsernameClaim, "ID token claim that names the account (without it: the e-mail; a value with an @ is cut at it)")
 	fs.StringVar(&c.AdminClaim, "oidc-admin-claim", "", "NAME=VALUE: users whose claim NAME is VALUE (or a list containing it) are admins, others not (e.g. groups=gitserver-admins)")
 	fs.StringVar(&c.AllowedDomains, "oidc-allowed-domains", "", "comma-separated e-mail domains allowed to sign in (empty: any)")
 	fs.StringVar(&c.AllowedGroups, "oidc-allowed-groups", "", "comma-separated groups (values of --oidc-groups-claim) allowed to sign in (empty: any)")

@@ -176,6 +176,7 @@ func TestOIDCForgedTokens(t *testing.T) {
 		{"no nonce", "nononce", nil, func(c map[string]any) { delete(c, "nonce") }, http.StatusForbidden, "nonce mismatch"},
 		{"an invalid name", "-bad", nil, func(c map[string]any) { c["preferred_username"] = "bad name" }, http.StatusBadRequest, `names you "bad name", which is not a valid account name`},
 		{"a reserved name", "oidc", nil, nil, http.StatusBadRequest, `names you "oidc", which is not a valid account name`},
+		{"a reserved e-mail name", "login", nil, func(c map[string]any) { c["preferred_username"] = "Login@example.test" }, http.StatusBadRequest, `names you "Login", which is not a valid account name`},
 		{"a domain not allowed", "eve", nil, func(c map[string]any) { c["email"] = "eve@attacker.test" }, http.StatusForbidden, "not in a domain allowed"},
 		{"an unverified e-mail", "ulla", nil, func(c map[string]any) { c["email_verified"] = false }, http.StatusForbidden, "not in a domain allowed"},
 	} {
@@ -202,7 +203,7 @@ func TestOIDCForgedTokens(t *testing.T) {
 	// username claim; a valid token signs in.
 	idp.mu.Lock()
 	idp.mint = func(nonce string) string {
-		return idp.token(idp.key, idp.claims(nonce, "fay", func(c map[string]any) { delete(c, "preferred_username") }))
+		return idp.token(idp.key, idp.claims(nonce, "fay", func(c map[string]any) { c["preferred_username"] = "" }))
 	}
 	idp.mu.Unlock()
 	if code, body, loc := fakeSignIn(t, s); code != http.StatusSeeOther || loc != "/" {

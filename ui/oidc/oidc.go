@@ -29,7 +29,8 @@ type Config struct {
 	// empty.
 	Scopes []string
 	// UsernameClaim names the account (DefaultUsernameClaim when empty);
-	// without it (or when it is empty) the local part of the e-mail claim.
+	// without it (or when it is empty) the e-mail claim; a value with an
+	// "@" is cut at it (the local part).
 	UsernameClaim string
 	// AdminClaim and AdminValue: a user whose ID token has claim AdminClaim
 	// equal to AdminValue (a string), or containing it (a list), is an
@@ -233,9 +234,12 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	}
 	id.Username, _ = claims[c.cfg.UsernameClaim].(string)
 	id.Username = strings.TrimSpace(id.Username)
-	if id.Username == "" && id.Email != "" {
-		id.Username, _, _ = strings.Cut(id.Email, "@")
+	if id.Username == "" {
+		id.Username = id.Email
 	}
+	// An e-mail-like name (Entra's preferred_username is the UPN) names
+	// the account by its local part.
+	id.Username, _, _ = strings.Cut(id.Username, "@")
 	if c.cfg.AdminClaim != "" {
 		admin := HasValue(claims[c.cfg.AdminClaim], c.cfg.AdminValue)
 		id.Admin = &admin
