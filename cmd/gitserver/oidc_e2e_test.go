@@ -382,6 +382,20 @@ func TestOIDCGiteaOverHTTP(t *testing.T) {
 	if a, _ := db.UserByName(ctx, "peter"); a.Disabled {
 		t.Fatal("a refresh Gitea accepted disabled the account")
 	}
+	// An account an admin disabled here does not sign in through Gitea.
+	if _, err := s.Admin("", "user", "disable", "peter"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := get(t, hc, s.URL+"/"); code != http.StatusSeeOther {
+		t.Fatalf("a disabled account's session: %d", code)
+	}
+	hp := noFollow()
+	e.giteaSignIn(t, hp, "peter", peterPW)
+	code, body, _ = get(t, hp, e.authorize(t, hp, s))
+	refusedPage(t, "a disabled account", code, body, http.StatusForbidden, "Your account here is disabled")
+	if code, _, _ := get(t, hp, s.URL+"/"); code != http.StatusSeeOther {
+		t.Fatalf("a refused sign-in left a session: %d", code)
+	}
 }
 
 // TestOIDCLinking: with --oidc-allow-linking, the first sign-in of a name

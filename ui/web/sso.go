@@ -170,7 +170,7 @@ func (pg *Pages) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		pg.fail(w, r, err)
 		return
 	}
-	pg.SSO.forget(acct.ID)
+	pg.SSO.signedIn(acct.ID)
 	pg.setCookie(w, sessionCookie, sid, int(store.SessionMaxAge/time.Second))
 	pg.setCookie(w, loginCookie, "", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -261,12 +261,15 @@ func adminEntry(name string, admin bool, issuer string) store.AuditEntry {
 	return store.AuditEntry{Actor: "oidc", Action: "user.admin", Target: name, Detail: fmt.Sprintf("admin=%v by the admin claim of %s", admin, issuer)}
 }
 
-// forget drops what the refresh check remembers of userID (a sign-in
-// just refreshed it).
-func (s *SSO) forget(userID int64) {
+// signedIn notes that userID just signed in (the store's RefreshedAt is
+// now): its grant is next checked after the interval.
+func (s *SSO) signedIn(userID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.due, userID)
+	if s.due == nil {
+		s.due = map[int64]time.Time{}
+	}
+	s.due[userID] = time.Now().Add(s.interval())
 }
 
 // checkGrant asks the provider, at most once per refresh interval,
