@@ -498,10 +498,13 @@ func TestOIDCGiteaInBrowser(t *testing.T) {
 	}
 
 	b.Follow("Settings")
-	b.WaitText("Account settings")
+	b.WaitText("You sign in with Gitea. You have no password here yet")
 	b.Click("Regenerate Account Password")
 	b.WaitText("Your new password")
 	gitPW := b.Text("#password-secret code")
+	if note := b.Text("#sso-note"); note != "You sign in with Gitea." {
+		t.Errorf("after regenerating, the note says %q", note)
+	}
 	c := Cred{"olivia", gitPW}
 	code, me := s.JSON("GET", "/api/v1/user", c, nil)
 	if code != http.StatusOK || me["admin"] != true {

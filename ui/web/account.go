@@ -33,6 +33,10 @@ type SettingsData struct {
 	Title     string
 	KeyText   string
 	Notice    string
+	// SSOName is the identity provider the account signs in with ("" for
+	// a local account); NoPassword: it has no password yet.
+	SSOName    string
+	NoPassword bool
 }
 
 // TokenRow is one token as the page lists it (no secret).
@@ -93,6 +97,20 @@ func (pg *Pages) showSettings(w http.ResponseWriter, r *http.Request, s session,
 	if d.Keys, err = pg.Store.UserKeys(r.Context(), s.user.ID); err != nil {
 		pg.fail(w, r, err)
 		return
+	}
+	if pg.SSO != nil {
+		if _, err := pg.Store.OIDCLinkOf(r.Context(), s.user.ID); err == nil {
+			d.SSOName = pg.SSO.ProviderName
+			_, hash, err := pg.Store.UserWithPasswordHash(r.Context(), s.user.ID)
+			if err != nil {
+				pg.fail(w, r, err)
+				return
+			}
+			d.NoPassword = hash == ""
+		} else if !errors.Is(err, store.ErrNotFound) {
+			pg.fail(w, r, err)
+			return
+		}
 	}
 	d.Scopes = []string{string(store.ScopeRepoRead), string(store.ScopeRepoWrite)}
 	if s.user.IsAdmin {

@@ -100,6 +100,8 @@ func TestTemplatesGolden(t *testing.T) {
 		{"settings-secrets", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
 			Scopes: []string{"repo:read", "repo:write"}, NewPassword: "0123456789abcdef01234567", NewToken: "gst_secret<x>",
 			Notice: "Your password was changed. Your other sessions were signed out."}}},
+		{"settings-sso", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write"}, SSOName: "Acme <SSO>", NoPassword: true}}},
 		{"settings-error", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
 			Scopes: []string{"repo:read", "repo:write"}, Error: "not an SSH public key", Title: "bad <key>", KeyText: "ssh-rsa nope"}}},
 		{"error-404", "error", Page{Title: "Not found", Data: ErrorData{Heading: "Not found", Message: "There is no repository here, or you may not see it."}}},
