@@ -89,6 +89,10 @@ type OIDC interface {
 	// Store values one wins; the others (and any caller when the last
 	// claim is recent) get false. ErrNotFound when userID has no link.
 	ClaimOIDCRefresh(ctx context.Context, userID int64, olderThan time.Duration) (OIDCLink, bool, error)
+	// OIDCRefreshesDue lists up to limit users (ids, oldest claim first)
+	// that are linked, not disabled, and whose last claim or sign-in is
+	// older than olderThan: those a sweep should ClaimOIDCRefresh.
+	OIDCRefreshesDue(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error)
 	// SetOIDCRefreshToken replaces the refresh token a claim returned, if
 	// no other write came since (generation is the claim's Generation):
 	// it reports whether it wrote.

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -125,4 +127,26 @@ func (c *oidcConfig) sso(baseURL string) (*web.SSO, error) {
 		name = u.Host
 	}
 	return &web.SSO{Client: client, ProviderName: name, AllowLinking: c.AllowLinking, RefreshInterval: c.RefreshInterval}, nil
+}
+
+// sweepGrants checks, once per refresh interval, the grants of linked users
+// who did not use the pages lately (a leaver who only uses git is disabled
+// too), until ctx ends.
+func sweepGrants(ctx context.Context, pages *web.Pages, log *slog.Logger) {
+	t := time.NewTicker(pages.SSO.SweepInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := pages.SweepGrants(ctx, 500)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("oidc: sweep the grants of linked users", "err", err)
+		}
+		if n > 0 {
+			log.Warn("oidc: disabled accounts the identity provider no longer accepts", "count", n)
+		}
+	}
 }

@@ -233,8 +233,9 @@ func refusedPage(t *testing.T, what string, code int, body string, wantCode int,
 // account created at the first (no password), the admin claim followed
 // at every sign-in (and audited), the refusals (forged state, a replayed
 // callback, a replayed code, a name taken by a local account) with nothing
-// created, linking when the admin allows it, the break-glass admin, and a
-// leaver: the provider refuses the refresh, the account is disabled.
+// created, the break-glass admin, and leavers: the provider refuses the
+// refresh (at a page request, or in the sweep for one who only uses git),
+// the account is disabled; a disabled account does not sign in.
 func TestOIDCGiteaOverHTTP(t *testing.T) {
 	e := newOIDCEnv(t)
 	s := e.start(t, "--oidc-refresh-interval", "1s")
@@ -374,6 +375,26 @@ func TestOIDCGiteaOverHTTP(t *testing.T) {
 	if !auditHas(t, db, "user.disable", "quinn", "invalid_grant") {
 		t.Error("the disable is not audited")
 	}
+	// A leaver who only uses git: una signs in once, takes a password,
+	// and then only pushes. The sweep (every refresh interval) finds her
+	// grant refused and disables her without any page request of hers.
+	hu := e.signInOIDC(t, s, "una", e.user(t, "una", false))
+	unaPW := regeneratePassword(t, hu, s)
+	if !credWorks(t, s, Cred{"una", unaPW}) {
+		t.Fatal("una's password does not work")
+	}
+	e.g.apiMust(t, http.StatusNoContent, "DELETE", "/admin/users/una?purge=true", nil, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for credWorks(t, s, Cred{"una", unaPW}) {
+		if time.Now().After(deadline) {
+			t.Fatal("a git-only leaver's password still works 20 s after the provider dropped her")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if a, _ := db.UserByName(ctx, "una"); !a.Disabled || !auditHas(t, db, "user.disable", "una", "invalid_grant") {
+		t.Fatalf("una: %+v, want disabled (and audited)", a)
+	}
+
 	// peter (still at Gitea) stays signed in past the interval: his
 	// refresh succeeds.
 	if code, _, _ := get(t, hc, s.URL+"/"); code != http.StatusOK {

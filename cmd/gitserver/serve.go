@@ -378,6 +378,12 @@ func (m *Main) run(ctx context.Context) error {
 		gitserver.ExpireLeasesLoop(gctx, s, 5*time.Second, log)
 		return nil
 	})
+	if pages.SSO != nil {
+		g.Go(func() error {
+			sweepGrants(gctx, pages, log)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: waiting for running git operations", "grace", shutdownGrace)

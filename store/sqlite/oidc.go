@@ -310,3 +310,23 @@ func (s *DB) SetOIDCRefreshToken(ctx context.Context, userID, generation int64, 
 	})
 	return wrote, err
 }
+
+// OIDCRefreshesDue lists linked, enabled users whose refresh is due.
+func (s *DB) OIDCRefreshesDue(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT l.user_id FROM oidc_links l JOIN accounts a ON a.id = l.user_id
+		WHERE NOT a.disabled AND l.refreshed_at <= ? ORDER BY l.refreshed_at, l.user_id LIMIT ?`,
+		micros(s.now().UTC().Add(-olderThan)), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: oidc refreshes due: %w", err)
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: oidc refreshes due: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

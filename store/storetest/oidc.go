@@ -290,6 +290,41 @@ func testOIDCRefreshClaimedOnce(t *testing.T, f Factory) {
 	if _, ok, _ := s1.ClaimOIDCRefresh(ctx, a.ID, 10*time.Minute); ok {
 		t.Fatal("claimed right after a sign-in")
 	}
+
+	// What a sweep claims: linked, enabled, due; oldest first.
+	due := func() []int64 {
+		t.Helper()
+		ids, err := s2.OIDCRefreshesDue(ctx, 10*time.Minute, 10)
+		if err != nil || ids == nil {
+			t.Fatalf("OIDCRefreshesDue = %v, %v", ids, err)
+		}
+		return ids
+	}
+	if ids := due(); len(ids) != 0 {
+		t.Fatalf("due right after a sign-in: %v", ids)
+	}
+	clock.Advance(time.Minute)
+	b, err := s1.CreateOIDCUser(ctx, store.NewOIDCUser{Name: "carol", Issuer: "https://idp.example.test", Subject: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUser(t, s1, "root", true)
+	clock.Advance(10 * time.Minute)
+	if ids := due(); len(ids) != 2 || ids[0] != a.ID || ids[1] != b.ID {
+		t.Fatalf("due = %v, want [%d %d] (local accounts never)", ids, a.ID, b.ID)
+	}
+	if ids, _ := s1.OIDCRefreshesDue(ctx, 10*time.Minute, 1); len(ids) != 1 || ids[0] != a.ID {
+		t.Fatalf("limit 1: %v", ids)
+	}
+	if _, err := s1.SetDisabled(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s1.ClaimOIDCRefresh(ctx, b.ID, 10*time.Minute); err != nil || !ok {
+		t.Fatalf("claim carol: %v, %v", ok, err)
+	}
+	if ids := due(); len(ids) != 0 {
+		t.Fatalf("due after a disable and a claim: %v", ids)
+	}
 }
 
 // testReservedAccountNames: no new user or organisation takes a name that

@@ -28,7 +28,8 @@
 // (state, nonce, PKCE verifier) is kept in the store and its state in a
 // cookie of the browser that started it; the first sign-in creates the
 // account (or links a local one, if the admin allows it); every page
-// request of a linked user refreshes its grant once per interval, and a
+// request of a linked user refreshes its grant once per interval (and
+// SweepGrants, which cmd runs, those of users who only use git), and a
 // refresh the provider refuses (invalid_grant) disables the account.
 //
 // Every page decides access through gitserver/access (transport Web), as

@@ -293,7 +293,43 @@ func (pg *Pages) checkGrant(ctx context.Context, acct store.Account) bool {
 		clear(s.due)
 	}
 	s.mu.Unlock()
+	return pg.refreshGrant(ctx, acct)
+}
 
+// SweepGrants checks the grants of linked users whose check is due (up
+// to limit of them), as a page request of theirs would: a user who only
+// uses git (a regenerated password, tokens, keys) and has left is disabled
+// too. cmd calls it once per refresh interval. It returns how many
+// accounts it disabled.
+func (pg *Pages) SweepGrants(ctx context.Context, limit int) (int, error) {
+	ids, err := pg.Store.OIDCRefreshesDue(ctx, pg.SSO.interval(), limit)
+	if err != nil {
+		return 0, err
+	}
+	disabled := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		acct, err := pg.Store.AccountByID(ctx, id)
+		if err != nil {
+			continue // deleted in between
+		}
+		if !pg.refreshGrant(ctx, acct) {
+			disabled++
+		}
+	}
+	return disabled, ctx.Err()
+}
+
+// SweepInterval is how often cmd should call SweepGrants.
+func (s *SSO) SweepInterval() time.Duration { return s.interval() }
+
+// refreshGrant claims and performs the refresh of acct's grant when it is
+// due (ClaimOIDCRefresh: one caller wins on any number of nodes); false
+// when the provider refused for good and the account was disabled.
+func (pg *Pages) refreshGrant(ctx context.Context, acct store.Account) bool {
+	s := pg.SSO
 	l, claimed, err := pg.Store.ClaimOIDCRefresh(ctx, acct.ID, s.interval())
 	if err != nil || !claimed || l.RefreshToken == "" {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
