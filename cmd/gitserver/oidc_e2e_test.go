@@ -420,8 +420,9 @@ func TestOIDCGiteaOverHTTP(t *testing.T) {
 }
 
 // TestOIDCLinking: with --oidc-allow-linking, the first sign-in of a name
-// taken by a local user links that user (its password keeps working); the
-// built-in admin is never linked.
+// taken by a local user links that user (its password keeps working, the
+// admin claim applies); `gitserver admin user passwd` gives an account
+// created by single sign-on its first password.
 func TestOIDCLinking(t *testing.T) {
 	e := newOIDCEnv(t)
 	s := e.start(t, "--oidc-allow-linking")
@@ -442,6 +443,21 @@ func TestOIDCLinking(t *testing.T) {
 	n, _ := db.CountUsers(ctx)
 	if n != 2 {
 		t.Fatalf("%d users, want 2 (admin, sara)", n)
+	}
+
+	// An account created by single sign-on gets a password from the
+	// admin CLI too.
+	e.signInOIDC(t, s, "tom", e.user(t, "tom", false))
+	if credWorks(t, s, Cred{"tom", ""}) {
+		t.Fatal("an empty password works for an OIDC account")
+	}
+	out, err := s.Admin("", "user", "passwd", "tom")
+	m := regexp.MustCompile(`new password for tom: (\S+)`).FindStringSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("admin user passwd tom: %v\n%s", err, out)
+	}
+	if !credWorks(t, s, Cred{"tom", m[1]}) {
+		t.Fatal("the CLI's password does not work")
 	}
 }
 

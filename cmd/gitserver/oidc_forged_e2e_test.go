@@ -213,10 +213,21 @@ func TestOIDCForgedTokens(t *testing.T) {
 		t.Fatalf("fay: %+v, %v", a, err)
 	}
 
+	// Linking allowed: never the built-in admin (break glass).
+	s3 := startWithIdP(t, idp.srv.URL, "--oidc-allow-linking")
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string { return idp.token(idp.key, idp.claims(nonce, "admin", nil)) }
+	idp.mu.Unlock()
+	code, body, _ := fakeSignIn(t, s3)
+	refusedPage(t, "linking the built-in admin", code, body, http.StatusConflict, `An account named "admin" exists here already`)
+	if _, err := openStore(t, s3).OIDCLinkOf(ctx, 1); err == nil {
+		t.Fatal("the built-in admin was linked")
+	}
+
 	// A provider whose discovery document names another issuer.
 	rogue := newFakeIdP(t, "https://idp.attacker.test")
 	s2 := startWithIdP(t, rogue.srv.URL)
-	code, body, _ := fakeSignIn(t, s2)
+	code, body, _ = fakeSignIn(t, s2)
 	refusedPage(t, "discovery of another issuer", code, body, http.StatusBadGateway, "did not describe itself correctly")
 	if rogue.codes != 0 {
 		t.Fatal("a code was exchanged with a provider of another issuer")
