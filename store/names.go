@@ -32,6 +32,31 @@ func CheckName(kind, s string) error {
 	return nil
 }
 
+// reservedAccountNames are names no new account may take: they are the
+// first path segment of the server's own routes (the web pages'
+// /{owner}/{name} never matches them; see ui/web.IsReserved). "admin" and
+// "user" are not: the first account is named admin.
+var reservedAccountNames = map[string]bool{
+	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
+	"login": true, "logout": true, "oidc": true, "-": true,
+}
+
+// IsReservedName reports whether s (case-insensitively) is a route's first
+// path segment, which no new account may be named.
+func IsReservedName(s string) bool { return reservedAccountNames[strings.ToLower(s)] }
+
+// CheckAccountName is CheckName for a new user or organisation: also
+// ErrInvalid for a reserved name (IsReservedName).
+func CheckAccountName(kind, s string) error {
+	if err := CheckName(kind, s); err != nil {
+		return err
+	}
+	if IsReservedName(s) {
+		return Errorf(ErrInvalid, "%s name %q is reserved (a path of the server's own pages)", kind, s)
+	}
+	return nil
+}
+
 // Truncate shortens s to n bytes for an error message.
 func Truncate(s string, n int) string {
 	if len(s) <= n {

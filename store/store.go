@@ -26,6 +26,7 @@ type Store interface {
 	Audit
 	Secrets
 	Sessions
+	OIDC
 
 	// Close releases the database.
 	Close() error

@@ -72,6 +72,7 @@ func (a *API) Register(r *mux.Router) {
 		v1.HandleFunc(path, a.authed(fn, true)).Methods(http.MethodGet)
 	}
 	h("/user", a.getUser, http.MethodGet)
+	h("/user/password", a.regeneratePassword, http.MethodPost)
 	h("/user/tokens", a.createToken, http.MethodPost)
 	h("/user/tokens", a.listTokens, http.MethodGet)
 	h("/user/tokens/{id:[0-9]+}", a.revokeToken, http.MethodDelete)

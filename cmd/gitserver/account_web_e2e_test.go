@@ -100,7 +100,7 @@ func TestAccountPageInBrowser(t *testing.T) {
 	b.Follow("Settings")
 	b.WaitText("Account settings")
 
-	b.Click("Regenerate password")
+	b.Click("Regenerate Account Password")
 	b.WaitText("Your new password")
 	newPW := b.Text("#password-secret code")
 	if lsRemote(t, s, Cred{"hugo", pw}, "hugo", "notes") {

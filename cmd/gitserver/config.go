@@ -42,6 +42,9 @@ type config struct {
 	SSHMaxStartupsPerIP   int
 	SSHMaxUnauthenticated int
 
+	// OIDC is single sign-on (off without an issuer).
+	OIDC oidcConfig
+
 	// Warnings are for the log once it exists (e.g. a secret given on the
 	// command line).
 	Warnings []string
@@ -73,6 +76,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.SSHMaxStartupsPerIP, "ssh-max-startups-per-ip", gitserver.DefaultSSHMaxStartupsPerIP, "unauthenticated SSH connections allowed per client (IPv4 address or IPv6 /64)")
 	fs.IntVar(&c.SSHMaxUnauthenticated, "ssh-max-unauthenticated", gitserver.DefaultSSHMaxUnauthenticated, "unauthenticated SSH connections allowed in all (beyond it a new one replaces the busiest client's oldest)")
 	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", 60*time.Second, "end an HTTP request whose body receives no byte for this long (a stalled push or fetch)")
+	oidcFlags(fs, &c.OIDC)
 	return fs
 }
 
@@ -139,6 +143,9 @@ func loadConfig(args []string, helpOut io.Writer) (config, error) {
 			return c, fmt.Errorf("--build-webhook-secret-file: %w", err)
 		}
 		c.BuildWebhookSecret = secret
+	}
+	if err := c.OIDC.load(set); err != nil {
+		return c, err
 	}
 	return c, c.validate()
 }

@@ -328,6 +328,12 @@ func (m *Main) run(ctx context.Context) error {
 	pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = scmFactory(scmHTTPClient), scmHostKeys{}, scmHTTPClient
 	pages.Status = adminStatus(version, gitVersion, d.root)
 	api.Session = pages.SessionPrincipal // the OAuth callback of a connection started on a page
+	if pages.SSO, err = c.OIDC.sso(c.BaseURL); err != nil {
+		return err
+	}
+	if pages.SSO != nil {
+		log.Info("single sign-on", "issuer", c.OIDC.Issuer, "client_id", c.OIDC.ClientID, "provider", pages.SSO.ProviderName)
+	}
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{
@@ -381,6 +387,12 @@ func (m *Main) run(ctx context.Context) error {
 		gitserver.ExpireLeasesLoop(gctx, s, 5*time.Second, log)
 		return nil
 	})
+	if pages.SSO != nil {
+		g.Go(func() error {
+			sweepGrants(gctx, pages, log)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: waiting for running git operations", "grace", shutdownGrace)

@@ -43,7 +43,7 @@ func (s *DB) CountUsers(ctx context.Context) (int, error) {
 
 // CreateUser creates a user account with the given password.
 func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
-	if err := store.CheckName("user", name); err != nil {
+	if err := store.CheckAccountName("user", name); err != nil {
 		return store.Account{}, err
 	}
 	if len(password) < store.MinPasswordLen {
@@ -360,7 +360,7 @@ func (s *DB) DeleteToken(ctx context.Context, userID, id int64, audit ...store.A
 
 // CreateOrg creates an organisation whose first owner is creatorID.
 func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit ...store.AuditEntry) (store.Account, error) {
-	if err := store.CheckName("organisation", name); err != nil {
+	if err := store.CheckAccountName("organisation", name); err != nil {
 		return store.Account{}, err
 	}
 	var org store.Account

@@ -72,6 +72,10 @@ func Run(t *testing.T, f Factory) {
 		{"SetAdminKeepsAnAdmin", testSetAdminKeepsAnAdmin},
 		{"Members", testMembers},
 		{"CountBuilds", testCountBuilds},
+		{"OIDCLinks", testOIDCLinks},
+		{"OIDCStates", testOIDCStates},
+		{"OIDCRefreshClaimedOnce", testOIDCRefreshClaimedOnce},
+		{"ReservedAccountNames", testReservedAccountNames},
 		// The build queue.
 		{"EnqueueFirstBuildAndDedupe", testEnqueueFirstBuildAndDedupe},
 		{"EnqueueOldHeadIsPreviousWhenNothingBuilt", testEnqueueOldHeadIsPreviousWhenNothingBuilt},

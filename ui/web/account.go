@@ -35,6 +35,10 @@ type SettingsData struct {
 	Notice    string
 	// SCM are the SCM configurations and the user's connections to them.
 	SCM []SCMConnectionRow
+	// SSOName is the identity provider the account signs in with ("" for
+	// a local account); NoPassword: it has no password yet.
+	SSOName    string
+	NoPassword bool
 }
 
 // TokenRow is one token as the page lists it (no secret).
@@ -101,6 +105,20 @@ func (pg *Pages) showSettings(w http.ResponseWriter, r *http.Request, s session,
 		pg.fail(w, r, err)
 		return
 	}
+	if pg.SSO != nil {
+		if _, err := pg.Store.OIDCLinkOf(r.Context(), s.user.ID); err == nil {
+			d.SSOName = pg.SSO.ProviderName
+			_, hash, err := pg.Store.UserWithPasswordHash(r.Context(), s.user.ID)
+			if err != nil {
+				pg.fail(w, r, err)
+				return
+			}
+			d.NoPassword = hash == ""
+		} else if !errors.Is(err, store.ErrNotFound) {
+			pg.fail(w, r, err)
+			return
+		}
+	}
 	d.Scopes = []string{string(store.ScopeRepoRead), string(store.ScopeRepoWrite)}
 	if s.user.IsAdmin {
 		d.Scopes = append(d.Scopes, string(store.ScopeBuilds), string(store.ScopeAdmin))
@@ -165,8 +183,8 @@ func (pg *Pages) regeneratePassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	pw := store.RandomHex(12)
-	if _, err := pg.service().SetPassword(r.Context(), actorOf(s), "", pw); err != nil {
+	pw, _, err := pg.service().RegeneratePassword(r.Context(), actorOf(s), "")
+	if err != nil {
 		pg.actionError(w, r, s, err, SettingsData{})
 		return
 	}

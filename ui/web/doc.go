@@ -42,6 +42,15 @@
 // refusal shows the form again with the user's text. Mirrors show a note
 // and no forms; readers who may not write get 403, others 404.
 //
+// /oidc/login and /oidc/callback (when cmd sets Pages.SSO): single sign-on
+// through an OpenID Connect provider (package ui/oidc). The pending sign-in
+// (state, nonce, PKCE verifier) is kept in the store and its state in a
+// cookie of the browser that started it; the first sign-in creates the
+// account (or links a local one, if the admin allows it); every page
+// request of a linked user refreshes its grant once per interval (and
+// SweepGrants, which cmd runs, those of users who only use git), and a
+// refresh the provider refuses (invalid_grant) disables the account.
+//
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
 // Every state-changing form carries a CSRF token (the session's; before
@@ -56,6 +65,6 @@
 // gitserver/service, as the API's do (httperr gives their refusals the
 // API's status and message).
 //
-// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/wire, gitserver/gitserver/access, gitserver/gitserver/service, gitserver/gitserver/httperr
+// Imports: gitserver/store, gitserver/ui/httpauth, gitserver/ui/oidc, gitserver/ui/wire, gitserver/gitserver/access, gitserver/gitserver/service, gitserver/gitserver/httperr
 // Test imports: gitserver/store/sqlite
 package web

@@ -48,6 +48,7 @@ func TestTemplatesGolden(t *testing.T) {
 		p          Page
 	}{
 		{"login", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{}}},
+		{"login-sso", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{SSOName: "Acme <SSO>"}}},
 		{"login-error", "login", Page{Title: "Sign in", CSRF: csrf, Data: LoginData{Username: "al<i>ce", Error: "Incorrect username or password."}}},
 		{"home", "home", Page{Title: "Your repositories", User: alice, CSRF: csrf, Data: HomeData{Repos: []store.Repo{repo,
 			{ID: 8, Owner: "team", Name: "site", Visibility: store.Public, DefaultBranch: "main"}}}}},
@@ -99,6 +100,8 @@ func TestTemplatesGolden(t *testing.T) {
 		{"settings-secrets", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
 			Scopes: []string{"repo:read", "repo:write"}, NewPassword: "0123456789abcdef01234567", NewToken: "gst_secret<x>",
 			Notice: "Your password was changed. Your other sessions were signed out."}}},
+		{"settings-sso", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
+			Scopes: []string{"repo:read", "repo:write"}, SSOName: "Acme <SSO>", NoPassword: true}}},
 		{"settings-error", "settings", Page{Title: "Account settings", User: alice, CSRF: csrf, Data: SettingsData{
 			Scopes: []string{"repo:read", "repo:write"}, Error: "not an SSH public key", Title: "bad <key>", KeyText: "ssh-rsa nope"}}},
 		{"edit-tree", "edit", Page{Title: "Edit · alice/demo", User: alice, CSRF: csrf, Data: ideData(repo, EditData{})}},

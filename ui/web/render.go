@@ -56,6 +56,9 @@ type Page struct {
 type LoginData struct {
 	Username string
 	Error    string
+	// SSOName is the identity provider's name when single sign-on is on:
+	// the page offers "Sign in with <SSOName>".
+	SSOName string
 }
 
 // HomeData is the repository list's.

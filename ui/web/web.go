@@ -96,6 +96,8 @@ type Pages struct {
 	SCMHostKeys   service.HostKeyScanner
 	SCMHTTPClient *http.Client
 	Status        func(context.Context) SystemStatus
+	// SSO is single sign-on through an OpenID Connect provider (nil: off).
+	SSO *SSO
 
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
@@ -124,12 +126,15 @@ const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 // shadowed: docs/decisions.md "Admin panel and SCM connections on pages").
 var reserved = map[string]bool{
 	"api": true, "git": true, "hooks": true, "scm": true, "healthz": true, "readyz": true, "metrics": true,
-	"login": true, "logout": true, "-": true,
+	"login": true, "logout": true, "-": true, "oidc": true,
 }
 
 // IsReserved reports whether a first path segment is not an owner's (its
-// pages are someone else's routes).
-func IsReserved(segment string) bool { return reserved[strings.ToLower(segment)] }
+// pages are someone else's routes). No new account may take such a name
+// (store.IsReservedName, the same list).
+func IsReserved(segment string) bool {
+	return reserved[strings.ToLower(segment)] || store.IsReservedName(segment)
+}
 
 const namePattern = `[A-Za-z0-9][A-Za-z0-9_.-]{0,99}`
 
@@ -167,6 +172,9 @@ func (pg *Pages) Register(r *mux.Router) {
 	// Admin: /admin and its forms under /-/admin/ (exact routes, before
 	// /{owner}/{name}; docs/decisions.md "Admin panel routes").
 	pg.registerAdmin(r)
+	// OIDC: /oidc/login and /oidc/callback (exact routes; "oidc" is
+	// reserved).
+	pg.registerSSO(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
@@ -234,6 +242,11 @@ func (pg *Pages) current(r *http.Request) (session, bool, error) {
 	}
 	if err != nil {
 		return session{}, false, err
+	}
+	// A user signed in through the identity provider stays signed in
+	// while the provider accepts the user (checked once per interval).
+	if pg.SSO != nil && !pg.checkGrant(r.Context(), acct) {
+		return session{}, false, nil
 	}
 	return session{id: c.Value, user: acct, csrf: s.CSRF}, true, nil
 }
@@ -354,6 +367,9 @@ func (pg *Pages) showLogin(w http.ResponseWriter, r *http.Request, status int, d
 		c = old.Value // another open sign-in form keeps working
 	}
 	pg.setCookie(w, loginCookie, c, 3600)
+	if pg.SSO != nil {
+		d.SSOName = pg.SSO.ProviderName
+	}
 	pg.show(w, r, status, "login", Page{Title: "Sign in", CSRF: pg.loginToken(c), Data: d})
 }
 
