@@ -21,6 +21,8 @@ var BackupTables = []string{
 	"scm_connections",
 	"scm_oauth_states",
 	"sessions",
+	"oidc_links",
+	"oidc_states",
 	"audit_events",
 }
 

@@ -343,6 +343,16 @@ func fillEveryTable(t *testing.T, s store.Store) filled {
 	if f.session, _, err = s.CreateSession(ctx, f.bob.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Single sign-on: a linked user (its refresh token sealed) and a
+	// pending sign-in (its PKCE verifier sealed).
+	if _, err := s.CreateOIDCUser(ctx, store.NewOIDCUser{Name: "olga", Issuer: "https://idp.example", Subject: "sub-olga",
+		RefreshToken: "oidc-rt-" + store.RandomHex(8)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOIDCState(ctx, store.OIDCState{State: "oidc-state-" + store.RandomHex(8), Nonce: "n-" + store.RandomHex(4),
+		Verifier: "oidc-verifier-" + store.RandomHex(8), ReturnTo: "/", ExpiresAt: s.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	// The last repository, deleted before the backup: its id must not be issued
 	// again after a restore.
 	if f.gone, err = s.CreateRepo(ctx, store.NewRepo{OwnerID: f.alice.ID, Name: "gone", Visibility: store.Restricted}); err != nil {
