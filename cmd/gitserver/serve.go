@@ -319,6 +319,8 @@ func (m *Main) run(ctx context.Context) error {
 
 	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
+	// Repository settings and creation: the mirror and provider operations, as the API's.
+	pages.Mirrors, pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = mirrors, api.SCM, api.SCMHostKeys, api.SCMHTTPClient
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

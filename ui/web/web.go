@@ -83,6 +83,14 @@ type Pages struct {
 	AnonymousRead bool
 	Log           *slog.Logger
 
+	// Mirrors, SCM, SCMHostKeys and SCMHTTPClient are what the service's
+	// mirror and provider operations need (as the API's: cmd sets the
+	// same); nil Mirrors: this server does not mirror.
+	Mirrors       service.Mirrorer
+	SCM           service.SCMFactory
+	SCMHostKeys   service.HostKeyScanner
+	SCMHTTPClient *http.Client
+
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
 	loginKey []byte
@@ -147,6 +155,8 @@ func (pg *Pages) Register(r *mux.Router) {
 	// Exact routes before /{owner}/{name}: a user named "user" with a
 	// repository "settings" is shadowed by the account page.
 	pg.registerAccount(r)
+	// Repository settings and creation
+	pg.registerRepoSettings(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
@@ -420,35 +430,16 @@ func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	p := s.principal(true)
-	all, err := pg.Store.Repos(r.Context())
+	d, err := pg.homeData(r, s)
 	if err != nil {
 		pg.fail(w, r, err)
 		return
 	}
-	// "Yours": owned by the user or by an organisation the user belongs
-	// to, and readable (the policy has the last word).
-	var mine []store.Repo
-	facts := map[int64]access.Facts{} // by owner: one role lookup per organisation
-	for _, rp := range all {
-		f, seen := facts[rp.OwnerID]
-		if !seen {
-			f, err = pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-			if err != nil {
-				pg.fail(w, r, err)
-				return
-			}
-			facts[rp.OwnerID] = f
-		}
-		if rp.OwnerID != s.user.ID && f.OrgRole == "" {
-			continue
-		}
-		if access.Decide(p, access.OpRead, access.Web, access.Target{Repo: rp}, f).OK() {
-			mine = append(mine, rp)
-		}
+	if r.URL.Query().Get("done") == "deleted" {
+		d.Notice = "The repository was deleted."
 	}
 	u := s.user
-	pg.show(w, r, http.StatusOK, "home", Page{Title: "Your repositories", User: &u, CSRF: s.csrf, Data: HomeData{Repos: mine}})
+	pg.show(w, r, http.StatusOK, "home", Page{Title: "Your repositories", User: &u, CSRF: s.csrf, Data: d})
 }
 
 func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
@@ -461,8 +452,15 @@ func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
 	if !readable {
 		return
 	}
-	var err error
 	d := RepoData{Repo: rp, HTTPURL: wire.HTTPCloneURL(pg.BaseURL, rp.FullName()), SSHURL: wire.SSHCloneURL(pg.SSHURL, rp.FullName())}
+	if ok {
+		f, err := pg.facts(r.Context(), s.principal(true), rp.OwnerKind, rp.OwnerID)
+		if err != nil {
+			pg.fail(w, r, err)
+			return
+		}
+		d.CanSettings = access.Decide(s.principal(true), access.OpManageKeys, access.Web, access.Target{Repo: rp}, f).OK()
+	}
 	rd, err := pg.Git.Readme(r.Context(), rp)
 	if err != nil {
 		pg.fail(w, r, err)
