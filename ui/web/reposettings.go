@@ -109,21 +109,17 @@ func (pg *Pages) registerRepoSettings(r *mux.Router) {
 		})
 }
 
-// settingsRequest resolves a settings request: 404 for a repository the
-// principal may not read (as the API), a sign-in for an anonymous visitor,
-// 403 for one who may read it but not change its settings (manage its
+// settingsRequest resolves a settings request: a sign-in for an
+// anonymous visitor, 404 for a repository the principal may not read (as
+// the API), 403 for one who may read it but not change its settings (manage its
 // deploy keys: its writers).
 func (pg *Pages) settingsRequest(w http.ResponseWriter, r *http.Request, re *regexp.Regexp) (repoRequest, bool) {
+	// Signed out: sign in first, whether or not the repository exists.
+	if _, ok := pg.signedIn(w, r); !ok {
+		return repoRequest{}, false
+	}
 	rr, ok := pg.resolve(w, r, re, access.OpRead)
 	if !ok {
-		return rr, false
-	}
-	if !rr.signedIn {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
-		} else {
-			pg.errorPage(w, r, rr.s, false, http.StatusForbidden, "Form refused", "You are not signed in. Sign in and try again.")
-		}
 		return rr, false
 	}
 	if !rr.can(access.OpManageKeys) {
