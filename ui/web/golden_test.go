@@ -116,7 +116,7 @@ func TestTemplatesGolden(t *testing.T) {
 			DeployKeys: []DeployKeyRow{{ID: 4, Title: "ci <bot>", Fingerprint: "SHA256:abc", Access: "read-only", Added: "2030-01-02 03:04:05 UTC"},
 				{ID: 5, Title: "deployer", Fingerprint: "SHA256:def", Access: "read-write", Added: "2030-01-02 03:04:05 UTC"}}}}},
 		{"repo-settings-member", "reposettings", Page{Title: "Settings · team/site", User: alice, CSRF: csrf, Data: RepoSettingsData{
-			Repo: store.Repo{ID: 8, Owner: "team", OwnerKind: store.KindOrg, Name: "site", Visibility: store.Public, DefaultBranch: "main"},
+			Repo:     store.Repo{ID: 8, Owner: "team", OwnerKind: store.KindOrg, Name: "site", Visibility: store.Public, DefaultBranch: "main"},
 			Branches: []string{"main"}, CanSync: true, Error: "not an SSH public key", KeyTitle: "bad <key>", KeyText: "ssh-rsa nope", KeyWrite: true}}},
 		{"repo-settings-confirm", "reposettings", Page{Title: "Settings · alice/demo", User: alice, CSRF: csrf, Data: RepoSettingsData{Repo: repo,
 			Branches: []string{"main"}, CanAdmin: true, CanWebhook: true, CanSync: true, Confirm: "alice/dem",
