@@ -3,8 +3,10 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
@@ -358,5 +360,140 @@ func TestPatchRepoAPI(t *testing.T) {
 	}
 	if code, raw := s.Do("PATCH", "/api/v1/repos/erin/app", Cred{"frank", s.CreateUser("frank", false)}, map[string]any{"visibility": "restricted"}); code != http.StatusForbidden {
 		t.Errorf("a reader's PATCH = %d %s", code, raw)
+	}
+}
+
+// TestMirrorSettingsInBrowser: on a mirror of a repository on another
+// gitserver (real SSH), the owner sees the deploy key ("View Key", never
+// the private key) and the webhook's URL and secret ("View Details") as
+// the API reveals them, fetches now ("Fetch now": the new upstream head
+// arrives), sees the sync status and the last error once the key is gone
+// upstream; and links another existing repository from the create modal
+// (its generated key, added upstream, fetches it).
+func TestMirrorSettingsInBrowser(t *testing.T) {
+	t.Parallel()
+	b := NewBrowser(t)
+	p := newMirrorPair(t)
+	p.sync(t)
+	_, mi := p.here.JSON("GET", "/api/v1/repos/admin/app/mirror", p.admin, nil)
+	_, wh := p.here.JSON("GET", "/api/v1/repos/admin/app/mirror/webhook", p.admin, nil)
+
+	b.Open(p.here.URL + "/login")
+	b.Fill("Username", "admin")
+	b.Fill("Password", p.admin.Secret)
+	b.Click("Sign in")
+	b.WaitText("Your repositories")
+	b.Open(p.here.URL + "/admin/app/settings")
+	b.WaitText("Upstream")
+	if st := b.Text("#mirror-status"); st != "ok" {
+		t.Errorf("mirror status %q", st)
+	}
+	var disabled bool
+	b.Eval(`document.getElementById('default-branch').disabled`, &disabled)
+	if !disabled {
+		t.Error("a mirror's default branch is editable")
+	}
+	var html string
+	b.Eval(`document.documentElement.outerHTML`, &html)
+	if strings.Contains(html, "Repair") {
+		t.Error("a plain mirror offers Repair")
+	}
+
+	b.Follow("View Key")
+	b.WaitText("Public key")
+	if v := b.fieldValue("Public key"); v != mi["deploy_key"] {
+		t.Errorf("View Key shows %q, want %q", v, mi["deploy_key"])
+	}
+	b.Eval(`document.documentElement.outerHTML`, &html)
+	if strings.Contains(html, "PRIVATE KEY") || strings.Contains(html, wh["secret"].(string)) {
+		t.Fatal("View Key shows a secret")
+	}
+	b.Follow("Close")
+	b.Follow("View Details")
+	b.WaitText("Payload URL")
+	if v := b.fieldValue("Payload URL"); v != wh["url"] {
+		t.Errorf("View Details URL %q, want %q", v, wh["url"])
+	}
+	if v := b.fieldValue("Secret"); v != wh["secret"] || v == "" {
+		t.Errorf("View Details secret %q, want the API's", v)
+	}
+	b.Follow("Close")
+
+	// Fetch now brings a new upstream head.
+	since := mi["last_sync_at"].(string)
+	c2 := p.git.Commit(p.work, "a.txt", "two\n", "two")
+	p.git.Must(p.work, "push", "-q", "origin", "master")
+	b.Click("Fetch now")
+	b.WaitText("Fetching from the upstream now.")
+	m := p.waitSynced(t, since)
+	if got := p.head(t); got != c2 {
+		t.Fatalf("after Fetch now the mirror's head is %s, want %s", got, c2)
+	}
+	b.Open(p.here.URL + "/admin/app/settings")
+	at, err := time.Parse(time.RFC3339Nano, m["last_sync_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WaitText(at.UTC().Format("2006-01-02 15:04:05 UTC"))
+
+	// The key removed upstream: the next fetch fails, and says so.
+	if status, raw := p.up.Do("DELETE", "/api/v1/repos/admin/app/deploy-keys/"+strconv.FormatInt(int64(p.deployKeyID), 10), p.upAdmin, nil); status != http.StatusNoContent {
+		t.Fatalf("delete deploy key upstream: %d %s", status, raw)
+	}
+	b.Click("Fetch now")
+	b.WaitText("Fetching from the upstream now.")
+	p.waitSynced(t, m["last_sync_at"].(string))
+	b.Open(p.here.URL + "/admin/app/settings")
+	b.WaitText("Last error")
+	if e := b.Text("#mirror-error"); !strings.HasPrefix(e, "auth_failed: ") {
+		t.Errorf("last error shown %q", e)
+	}
+	if st := b.Text("#mirror-status"); st != "error" {
+		t.Errorf("status shown %q", st)
+	}
+
+	// Repair is for provider-hosted mirrors: the service says so.
+	wc := newWebClient(t, p.here)
+	wc.signIn("admin", p.admin.Secret)
+	_, page, _ := wc.do("GET", "/admin/app/settings", nil)
+	csrf := webCSRF.FindStringSubmatch(page)[1]
+	if code, body, _ := wc.do("POST", "/admin/app/settings/mirror/repair", url.Values{"csrf": {csrf}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "is not hosted through an SCM configuration") {
+		t.Errorf("repair of a plain mirror = %d\n%s", code, body)
+	}
+
+	// Link an existing repository from the modal: its new key, added
+	// upstream, fetches it.
+	b.Open(p.here.URL + "/")
+	b.Follow("New repository")
+	b.Fill("Repository name", "linked")
+	b.setField("Repository host", "mirror")
+	b.Fill("Upstream SSH URL", p.upstreamURL)
+	b.Click("Create repository")
+	b.WaitText("linked")
+	if loc := b.Location(); loc != p.here.URL+"/admin/linked" {
+		t.Fatalf("after creating the mirror at %s", loc)
+	}
+	b.Open(p.here.URL + "/admin/linked/settings?view=key")
+	key := b.fieldValue("Public key")
+	if !strings.HasPrefix(key, "ssh-ed25519 ") || key == mi["deploy_key"] {
+		t.Fatalf("the linked mirror's key %q", key)
+	}
+	if status, k := p.up.JSON("POST", "/api/v1/repos/admin/app/deploy-keys", p.upAdmin, map[string]any{"title": "linked", "key": key}); status != http.StatusCreated {
+		t.Fatalf("add the linked key upstream: %d %v", status, k)
+	}
+	b.Follow("Close")
+	b.Click("Fetch now")
+	b.WaitText("Fetching from the upstream now.")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := p.git.Run("", "ls-remote", p.here.RepoURL(p.admin, "admin", "linked"), "refs/heads/master")
+		if strings.HasPrefix(out, c2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the linked mirror never fetched %s: %q", c2, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
