@@ -82,7 +82,7 @@ func TestTemplatesGolden(t *testing.T) {
 			{Ref: Ref{Name: "feature/x", Hash: "ab", When: commitAt, Subject: "WIP <x>"}, TreeURL: RepoURL(repo, "tree", "feature/x", ""), LogURL: RepoURL(repo, "commits", "feature/x", "")},
 			{Ref: Ref{Name: "main", Hash: "cd", When: commitAt, Subject: "Initial commit"}, TreeURL: RepoURL(repo, "tree", "main", ""), LogURL: RepoURL(repo, "commits", "main", ""), Default: true}}}}},
 		{"tags-none", "refs", Page{Title: "Tags · alice/demo", Data: RefsData{Repo: repo, Kind: "tags"}}},
-		{"builds", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true}}},
+		{"builds", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows, CanPublish: true, CanSettings: true}}},
 		{"builds-live", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Refresh: 5, Data: BuildsData{Repo: repo, Builds: rows[3:]}}},
 		{"builds-reader", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows}}},
 		{"builds-none", "builds", Page{Title: "Builds · alice/demo", Data: BuildsData{Repo: repo}}},
@@ -96,7 +96,7 @@ func TestTemplatesGolden(t *testing.T) {
 			}()}}},
 		{"builds-publish-first", "builds", Page{Title: "Builds · alice/demo", User: alice, CSRF: csrf, Data: BuildsData{Repo: repo, Builds: rows[:1], CanPublish: true,
 			Publish: &PublishForm{Build: ok, Bumps: publishForm(ok, nil, "", "").Bumps, Error: "bump must be \"major\", \"minor\" or \"patch\""}}}},
-		{"versions", "versions", Page{Title: "Versions · alice/demo", User: alice, CSRF: csrf, Data: VersionsData{Repo: repo, New: "1.2.3", Versions: []VersionRow{
+		{"versions", "versions", Page{Title: "Versions · alice/demo", User: alice, CSRF: csrf, Data: VersionsData{Repo: repo, New: "1.2.3", CanSettings: true, Versions: []VersionRow{
 			{Version: "1.2.3", Commit: strings.Repeat("ef", 20), Short: "efefefefefef", BuildID: 10, Notes: "Line one\n<script>alert(1)</script>", PublishedBy: "alice", PublishedAt: when(at(-8))},
 			{Version: "1.2.2", Commit: strings.Repeat("12", 20), Short: "121212121212", BuildID: 4, PublishedBy: "carol", PublishedAt: when(at(-100))}}}}},
 		{"versions-none", "versions", Page{Title: "Versions · alice/demo", Data: VersionsData{Repo: repo}}},
