@@ -58,14 +58,27 @@ func TestRepoSettingsInBrowser(t *testing.T) {
 	b.Click("Sign in")
 	b.WaitText("Your repositories")
 
-	// The modal: a bad name is refused with the API's message.
+	// The modal opens in place (script), closes with Cancel, and opens
+	// again; without script the link is /-/new (TestRepoSettingsAccess).
 	b.Follow("New repository")
 	b.WaitText("Create repository")
 	var open bool
-	b.Eval(`document.querySelector('dialog#new-repo').open`, &open)
+	b.Eval(`document.querySelector('dialog#new-repo').open && document.querySelector('dialog#new-repo').matches(':modal')`, &open)
 	if !open {
 		t.Fatal("the New repository modal is not open")
 	}
+	if loc := b.Location(); loc != s.URL+"/" {
+		t.Errorf("the modal opened at %s, want in place on /", loc)
+	}
+	b.Follow("Cancel")
+	b.Eval(`document.querySelector('dialog#new-repo').open`, &open)
+	if open || b.Location() != s.URL+"/" {
+		t.Fatalf("Cancel: open %v at %s", open, b.Location())
+	}
+	b.Follow("New repository")
+	b.WaitText("Create repository")
+
+	// A bad name is refused with the API's message.
 	if owners := b.Text("#new-owner"); !strings.Contains(owners, "erin") {
 		t.Errorf("owner choices %q lack erin", owners)
 	}
@@ -228,6 +241,10 @@ func TestRepoSettingsAccess(t *testing.T) {
 	}
 	if code, _, _ := cf.do("POST", "/erin/secret/settings/delete", url.Values{"csrf": {csrf}, "confirm": {"erin/secret"}}); code != http.StatusNotFound {
 		t.Errorf("another user's delete of a restricted repository = %d, want 404", code)
+	}
+	if code, page, _ := ce.do("GET", "/-/new", nil); code != 200 || !strings.Contains(page, `<dialog open class="modal" id="new-repo"`) ||
+		!strings.Contains(page, `<label for="new-name">Repository name</label>`) {
+		t.Errorf("GET /-/new = %d\n%s", code, page)
 	}
 	anon := newWebClient(t, s)
 	if code, _, h := anon.do("GET", "/erin/open/settings", nil); code != http.StatusSeeOther || h.Get("Location") != "/login" {
