@@ -1,7 +1,8 @@
 // Package service holds the server's multi-step operations, written once
 // for every edge that performs them: creating a repository (access check,
 // row, directory, undo on failure, audit), deleting one (trash, rows,
-// audit), publishing a version (pin, row, audit), and the account
+// audit), changing its settings (UpdateRepo: HEAD, row, audit) and deploy
+// keys, publishing a version (pin, row, audit), and the account
 // operations (users, passwords, tokens, SSH keys, organisations and their
 // members). Each operation asks the access policy (gitserver/access) on
 // behalf of its Actor and writes its audit event in the same store

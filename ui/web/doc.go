@@ -1,6 +1,7 @@
 // Package web serves gitserver's web pages (docs/api.md §11): server-
-// rendered HTML (html/template, templates and CSS embedded with go:embed,
-// no scripts), signed in with cookie sessions kept in the store.
+// rendered HTML (html/template, templates, CSS and two small static
+// scripts embedded with go:embed; no inline script, and every page works
+// without script), signed in with cookie sessions kept in the store.
 //
 // Today: /login (sign-in form, the API's password check and throttle),
 // /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
@@ -22,6 +23,13 @@
 // POSTs .../password, .../tokens, .../tokens/{id}/revoke, .../keys and
 // .../keys/{id}/delete, each through gitserver/service; a new password or
 // token is shown once, in the POST's answer (no-store), never again.
+// /{owner}/{name}/settings (reposettings.go: visibility and default branch
+// through service.UpdateRepo, deploy keys, typed-confirmation delete, and
+// for mirrors View Key, View Details, Fetch now, Repair), and the
+// create-repository modal: /-/new renders / with the <dialog> open
+// (static/dialog.js opens it in place), POST /-/new creates through
+// service.CreateRepo, CreateHosted or CreateMirror (newrepo.go). The clone
+// URLs' Copy buttons are static/copy.js (hidden without script).
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.
