@@ -327,6 +327,32 @@ func TestRepoSettingsAccess(t *testing.T) {
 	if code, _, _ := cf.do("POST", "/team/app/settings/deploy-keys/999999/delete", url.Values{"csrf": {fcsrf}}); code != http.StatusNotFound {
 		t.Errorf("deleting an unknown deploy key = %d, want 404", code)
 	}
+
+	// The modal's owners: frank and the organisation he is in; he creates
+	// there, not under erin (the API's 403 and message).
+	code, page, _ = cf.do("GET", "/-/new", nil)
+	if code != 200 || !strings.Contains(page, "<option selected>frank</option>\n<option>team</option>") || strings.Contains(page, "<option>erin</option>") {
+		t.Fatalf("frank's modal = %d\n%s", code, page)
+	}
+	if code, _, h := cf.do("POST", "/-/new", url.Values{"csrf": {fcsrf}, "owner": {"team"}, "name": {"made"}, "visibility": {"restricted"}, "host": {"internal"}}); code != http.StatusSeeOther ||
+		h.Get("Location") != "/team/made" {
+		t.Errorf("create in team = %d %q", code, h.Get("Location"))
+	}
+	if code, rp := repoStatus(s, admin, "team", "made"); code != 200 || rp["visibility"] != "restricted" {
+		t.Errorf("team/made = %d %v", code, rp)
+	}
+	if code, body, _ := cf.do("POST", "/-/new", url.Values{"csrf": {fcsrf}, "owner": {"erin"}, "name": {"made"}, "visibility": {"public"}}); code != http.StatusForbidden ||
+		!strings.Contains(body, "you cannot create repositories for erin") || !strings.Contains(body, `<dialog open class="modal" id="new-repo"`) {
+		t.Errorf("create under erin = %d\n%s", code, body)
+	}
+	if code, body, _ := cf.do("POST", "/-/new", url.Values{"csrf": {fcsrf}, "owner": {"team"}, "name": {"made"}, "visibility": {"public"}}); code != http.StatusConflict ||
+		!strings.Contains(body, "exists") {
+		t.Errorf("create a taken name = %d\n%s", code, body)
+	}
+	if code, body, _ := cf.do("POST", "/-/new", url.Values{"csrf": {fcsrf}, "name": {"x"}, "visibility": {"public"}, "host": {"scm-99"}}); code != http.StatusNotFound ||
+		!strings.Contains(body, "no SCM configuration with id 99") {
+		t.Errorf("an unknown host = %d\n%s", code, body)
+	}
 }
 
 // TestPatchRepoAPI: PATCH /api/v1/repos/{owner}/{name} changes the
