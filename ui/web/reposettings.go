@@ -197,7 +197,11 @@ func (pg *Pages) showRepoSettings(w http.ResponseWriter, r *http.Request, rr rep
 			d.WebhookURL, d.WebhookSecret = wire.WebhookURL(pg.BaseURL, hm.HookID), hm.WebhookSecret
 		}
 	}
-	pg.show(w, r, status, "reposettings", rr.page("Settings · "+rr.repo.FullName(), d))
+	page := rr.page("Settings · "+rr.repo.FullName(), d)
+	if d.Mirror != nil && d.Mirror.Status == string(store.MirrorSyncing) && d.View == "" && status == http.StatusOK {
+		page.Refresh = liveRefresh // the sync's outcome shows without script
+	}
+	pg.show(w, r, status, "reposettings", page)
 }
 
 func mirrorView(m store.Mirror, baseURL string) *MirrorView {
