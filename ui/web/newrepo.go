@@ -44,9 +44,6 @@ type HostChoice struct {
 	AuthorizeURL string
 }
 
-// Provider reports whether the choice is an SCM configuration.
-func (h HostChoice) Provider() bool { return strings.HasPrefix(h.Value, "scm-") }
-
 // fillNewRepo fills the modal's choices for s into f.
 func (pg *Pages) fillNewRepo(r *http.Request, s session, f *NewRepoForm) error {
 	svc, act := pg.service(), actorOf(s)
