@@ -203,6 +203,29 @@ func (rs *Repos) Pin(ctx context.Context, r store.Repo, commit string) error {
 	return err
 }
 
+// SetHead points r's HEAD (what a clone checks out) at refs/heads/branch.
+// When r has branches, branch must be one of them (ErrInvalid otherwise);
+// an empty repository takes any valid name (its first push creates it).
+func (rs *Repos) SetHead(ctx context.Context, r store.Repo, branch string) error {
+	if p := store.BranchNameProblem(branch); p != "" {
+		return store.Errorf(store.ErrInvalid, "default_branch %q is not a valid branch name: %s", store.Truncate(branch, 100), p)
+	}
+	dir := rs.Dir(r)
+	heads, err := rs.Git.Output(ctx, dir, "for-each-ref", "--count=1", "--format=%(refname)", "refs/heads/")
+	if err != nil {
+		return fmt.Errorf("set HEAD: %w", err)
+	}
+	if heads != "" {
+		if _, err := rs.Git.Output(ctx, dir, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}"); err != nil {
+			return store.Errorf(store.ErrInvalid, "%s has no branch %q", r.FullName(), store.Truncate(branch, 100))
+		}
+	}
+	if _, err := rs.Git.Output(ctx, dir, "symbolic-ref", "HEAD", "refs/heads/"+branch); err != nil {
+		return fmt.Errorf("set HEAD: %w", err)
+	}
+	return nil
+}
+
 // EnsureAll makes sure every stored repository has its directory and its
 // published commits pinned; it runs at start-up and repairs a crash between
 // a store write and the matching disk change. Leftover temporary

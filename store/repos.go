@@ -60,3 +60,23 @@ func (nr *NewRepo) Normalize() error {
 	}
 	return nil
 }
+
+// RepoUpdate is a change to a repository's settings; nil fields are left
+// as they are.
+type RepoUpdate struct {
+	Visibility    *Visibility
+	DefaultBranch *string
+}
+
+// Check validates u (ErrInvalid).
+func (u RepoUpdate) Check() error {
+	if u.Visibility != nil && !u.Visibility.Valid() {
+		return fmt.Errorf("%w: visibility must be \"public\" or \"restricted\"", ErrInvalid)
+	}
+	if u.DefaultBranch != nil {
+		if p := BranchNameProblem(*u.DefaultBranch); p != "" {
+			return Errorf(ErrInvalid, "default_branch %q is not a valid branch name: %s", Truncate(*u.DefaultBranch, 100), p)
+		}
+	}
+	return nil
+}

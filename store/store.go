@@ -153,6 +153,9 @@ type Orgs interface {
 	// name case-insensitively (never nil; ErrNotFound for no such
 	// organisation).
 	Members(ctx context.Context, orgID int64) ([]Member, error)
+	// UserOrgs lists the organisations user userID is a member of (any
+	// role), by name (never nil).
+	UserOrgs(ctx context.Context, userID int64) ([]Account, error)
 }
 
 // Repos are the hosted repositories' records (their directories are the
@@ -171,6 +174,11 @@ type Repos interface {
 	// DeleteRepo removes a repository's records (builds, versions, deploy
 	// keys), or ErrNotFound.
 	DeleteRepo(ctx context.Context, id int64, audit ...AuditEntry) error
+	// UpdateRepo changes a repository's visibility and default branch
+	// (see RepoUpdate; nil fields are unchanged) with the audit entries,
+	// and returns it: ErrInvalid for a bad value, ErrNotFound for an
+	// unknown id.
+	UpdateRepo(ctx context.Context, id int64, u RepoUpdate, audit ...AuditEntry) (Repo, error)
 }
 
 // BuildQueue is the build queue: one build per pushed default-branch head,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -86,6 +85,7 @@ func (a *API) Register(r *mux.Router) {
 	h("/repos", a.createRepo, http.MethodPost)
 	read("/repos/{owner}/{name}", a.getRepo)
 	h("/repos/{owner}/{name}", a.deleteRepo, http.MethodDelete)
+	h("/repos/{owner}/{name}", a.patchRepo, http.MethodPatch)
 	read("/repos/{owner}/{name}/mirror", a.getMirror)
 	h("/repos/{owner}/{name}/mirror/sync", a.syncMirror, http.MethodPost)
 	h("/repos/{owner}/{name}/mirror/webhook", a.getMirrorWebhook, http.MethodGet)
@@ -630,26 +630,43 @@ func (a *API) addDeployKey(w http.ResponseWriter, r *http.Request, p store.Princ
 	if !decode(w, r, &in) {
 		return
 	}
-	rp, ok := a.repo(w, r, p, access.OpManageKeys)
+	rp, ok := a.lookupRepo(w, r, p) // AddDeployKey decides access
 	if !ok {
 		return
 	}
-	pk, err := store.ParseSSHKey(in.Key)
+	k, err := a.svc().AddDeployKey(r.Context(), actor(p), rp, in.Title, in.Key, in.ReadOnly == nil || *in.ReadOnly)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failOp(w, r, p, err)
 		return
 	}
-	ro := in.ReadOnly == nil || *in.ReadOnly
-	if in.Title == "" {
-		in.Title = pk.Comment
-	}
-	k, err := a.Store.AddKey(r.Context(), store.NewKey{RepoID: rp.ID, Title: in.Title, Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey, ReadOnly: ro})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.audit(r, p, "deploy_key.add", rp.FullName(), fmt.Sprintf("%s read_only=%v", k.Fingerprint, ro))
 	writeJSON(w, http.StatusCreated, wire.NewKey(k))
+}
+
+// patchRepo changes a repository's visibility and default branch
+// (service.UpdateRepo decides access: the repository's owners).
+func (a *API) patchRepo(w http.ResponseWriter, r *http.Request, p store.Principal) {
+	var in struct {
+		Visibility    *string `json:"visibility"`
+		DefaultBranch *string `json:"default_branch"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	rp, ok := a.lookupRepo(w, r, p)
+	if !ok {
+		return
+	}
+	nr, err := a.svc().UpdateRepo(r.Context(), actor(p), rp, service.RepoUpdate{Visibility: in.Visibility, DefaultBranch: in.DefaultBranch})
+	if err != nil {
+		a.failOp(w, r, p, err)
+		return
+	}
+	out, err := a.fullRepoJSON(r.Context(), nr)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *API) listDeployKeys(w http.ResponseWriter, r *http.Request, p store.Principal) {

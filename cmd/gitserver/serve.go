@@ -334,6 +334,8 @@ func (m *Main) run(ctx context.Context) error {
 	if pages.SSO != nil {
 		log.Info("single sign-on", "issuer", c.OIDC.Issuer, "client_id", c.OIDC.ClientID, "provider", pages.SSO.ProviderName)
 	}
+	// Repository settings and creation: the mirror and provider operations, as the API's.
+	pages.Mirrors = mirrors
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
 
 	httpSrv := &http.Server{

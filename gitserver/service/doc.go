@@ -1,7 +1,8 @@
 // Package service holds the server's multi-step operations, written once
 // for every edge that performs them: creating a repository (access check,
 // row, directory, undo on failure, audit), deleting one (trash, rows,
-// audit), publishing a version (pin, row, audit), committing a Web IDE
+// audit), changing its settings (UpdateRepo: HEAD, row, audit) and deploy
+// keys, publishing a version (pin, row, audit), committing a Web IDE
 // edit (access, mirror refusal, paths; the commit itself is its Committer's,
 // which gitserver.WebCommitter implements), and the account
 // operations (users, passwords, tokens, SSH keys, organisations and their

@@ -22,6 +22,9 @@ type RepoFS interface {
 	Delete(ctx context.Context, r store.Repo, deleteRows func(context.Context) error) error
 	// Pin keeps commit reachable in r forever.
 	Pin(ctx context.Context, r store.Repo, commit string) error
+	// SetHead points r's HEAD at refs/heads/branch; a branch r does not
+	// have (when it has any) is refused with ErrInvalid.
+	SetHead(ctx context.Context, r store.Repo, branch string) error
 }
 
 // Service performs the operations. Fields are set by the edge that builds

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ type fakeFS struct {
 	pins              []string
 	failInit, failPin bool
 	failMove          bool
+	heads             map[int64]string
 }
 
 func (f *fakeFS) Init(ctx context.Context, r store.Repo) error {
@@ -44,6 +46,18 @@ func (f *fakeFS) Delete(ctx context.Context, r store.Repo, rows func(context.Con
 		f.dirs[r.ID] = had
 		return err
 	}
+	return nil
+}
+
+// SetHead records the head; "missing" is a branch the repository lacks.
+func (f *fakeFS) SetHead(ctx context.Context, r store.Repo, branch string) error {
+	if branch == "missing" {
+		return fmt.Errorf("%w: %s has no branch %q", store.ErrInvalid, r.FullName(), branch)
+	}
+	if f.heads == nil {
+		f.heads = map[int64]string{}
+	}
+	f.heads[r.ID] = branch
 	return nil
 }
 

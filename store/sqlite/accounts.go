@@ -478,3 +478,21 @@ func (s *DB) AuditEvents(ctx context.Context, limit int) ([]store.AuditEvent, er
 	}
 	return out, rows.Err()
 }
+
+// UserOrgs lists the organisations a user is a member of, by name.
+func (s *DB) UserOrgs(ctx context.Context, userID int64) ([]store.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE kind = 'org' AND id IN (SELECT org_id FROM memberships WHERE user_id = ?) ORDER BY name`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: user orgs: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Account{}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

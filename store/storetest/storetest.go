@@ -56,6 +56,8 @@ func Run(t *testing.T, f Factory) {
 		{"Users", testUsers},
 		{"OrgsAndMemberships", testOrgsAndMemberships},
 		{"Repos", testRepos},
+		{"UpdateRepo", testUpdateRepo},
+		{"UserOrgs", testUserOrgs},
 		{"Tokens", testTokens},
 		{"TokenScopesOnlyForAdmins", testTokenScopesOnlyForAdmins},
 		{"Keys", testKeys},

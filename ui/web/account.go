@@ -82,7 +82,8 @@ func (pg *Pages) signedIn(w http.ResponseWriter, r *http.Request) (session, bool
 }
 
 func (pg *Pages) service() *service.Service {
-	return &service.Service{Store: pg.Store, Repos: pg.Repos, AnonymousRead: pg.AnonymousRead, Log: pg.Log}
+	return &service.Service{Store: pg.Store, Repos: pg.Repos, AnonymousRead: pg.AnonymousRead, Log: pg.Log,
+		Mirrors: pg.Mirrors, SCM: pg.SCM, HostKeys: pg.SCMHostKeys, HTTPClient: pg.SCMHTTPClient, BaseURL: pg.BaseURL}
 }
 
 func actorOf(s session) service.Actor { return service.As(s.principal(true), access.Web) }

@@ -108,6 +108,8 @@ type BuildsData struct {
 	Builds []BuildRow
 	// CanPublish: the user may publish (the Publish buttons show).
 	CanPublish bool
+	// CanSettings: the Settings tab shows.
+	CanSettings bool
 	// Publish is the open Publish modal (?publish=ID), nil when closed.
 	Publish *PublishForm
 }
@@ -155,8 +157,10 @@ type BumpChoice struct {
 
 // VersionsData is the versions page's.
 type VersionsData struct {
-	Repo     store.Repo
-	Versions []VersionRow
+	Repo store.Repo
+	// CanSettings: the Settings tab shows.
+	CanSettings bool
+	Versions    []VersionRow
 	// New is the version just published (highlighted), "" otherwise.
 	New string
 }
@@ -245,7 +249,7 @@ func (pg *Pages) showBuilds(w http.ResponseWriter, r *http.Request, rr repoReque
 	for _, v := range vs {
 		published[v.BuildID] = v.String()
 	}
-	d := BuildsData{Repo: rr.repo, CanPublish: rr.signedIn && rr.can(access.OpPublish)}
+	d := BuildsData{Repo: rr.repo, CanPublish: rr.signedIn && rr.can(access.OpPublish), CanSettings: rr.signedIn && rr.can(access.OpManageKeys)}
 	for _, b := range bs {
 		row := buildRow(b, published)
 		d.Builds = append(d.Builds, row)
@@ -335,7 +339,7 @@ func (pg *Pages) versions(w http.ResponseWriter, r *http.Request) {
 		pg.fail(w, r, err)
 		return
 	}
-	d := VersionsData{Repo: rr.repo}
+	d := VersionsData{Repo: rr.repo, CanSettings: rr.signedIn && rr.can(access.OpManageKeys)}
 	nv := r.URL.Query().Get("new")
 	for _, v := range vs {
 		if v.String() == nv {

@@ -1,7 +1,8 @@
 // Package web serves gitserver's web pages (docs/api.md §11): server-
-// rendered HTML (html/template, templates and CSS embedded with go:embed;
-// one script, the Web IDE's editor), signed in with cookie sessions kept in
-// the store.
+// rendered HTML (html/template, templates, CSS and static scripts embedded
+// with go:embed: the Web IDE's editor, the Copy buttons and the create
+// dialog; no inline script, and every page but the editor works without
+// script), signed in with cookie sessions kept in the store.
 //
 // Today: /login (sign-in form, the API's password check and throttle),
 // /logout, / (the signed-in user's repositories) and /{owner}/{name} (the
@@ -50,6 +51,13 @@
 // request of a linked user refreshes its grant once per interval (and
 // SweepGrants, which cmd runs, those of users who only use git), and a
 // refresh the provider refuses (invalid_grant) disables the account.
+// /{owner}/{name}/settings (reposettings.go: visibility and default branch
+// through service.UpdateRepo, deploy keys, typed-confirmation delete, and
+// for mirrors View Key, View Details, Fetch now, Repair), and the
+// create-repository modal: /-/new renders / with the <dialog> open
+// (static/dialog.js opens it in place), POST /-/new creates through
+// service.CreateRepo, CreateHosted or CreateMirror (newrepo.go). The clone
+// URLs' Copy buttons are static/copy.js (hidden without script).
 //
 // Every page decides access through gitserver/access (transport Web), as
 // the API does: a page shows what the API would let that principal read.

@@ -28,7 +28,7 @@ func staticFiles() fs.FS {
 }
 
 // pageNames are the pages; each is templates/<name>.html with the layout.
-var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings", "edit"}
+var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings", "edit", "reposettings"}
 
 // templates are parsed once: each page with the layout.
 var templates = func() map[string]*template.Template {
@@ -64,6 +64,11 @@ type LoginData struct {
 // HomeData is the repository list's.
 type HomeData struct {
 	Repos []store.Repo
+	// CanCreate: the credential may create repositories ("New
+	// repository" shows); New is the open create-repository modal.
+	CanCreate bool
+	New       *NewRepoForm
+	Notice    string
 }
 
 // RepoData is the repository home's.
@@ -84,6 +89,8 @@ type RepoData struct {
 	// EditURL and NewFileURL lead to the Web IDE ("" when the user may
 	// not commit: a reader, a mirror).
 	EditURL, NewFileURL string
+	// CanSettings: the user may use the settings page (the tab shows).
+	CanSettings bool
 }
 
 // ErrorData is an error page's.

@@ -99,6 +99,11 @@ type Pages struct {
 	// SSO is single sign-on through an OpenID Connect provider (nil: off).
 	SSO *SSO
 
+	// Mirrors is what the service's mirror operations need (as the
+	// API's; SCM, SCMHostKeys and SCMHTTPClient above serve its provider
+	// operations too); nil: this server does not mirror.
+	Mirrors service.Mirrorer
+
 	// loginKey signs the sign-in form's CSRF token (random per process:
 	// a form older than the process is refused, and reloading fixes it).
 	loginKey []byte
@@ -175,6 +180,8 @@ func (pg *Pages) Register(r *mux.Router) {
 	// OIDC: /oidc/login and /oidc/callback (exact routes; "oidc" is
 	// reserved).
 	pg.registerSSO(r)
+	// Repository settings and creation
+	pg.registerRepoSettings(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
@@ -456,35 +463,16 @@ func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	p := s.principal(true)
-	all, err := pg.Store.Repos(r.Context())
+	d, err := pg.homeData(r, s)
 	if err != nil {
 		pg.fail(w, r, err)
 		return
 	}
-	// "Yours": owned by the user or by an organisation the user belongs
-	// to, and readable (the policy has the last word).
-	var mine []store.Repo
-	facts := map[int64]access.Facts{} // by owner: one role lookup per organisation
-	for _, rp := range all {
-		f, seen := facts[rp.OwnerID]
-		if !seen {
-			f, err = pg.facts(r.Context(), p, rp.OwnerKind, rp.OwnerID)
-			if err != nil {
-				pg.fail(w, r, err)
-				return
-			}
-			facts[rp.OwnerID] = f
-		}
-		if rp.OwnerID != s.user.ID && f.OrgRole == "" {
-			continue
-		}
-		if access.Decide(p, access.OpRead, access.Web, access.Target{Repo: rp}, f).OK() {
-			mine = append(mine, rp)
-		}
+	if r.URL.Query().Get("done") == "deleted" {
+		d.Notice = "The repository was deleted."
 	}
 	u := s.user
-	pg.show(w, r, http.StatusOK, "home", Page{Title: "Your repositories", User: &u, CSRF: s.csrf, Data: HomeData{Repos: mine}})
+	pg.show(w, r, http.StatusOK, "home", Page{Title: "Your repositories", User: &u, CSRF: s.csrf, Data: d})
 }
 
 func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
@@ -497,8 +485,15 @@ func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
 	if !readable {
 		return
 	}
-	var err error
 	d := RepoData{Repo: rp, HTTPURL: wire.HTTPCloneURL(pg.BaseURL, rp.FullName()), SSHURL: wire.SSHCloneURL(pg.SSHURL, rp.FullName())}
+	if ok {
+		f, err := pg.facts(r.Context(), s.principal(true), rp.OwnerKind, rp.OwnerID)
+		if err != nil {
+			pg.fail(w, r, err)
+			return
+		}
+		d.CanSettings = access.Decide(s.principal(true), access.OpManageKeys, access.Web, access.Target{Repo: rp}, f).OK()
+	}
 	rd, err := pg.Git.Readme(r.Context(), rp)
 	if err != nil {
 		pg.fail(w, r, err)
