@@ -31,6 +31,11 @@ var screenshotPages = []struct {
 	{"builds-publish", "{repo}/builds?publish={build}", "Release notes", false},
 	{"versions", "{repo}/versions", "0.1.0", false},
 	{"account-settings", "/user/settings", "Account settings", false},
+	{"new-repository", "/-/new", "Create repository", false},
+	{"web-ide", "{repo}/edit/internal/handler.go", "Commit message", false},
+	{"repo-settings", "{repo}/settings", "Deploy keys", false},
+	{"admin-users", "/admin?tab=users", "Users", false},
+	{"admin-status", "/admin?tab=status", "System status", false},
 }
 
 // screenshotFiles is the seeded repository's content.
