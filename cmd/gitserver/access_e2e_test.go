@@ -543,8 +543,8 @@ func TestAPI(t *testing.T) {
 	if st, b := s.Do("GET", "/api/v1/nope", alice, nil); true {
 		wantAPIError(t, s, "unknown endpoint", st, b, 404)
 	}
-	if st, b := s.Do("PATCH", "/api/v1/repos/alice/trunky", alice, nil); st != 405 && st != 404 {
-		t.Errorf("PATCH repo: %d %s", st, b)
+	if st, b := s.Do("PUT", "/api/v1/repos/alice/trunky", alice, nil); st != 405 && st != 404 {
+		t.Errorf("PUT repo: %d %s", st, b)
 	}
 	if st, b := s.Do("GET", "/api/v1/user", Cred{"alice", "wrong-password"}, nil); true {
 		wantAPIError(t, s, "wrong password", st, b, 401)
