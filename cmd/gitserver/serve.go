@@ -29,7 +29,6 @@ import (
 	"gitserver/gitserver/service"
 	"gitserver/hooks"
 	"gitserver/store"
-	"gitserver/store/sqlite"
 	"gitserver/ui"
 	"gitserver/ui/httpauth"
 	"gitserver/ui/web"
@@ -209,12 +208,20 @@ func (m *Main) run(ctx context.Context) error {
 		log.Warn("a secret key rotation did not finish; run `gitserver admin secrets rotate` again (with the server stopped)",
 			"previous_keys_file", seal.PreviousPath(keyPath))
 	}
-	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: keyring})
+	sc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: c.DatabaseMaxConns}
+	s, err := openStore(ctx, sc, d, keyring)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	for _, dir := range []string{d.repos(), d.hooks(), d.cache()} {
+	log.Info("store", "database", sc.describe(d))
+	reposDir := d.repos()
+	if c.ReposDir != "" {
+		if reposDir, err = filepath.Abs(c.ReposDir); err != nil {
+			return err
+		}
+	}
+	for _, dir := range []string{reposDir, d.hooks(), d.cache()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
@@ -241,6 +248,7 @@ func (m *Main) run(ctx context.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, s)
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
 	if c.PackCacheMB > 0 {
@@ -249,7 +257,7 @@ func (m *Main) run(ctx context.Context) error {
 		git.PackObjectsHook = packCache.HookCommand(self)
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
-	repos := &gitserver.Repos{Root: d.repos(), Git: git}
+	repos := &gitserver.Repos{Root: reposDir, Git: git}
 	trigger := &hooks.Trigger{Store: s, Git: git.Output, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
 		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, c.BaseURL, log.With("component", "webhook"))

@@ -30,7 +30,6 @@ func scanBuild(row scanner) (store.Build, error) {
 	return b, nil
 }
 
-
 func buildByID(ctx context.Context, q querier, id int64) (store.Build, error) {
 	b, err := scanBuild(q.QueryRowContext(ctx, `SELECT `+buildCols+buildFrom+`WHERE b.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -38,7 +38,7 @@ const migrationLock = 0x67697473657276 // "gitserv"
 // concurrent use, and any number of DB values (processes, nodes) may share
 // one database.
 type DB struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
 	sqldb *sql.DB
 	w, r  *dbw // the same pool: the names keep the SQLite implementation's shape
 	now   func() time.Time

@@ -28,10 +28,10 @@ const Bin = "/usr/lib/postgresql/15/bin"
 const Password = "pgtest-Secret-9f3"
 
 var (
-	once    sync.Once
-	cluster *Cluster
+	once     sync.Once
+	cluster  *Cluster
 	errStart error
-	seq     atomic.Int64
+	seq      atomic.Int64
 )
 
 // Cluster is a running throwaway PostgreSQL cluster.
