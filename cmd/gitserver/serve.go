@@ -471,6 +471,12 @@ func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, out io.Write
 	password := generatePassword()
 	if _, err := s.CreateUser(ctx, "admin", password, true,
 		store.AuditEntry{Actor: "system", Action: "user.create", Target: "admin", Detail: "first start"}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			// Another node on the same database started at the same
+			// moment and created it (and printed its password).
+			log.Info("another node created the first admin account")
+			return nil
+		}
 		return fmt.Errorf("create first admin: %w", err)
 	}
 	if err := os.WriteFile(d.adminPassword(), []byte(password+"\n"), 0o600); err != nil {

@@ -3,11 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -272,10 +275,19 @@ func (s *DB) txRC(ctx context.Context, fn func(*txw) error) error {
 }
 
 func (s *DB) txIso(ctx context.Context, iso sql.IsolationLevel, fn func(*txw) error) error {
-	retries := 0
+	retries, broken := 0, 0
 	for attempt := 1; ; attempt++ {
-		err := s.tx1(ctx, iso, fn)
+		committing, err := s.tx1(ctx, iso, fn)
 		switch {
+		case !committing && isConnErr(err) && ctx.Err() == nil:
+			// The connection broke (a database restart, a failover)
+			// before the commit, so nothing was written: run again on
+			// another connection. A break during the commit is not
+			// retried: it may have committed.
+			broken++
+			if broken == 3 {
+				return err
+			}
 		case errors.Is(err, errRetry):
 			retries++
 			if retries == 3 {
@@ -299,16 +311,36 @@ func (s *DB) txIso(ctx context.Context, iso sql.IsolationLevel, fn func(*txw) er
 	}
 }
 
-func (s *DB) tx1(ctx context.Context, iso sql.IsolationLevel, fn func(*txw) error) error {
+func (s *DB) tx1(ctx context.Context, iso sql.IsolationLevel, fn func(*txw) error) (committing bool, err error) {
 	tx, err := s.sqldb.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := fn(&txw{tx}); err != nil {
 		tx.Rollback()
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
+}
+
+// isConnErr reports whether err says the connection is gone: the server
+// shut down or terminated it (class 57P), the connection failed (class
+// 08), or the driver found it closed.
+func isConnErr(err error) bool {
+	if err == nil {
+		return false
+	}
+	c := pgCode(err)
+	if strings.HasPrefix(c, "57P") || strings.HasPrefix(c, "08") {
+		return true
+	}
+	if c != "" {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &ce) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		strings.Contains(err.Error(), "conn closed")
 }
 
 // Changed returns a channel that is closed the next time a build may have
@@ -365,11 +397,11 @@ func (s *DB) listen(ctx context.Context, cfg *pgx.ConnConfig, recheck time.Durat
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		s.notify() // a notification may have been missed while not listening
 		if first {
 			first = false
 			close(s.connected)
 		}
-		s.notify()
 		for {
 			wctx, cancel := context.WithTimeout(ctx, recheck)
 			_, err := conn.WaitForNotification(wctx)

@@ -153,24 +153,8 @@ func start() (*Cluster, error) {
 			return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
 		}
 	}
-	out := func(cmd *exec.Cmd) error {
-		// Output goes to a file, not a pipe: the server that pg_ctl
-		// starts must not hold a pipe of this process open.
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("gitserver-pgtest-%d.out", os.Getpid())), os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(f.Name())
-		defer f.Close()
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Run(); err != nil {
-			b, _ := os.ReadFile(f.Name())
-			return fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, b)
-		}
-		return nil
-	}
 	data := filepath.Join(dir, "data")
-	if err := out(c.run(filepath.Join(Bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")); err != nil {
+	if err := runLogged(c.run(filepath.Join(Bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -179,7 +163,7 @@ func start() (*Cluster, error) {
 			return nil, err
 		}
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", c.Port, dir)
-		err = out(c.run(filepath.Join(Bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start"))
+		err = runLogged(c.run(filepath.Join(Bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", opts, "start"))
 		if err == nil {
 			break
 		}
@@ -201,4 +185,35 @@ func start() (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// runLogged runs cmd with its output in a file, not a pipe: the server that
+// pg_ctl starts must not hold a pipe of this process open.
+func runLogged(cmd *exec.Cmd) error {
+	f, err := os.CreateTemp("", "gitserver-pgtest-*.out")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(f.Name())
+		return fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, b)
+	}
+	return nil
+}
+
+// Restart restarts the shared cluster (a fast shutdown: every connection
+// breaks), as a database restart under a running server would. Tests that
+// call it must not run in parallel with others of their binary.
+func Restart(t testing.TB) {
+	t.Helper()
+	c, err := Shared()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runLogged(c.run(filepath.Join(Bin, "pg_ctl"), "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "restart")); err != nil {
+		t.Fatalf("restart PostgreSQL: %v", err)
+	}
 }
