@@ -302,7 +302,11 @@ func (m *Main) run(ctx context.Context) error {
 	if injectFaults != nil {
 		injectFaults(faultSite{Log: log, Store: s, Git: git, Repos: repos, Trigger: trigger, Socket: sock, Server: gs})
 	}
-	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
+	// A store shared by several nodes (PostgreSQL) lends its locks: a
+	// repository's maintenance and a mirror's sync run on one node at a
+	// time.
+	locks, _ := s.(store.Locker)
+	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay, Locks: locks}
 	gs.Maintainer = maint
 	defer maint.Close()
 	if err := maint.Start(ctx, s); err != nil {
@@ -311,7 +315,7 @@ func (m *Main) run(ctx context.Context) error {
 	// Mirrors: syncs run in the background until the store closes (the
 	// deferred Close runs before the store's).
 	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
-		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self}
+		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self, Locks: locks}
 	// Provider-hosted mirrors follow renames and transfers by stable id.
 	hosted := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
 	mirrors.Resolve = hosted.ResolveHosted

@@ -56,7 +56,10 @@ type DB struct {
 	connected    chan struct{} // closed once the listener has listened for the first time
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store  = (*DB)(nil)
+	_ store.Locker = (*DB)(nil)
+)
 
 // Options configure Open.
 type Options struct {
@@ -566,4 +569,29 @@ func rebind(q string) string {
 	out := b.String()
 	rebound.Store(q, out)
 	return out
+}
+
+// TryLock implements store.Locker with a session-level advisory lock
+// (pg_try_advisory_lock on a 64-bit hash of key) held on a connection of
+// its own, outside the pool: the lock lasts as long as the work (a mirror
+// sync, a repack) without taking a pool connection, and ends with the
+// connection should this process die.
+func (s *DB) TryLock(ctx context.Context, key string) (release func(), ok bool, err error) {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, false, fmt.Errorf("store: lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, "gitserver:"+key).Scan(&got); err != nil || !got {
+		conn.Close(context.Background())
+		if err != nil {
+			return nil, false, fmt.Errorf("store: lock: %w", err)
+		}
+		return nil, false, nil
+	}
+	var once sync.Once
+	return func() {
+		// Closing the session releases its advisory locks.
+		once.Do(func() { conn.Close(context.Background()) })
+	}, true, nil
 }

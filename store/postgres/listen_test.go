@@ -213,3 +213,30 @@ func TestRedactsPassword(t *testing.T) {
 		t.Fatalf("a connection failure is not a sentinel: %v", err)
 	}
 }
+
+// TestTryLockAcrossNodes: a lock held by one node is refused to another
+// until released; keys are independent.
+func TestTryLockAcrossNodes(t *testing.T) {
+	url := pgtest.Start(t)
+	a, b := node(t, url), node(t, url)
+	ctx := context.Background()
+	relA, ok, err := a.TryLock(ctx, "maintain:1")
+	if err != nil || !ok {
+		t.Fatalf("A: %v %v", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx, "maintain:1"); err != nil || ok {
+		t.Fatalf("B took a lock A holds: %v %v", ok, err)
+	}
+	relB2, ok, err := b.TryLock(ctx, "maintain:2")
+	if err != nil || !ok {
+		t.Fatalf("B, another key: %v %v", ok, err)
+	}
+	relB2()
+	relA()
+	relA() // twice is harmless
+	relB, ok, err := b.TryLock(ctx, "maintain:1")
+	if err != nil || !ok {
+		t.Fatalf("B after A released: %v %v", ok, err)
+	}
+	relB()
+}
