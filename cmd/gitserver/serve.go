@@ -258,6 +258,14 @@ func (m *Main) run(ctx context.Context) error {
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
 	repos := &gitserver.Repos{Root: reposDir, Git: git}
+	// A store shared by several nodes (PostgreSQL) lends its locks: a
+	// repository's maintenance and a mirror's sync run on one node at a
+	// time. The nodes share the repositories too: a lock file is another
+	// node's until it is old (see gitserver.Repos.SharedLockAge).
+	locks, _ := s.(store.Locker)
+	if locks != nil {
+		repos.SharedLockAge = time.Minute
+	}
 	trigger := &hooks.Trigger{Store: s, Git: git.Output, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
 		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, c.BaseURL, log.With("component", "webhook"))
@@ -302,10 +310,6 @@ func (m *Main) run(ctx context.Context) error {
 	if injectFaults != nil {
 		injectFaults(faultSite{Log: log, Store: s, Git: git, Repos: repos, Trigger: trigger, Socket: sock, Server: gs})
 	}
-	// A store shared by several nodes (PostgreSQL) lends its locks: a
-	// repository's maintenance and a mirror's sync run on one node at a
-	// time.
-	locks, _ := s.(store.Locker)
 	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay, Locks: locks}
 	gs.Maintainer = maint
 	defer maint.Close()
@@ -384,6 +388,23 @@ func (m *Main) run(ctx context.Context) error {
 		gitserver.ExpireLeasesLoop(gctx, s, 5*time.Second, log)
 		return nil
 	})
+	if repos.SharedLockAge > 0 {
+		// A node killed mid-push leaves its ref locks to the others.
+		g.Go(func() error {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-t.C:
+					if err := repos.SweepStaleLocks(gctx, s); err != nil && gctx.Err() == nil {
+						log.Warn("sweep stale repository locks", "err", err)
+					}
+				}
+			}
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: waiting for running git operations", "grace", shutdownGrace)
