@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +20,27 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Bin is where Debian's postgresql-15 package installs the server.
-const Bin = "/usr/lib/postgresql/15/bin"
+// Bin is where Debian's postgresql package installs the server's programs:
+// version 15's, else the newest installed.
+var Bin = findBin()
+
+func findBin() string {
+	const want = "/usr/lib/postgresql/15/bin"
+	if _, err := os.Stat(filepath.Join(want, "initdb")); err == nil {
+		return want
+	}
+	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(found) == 0 {
+		return want
+	}
+	sort.Slice(found, func(i, j int) bool { return versionOf(found[i]) < versionOf(found[j]) })
+	return filepath.Dir(found[len(found)-1])
+}
+
+func versionOf(initdb string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return v
+}
 
 // Password is the password of the role that owns every test database (the
 // cluster trusts local connections, so it is not checked; it is in the URL
