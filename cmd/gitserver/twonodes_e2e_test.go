@@ -365,6 +365,11 @@ func TestTwoNodesKillE2E(t *testing.T) {
 		}
 		clone := g.Clone(b.RepoURL(admin, "admin", name))
 		g.Must(clone, "fsck", "--no-progress")
+		// The acknowledged head has its build (queued by whichever
+		// node took the push, before acknowledging it).
+		if len(buildsFor(t, b, admin, "admin", name, st.acked)) != 1 {
+			t.Errorf("%s: no build of the acknowledged head %s", name, st.acked)
+		}
 	}
 	if status, body := b.Do("GET", "/readyz", Cred{}, nil); status != http.StatusOK {
 		t.Fatalf("B after A's death: readyz %d %s", status, body)

@@ -83,14 +83,24 @@ func Start(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
-	if err := c.exec(context.Background(), `CREATE DATABASE `+name+` OWNER gitserver`); err != nil {
+	url, drop, err := c.NewDatabase()
+	if err != nil {
 		t.Fatalf("create database: %v", err)
 	}
-	t.Cleanup(func() {
+	t.Cleanup(drop)
+	return url
+}
+
+// NewDatabase creates a fresh database owned by the role "gitserver"
+// (password Password) and returns its URL and a function that drops it.
+func (c *Cluster) NewDatabase() (url string, drop func(), err error) {
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
+	if err := c.exec(context.Background(), `CREATE DATABASE `+name+` OWNER gitserver`); err != nil {
+		return "", nil, err
+	}
+	return c.URL("gitserver", Password, name), func() {
 		c.exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-	})
-	return c.URL("gitserver", Password, name)
+	}, nil
 }
 
 // Shared starts the test binary's cluster once and returns it.
