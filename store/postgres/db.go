@@ -285,10 +285,16 @@ func (s *DB) txIso(ctx context.Context, iso sql.IsolationLevel, fn func(*txw) er
 		case !committing && isConnErr(err) && ctx.Err() == nil:
 			// The connection broke (a database restart, a failover)
 			// before the commit, so nothing was written: run again on
-			// another connection. A break during the commit is not
-			// retried: it may have committed.
+			// another connection, for a few seconds (a restart takes
+			// about one). A break during the commit is not retried: it
+			// may have committed.
 			broken++
-			if broken == 3 {
+			if broken == 8 {
+				return err
+			}
+			select {
+			case <-time.After(min(50*time.Millisecond<<(broken-1), time.Second)):
+			case <-ctx.Done():
 				return err
 			}
 		case errors.Is(err, errRetry):
