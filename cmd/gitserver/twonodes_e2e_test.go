@@ -5,6 +5,7 @@ package main
 // credentials and locks are shared through the database.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"gitserver/store/postgres/pgtest"
 )
@@ -373,5 +376,54 @@ func TestTwoNodesKillE2E(t *testing.T) {
 	}
 	if status, body := b.Do("GET", "/readyz", Cred{}, nil); status != http.StatusOK {
 		t.Fatalf("B after A's death: readyz %d %s", status, body)
+	}
+}
+
+// TestReadyzFollowsTheDatabaseE2E: /readyz fails while the PostgreSQL
+// database refuses connections, and passes again, with the API working,
+// once it accepts them: the node reconnects by itself.
+func TestReadyzFollowsTheDatabaseE2E(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Start(t)
+	s := StartServer(t, WithEnv("GITSERVER_DATABASE_URL="+url))
+	admin := Cred{"admin", s.AdminPassword}
+	if status, _ := s.Do("GET", "/readyz", Cred{}, nil); status != http.StatusOK {
+		t.Fatalf("readyz: %d", status)
+	}
+	ctx := context.Background()
+	name := url[strings.LastIndex(url, "/")+1 : strings.Index(url, "?")]
+	other := strings.Replace(url, "/"+name+"?", "/postgres?", 1)
+	exec := func(u, sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(other, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`)
+	exec(other, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '`+name+`'`)
+	if status, body := s.Do("GET", "/readyz", Cred{}, nil); status != http.StatusServiceUnavailable || strings.Contains(string(body), pgtest.Password) {
+		t.Fatalf("readyz with the database refusing connections: %d %s, want 503", status, body)
+	}
+	exec(other, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+	for i := 0; ; i++ {
+		status, _ := s.Do("GET", "/readyz", Cred{}, nil)
+		if status == http.StatusOK {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("readyz after the database came back: %d", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, body := s.Do("GET", "/api/v1/user", admin, nil); status != http.StatusOK {
+		t.Fatalf("API after the database came back: %d %s", status, body)
+	}
+	if strings.Contains(s.Output(), pgtest.Password) {
+		t.Fatalf("the node printed the database password:\n%s", s.Output())
 	}
 }
