@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,7 +39,8 @@ const adminUsage = `usage:
 flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
   --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key),
   --database-url postgres://... (or GITSERVER_DATABASE_URL; default the SQLite file in DIR),
-  --config FILE (or GITSERVER_CONFIG: the server's config file, for the three settings above)
+  --repos-dir DIR (or GITSERVER_REPOS_DIR; default DIR/repos),
+  --config FILE (or GITSERVER_CONFIG: the server's config file, for the settings above)
 `
 
 type multiFlag []string
@@ -91,6 +93,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	secretStdin := fs.Bool("secret-stdin", false, "read the SCM secret from the first line of stdin")
 	force := fs.Bool("force", false, "remove a configuration in use")
 	dbURL := fs.String("database-url", "", "PostgreSQL database URL")
+	reposDir := fs.String("repos-dir", "", "repository root")
 	configPath := fs.String("config", "", "the server's config file")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -114,7 +117,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	for _, v := range []struct {
 		p    *string
 		name string
-	}{{data, "data"}, {secretKeyFile, "secret-key-file"}, {dbURL, "database-url"}} {
+	}{{data, "data"}, {secretKeyFile, "secret-key-file"}, {dbURL, "database-url"}, {reposDir, "repos-dir"}} {
 		if *v.p == "" {
 			*v.p = os.Getenv(envName(v.name))
 		}
@@ -178,6 +181,11 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("data directory %s not found (set --data or GITSERVER_DATA)", *data)
 	}
 	d := dataPaths{root: *data}
+	if *reposDir != "" {
+		if d.reposDir, err = filepath.Abs(*reposDir); err != nil {
+			return err
+		}
+	}
 	if !storeExists(stc, d) {
 		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
 	}

@@ -143,10 +143,18 @@ func (m *Main) Close() error {
 }
 
 // paths of the data directory.
-type dataPaths struct{ root string }
+// dataPaths are the paths of a node's data directory; reposDir, when set
+// (--repos-dir, an absolute path), is the repository root instead of
+// <root>/repos.
+type dataPaths struct{ root, reposDir string }
 
 func (d dataPaths) db() string            { return filepath.Join(d.root, "gitserver.db") }
-func (d dataPaths) repos() string         { return filepath.Join(d.root, "repos") }
+func (d dataPaths) repos() string {
+	if d.reposDir != "" {
+		return d.reposDir
+	}
+	return filepath.Join(d.root, "repos")
+}
 func (d dataPaths) hooks() string         { return filepath.Join(d.root, "hooks") }
 func (d dataPaths) run() string           { return filepath.Join(d.root, "run") }
 func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache") }
@@ -215,13 +223,12 @@ func (m *Main) run(ctx context.Context) error {
 	}
 	defer s.Close()
 	log.Info("store", "database", sc.describe(d))
-	reposDir := d.repos()
 	if c.ReposDir != "" {
-		if reposDir, err = filepath.Abs(c.ReposDir); err != nil {
+		if d.reposDir, err = filepath.Abs(c.ReposDir); err != nil {
 			return err
 		}
 	}
-	for _, dir := range []string{reposDir, d.hooks(), d.cache()} {
+	for _, dir := range []string{d.repos(), d.hooks(), d.cache()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
@@ -257,7 +264,7 @@ func (m *Main) run(ctx context.Context) error {
 		git.PackObjectsHook = packCache.HookCommand(self)
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
-	repos := &gitserver.Repos{Root: reposDir, Git: git}
+	repos := &gitserver.Repos{Root: d.repos(), Git: git}
 	// A store shared by several nodes (PostgreSQL) lends its locks: a
 	// repository's maintenance and a mirror's sync run on one node at a
 	// time. The nodes share the repositories too: a lock file is another
