@@ -27,5 +27,5 @@
 // imports it.
 //
 // Imports: gitserver/store
-// Test imports: gitserver/store/postgres/pgtest, gitserver/store/storetest
+// Test imports: gitserver/store/postgres/pgtest, gitserver/store/sqlite, gitserver/store/storetest
 package postgres
