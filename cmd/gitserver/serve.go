@@ -142,7 +142,6 @@ func (m *Main) Close() error {
 	return m.err
 }
 
-// paths of the data directory.
 // dataPaths are the paths of a node's data directory; reposDir, when set
 // (--repos-dir, an absolute path), is the repository root instead of
 // <root>/repos.
