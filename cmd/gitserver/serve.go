@@ -147,7 +147,7 @@ func (m *Main) Close() error {
 // <root>/repos.
 type dataPaths struct{ root, reposDir string }
 
-func (d dataPaths) db() string            { return filepath.Join(d.root, "gitserver.db") }
+func (d dataPaths) db() string { return filepath.Join(d.root, "gitserver.db") }
 func (d dataPaths) repos() string {
 	if d.reposDir != "" {
 		return d.reposDir
