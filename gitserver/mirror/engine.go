@@ -276,7 +276,7 @@ func (e *Engine) syncLock(ctx context.Context, repoID int64) (release func(), er
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(time.Second):
 		}
 	}
 }

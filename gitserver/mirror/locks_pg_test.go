@@ -67,7 +67,7 @@ func TestSyncLockAcrossNodes(t *testing.T) {
 	select {
 	case <-got:
 		t.Fatal("A's sync did not wait for B's")
-	case <-time.After(700 * time.Millisecond):
+	case <-time.After(1500 * time.Millisecond):
 	}
 	release() // B stops (finishes, or dies) without resetting the status
 	var relA func()

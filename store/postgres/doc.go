@@ -22,6 +22,10 @@
 // also closes Changed after every reconnection and on a fallback timer
 // (Options.Recheck), because notifications are best effort.
 //
+// DB also implements store.Locker (TryLock): a session-level advisory
+// lock on a connection of its own, which dies with its holder, so that a
+// repository's maintenance and a mirror's sync run on one node at a time.
+//
 // Secrets are sealed with Options.Sealer exactly as in store/sqlite
 // (sealedColumns, sealAAD). Nothing but cmd/ (and benchmarks and tests)
 // imports it.
