@@ -200,7 +200,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := openStore(ctx, stc, d, sealer)
+	s, err := openDatabase(ctx, stc, d, sealer)
 	if err != nil {
 		return err
 	}

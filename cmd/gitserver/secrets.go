@@ -91,7 +91,7 @@ func rotateSecrets(ctx context.Context, stc storeConfig, d dataPaths, keyPath st
 		return err
 	}
 	again := fmt.Sprintf("the previous keys stay in %s, so every secret still opens; run the command again", seal.PreviousPath(keyPath))
-	s, err := openStore(ctx, stc, d, next)
+	s, err := openDatabase(ctx, stc, d, next)
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, again)
 	}

@@ -216,7 +216,7 @@ func (m *Main) run(ctx context.Context) error {
 			"previous_keys_file", seal.PreviousPath(keyPath))
 	}
 	sc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: c.DatabaseMaxConns}
-	s, err := openStore(ctx, sc, d, keyring)
+	s, err := openDatabase(ctx, sc, d, keyring)
 	if err != nil {
 		return err
 	}

@@ -42,8 +42,8 @@ func validateDatabaseURL(u string) error {
 	return nil
 }
 
-// openStore opens the configured store with sealer.
-func openStore(ctx context.Context, c storeConfig, d dataPaths, sealer store.Sealer) (store.Store, error) {
+// openDatabase opens the configured store with sealer.
+func openDatabase(ctx context.Context, c storeConfig, d dataPaths, sealer store.Sealer) (store.Store, error) {
 	if c.postgres() {
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Sealer: sealer, MaxConns: c.MaxConns})
 	}
