@@ -33,7 +33,7 @@ lint: ## go vet plus staticcheck (fetched through the module proxy).
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
 
 .PHONY: bench
-bench: ## Benchmark gitserver against plain C git (http-backend behind nginx+fcgiwrap, git daemon); prints the table (also in bench-results/latest.md).
+bench: ## Benchmark gitserver against plain C git (http-backend behind nginx+fcgiwrap, git daemon), and two nodes on PostgreSQL against one on SQLite; prints the tables (also in bench-results/latest.md).
 	mkdir -p bench-results
 	$(GO) run ./bench -out bench-results/latest.md
 

@@ -48,6 +48,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gitserver/store/postgres/pgtest"
 )
 
 var (
@@ -58,6 +60,8 @@ var (
 	flagKeep   = flag.Bool("keep", false, "keep the temporary directory")
 	flagNoMir  = flag.Bool("skip-mirrors", false, "skip the mirror measurements (issue 11)")
 	flagMirN   = flag.Int("mirrors", 100, "mirrors polling at the minimum interval in the idle-polling measurement (-quick: 20)")
+	flagNoPG   = flag.Bool("skip-postgres", false, "skip two nodes on PostgreSQL against one on SQLite (issue 14; also skipped when PostgreSQL is not installed)")
+	flagOnlyPG = flag.Bool("only-postgres", false, "run only the PostgreSQL comparison")
 )
 
 func main() {
@@ -278,6 +282,9 @@ type result struct {
 }
 
 func run() error {
+	if *flagOnlyPG {
+		return runPostgresOnly()
+	}
 	if err := need(); err != nil {
 		return err
 	}
@@ -572,12 +579,23 @@ http {
 			}
 		}
 	}
+	if !*flagNoPG && pgtest.Available() {
+		stopAll() // the comparison starts its own servers, on this machine's cores
+		rs, err := comparePostgres(tmp, bin)
+		if err != nil {
+			return fmt.Errorf("PostgreSQL comparison: %w", err)
+		}
+		extraReport = reportPostgres(rs)
+	}
 	report(results, statsNote)
 	if !*flagNoPages {
 		return pagesSection(tmp, bin) // bench/pages.go (issue 13)
 	}
 	return nil
 }
+
+// extraReport follows report's table (the PostgreSQL comparison).
+var extraReport string
 
 func uniq(s []string) []string {
 	seen := map[string]bool{}
@@ -880,6 +898,7 @@ func report(results []result, stats string) {
 	if stats != "" {
 		fmt.Fprintf(&b, "\ngitserver pack cache counters at the end of the run:\n\n%s", stats)
 	}
+	b.WriteString(extraReport)
 	fmt.Print(b.String())
 	if *flagOut != "" {
 		must(os.WriteFile(*flagOut, []byte(b.String()), 0o644))

@@ -23,5 +23,5 @@
 // Authenticator that cmd passes in.
 //
 // Imports: gitserver/store, gitserver/hooks, gitserver/gitserver/httperr, gitserver/gitserver/...
-// Test imports: gitserver/store/sqlite
+// Test imports: gitserver/store/sqlite, gitserver/store/postgres, gitserver/store/postgres/pgtest
 package gitserver

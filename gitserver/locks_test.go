@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A receive-pack killed mid-push leaves ref locks and a quarantine
@@ -49,7 +50,7 @@ func TestRemoveStaleLocks(t *testing.T) {
 	if _, err := git("update-ref", "refs/heads/master", commit); err == nil {
 		t.Fatal("update-ref succeeded despite a lock file: the test does not exercise anything")
 	}
-	removeStaleLocks(dir)
+	removeStaleLocks(dir, 0)
 	if out, err := git("update-ref", "refs/heads/master", commit); err != nil {
 		t.Fatalf("update-ref after removing stale locks: %v %s", err, out)
 	}
@@ -110,4 +111,35 @@ func killedPushQuarantine(t *testing.T, dir string) string {
 	}
 	t.Logf("git left quarantine directory objects/%s", left[0])
 	return filepath.Join(dir, "objects", left[0])
+}
+
+// With shared repositories (another node may be pushing), only old locks
+// are stale: a fresh ref lock and a fresh quarantine stay.
+func TestRemoveStaleLocksShared(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"refs/heads", "objects/tmp_objdir-incoming-fresh", "objects/tmp_objdir-incoming-old"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, stale := filepath.Join(dir, "refs/heads/live.lock"), filepath.Join(dir, "refs/heads/dead.lock")
+	for _, f := range []string{fresh, stale} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(stale, long, long)
+	day := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(filepath.Join(dir, "objects/tmp_objdir-incoming-old"), day, day)
+	removeStaleLocks(dir, time.Minute)
+	for f, want := range map[string]bool{
+		fresh: true, stale: false,
+		filepath.Join(dir, "objects/tmp_objdir-incoming-fresh"): true,
+		filepath.Join(dir, "objects/tmp_objdir-incoming-old"):   false,
+	} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s: present %v, want %v", strings.TrimPrefix(f, dir), err == nil, want)
+		}
+	}
 }

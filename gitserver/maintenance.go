@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,6 +48,11 @@ type Maintainer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed bool
+	// Locks, if set (several nodes share the repositories), makes a
+	// repository's maintenance run on one node at a time: a node that
+	// finds it running elsewhere tries again after Delay.
+	Locks store.Locker
+
 	// OnDone, if set, is called after every job (tests).
 	OnDone func(r store.Repo, err error)
 }
@@ -64,6 +70,10 @@ type maintJob struct {
 
 // errRepoGone: the repository's directory no longer exists (deleted).
 var errRepoGone = errors.New("repository deleted")
+
+// ErrMaintainedElsewhere: another node holds the repository's maintenance
+// lock (Maintainer.Locks); the job is tried again after Delay.
+var ErrMaintainedElsewhere = errors.New("repository maintenance running on another node")
 
 func (m *Maintainer) init() {
 	if m.jobs != nil {
@@ -191,6 +201,11 @@ func (m *Maintainer) fire(id int64, gen int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j.running = false
+	if errors.Is(err, ErrMaintainedElsewhere) {
+		// What this node was asked to maintain may postdate the other
+		// node's run: once more, later.
+		j.again = true
+	}
 	if j.again && !m.closed {
 		j.again = false
 		j.first = time.Now()
@@ -216,6 +231,18 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 		// /usr/bin/git: no such file or directory" from the chdir).
 		m.Log.Debug("repository maintenance skipped: repository deleted", "repo", r.FullName())
 		return errRepoGone
+	}
+	if m.Locks != nil {
+		release, ok, err := m.Locks.TryLock(ctx, "maintain:"+strconv.FormatInt(r.ID, 10))
+		if err != nil {
+			m.Log.Warn("repository maintenance: lock", "repo", r.FullName(), "err", err)
+			return err
+		}
+		if !ok {
+			m.Log.Debug("repository maintenance running on another node", "repo", r.FullName())
+			return ErrMaintainedElsewhere
+		}
+		defer release()
 	}
 	start := time.Now()
 	_, err := m.Git.Output(ctx, dir,

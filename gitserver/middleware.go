@@ -43,7 +43,12 @@ func (h Health) Register(r *mux.Router) {
 		w.Write([]byte("ok\n"))
 	})
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := h.Store.Ping(r.Context()); err != nil {
+		// A database that does not answer (a network partition) fails
+		// the check rather than hold it.
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		err := h.Store.Ping(ctx)
+		cancel()
+		if err != nil {
 			httperr.New(http.StatusServiceUnavailable, "unavailable", "store unavailable").WriteText(w)
 			return
 		}

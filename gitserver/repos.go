@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
@@ -24,6 +25,14 @@ type Repos struct {
 	// Log receives trash-sweeping messages (nil: the Maintainer's logger
 	// once it started, else slog's default).
 	Log *slog.Logger
+	// SharedLockAge, when not zero, says that other nodes' git processes
+	// use the same repositories (a shared --repos-dir): a lock file is
+	// then stale, and removed, only once older than SharedLockAge (git
+	// holds a ref lock for milliseconds), and a push's quarantine only
+	// once older than a day; SweepStaleLocks runs the same removal
+	// periodically, since a node killed mid-push leaves its locks to the
+	// others.
+	SharedLockAge time.Duration
 
 	// removeAll removes a trash entry (os.RemoveAll; tests inject
 	// failures, which chmod cannot cause for root).
@@ -243,7 +252,7 @@ func (rs *Repos) EnsureAll(ctx context.Context, s store.Store) error {
 		return err
 	}
 	for _, r := range repos {
-		removeStaleLocks(rs.Dir(r))
+		removeStaleLocks(rs.Dir(r), rs.SharedLockAge)
 		if err := rs.Init(ctx, r); err != nil {
 			return fmt.Errorf("%s: %w", r.FullName(), err)
 		}
@@ -286,24 +295,55 @@ func isQuarantine(name string) bool {
 
 // removeStaleLocks deletes what a git process killed mid-push leaves
 // behind: ref lock files (which would refuse every later update of that
-// ref) and quarantine directories. It runs only at start-up, before any git
-// process of this server exists; git children die with a previous server
-// (see procAttr), so every lock found then is stale.
-func removeStaleLocks(dir string) {
+// ref) and quarantine directories. With age 0 it runs only at start-up,
+// before any git process of this server exists; git children die with a
+// previous server (see procAttr), so every lock found then is stale. With
+// age > 0 (Repos.SharedLockAge) other nodes may be pushing: only locks older
+// than age, and quarantines older than a day, are stale.
+func removeStaleLocks(dir string, age time.Duration) {
+	now := time.Now()
+	old := func(path string, limit time.Duration) bool {
+		if age == 0 {
+			return true
+		}
+		fi, err := os.Lstat(path)
+		return err == nil && now.Sub(fi.ModTime()) > limit
+	}
 	for _, f := range []string{"packed-refs.lock", "HEAD.lock", "config.lock", "shallow.lock"} {
-		os.Remove(filepath.Join(dir, f))
+		if p := filepath.Join(dir, f); old(p, age) {
+			os.Remove(p)
+		}
 	}
 	filepath.WalkDir(filepath.Join(dir, "refs"), func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".lock") {
+		if err == nil && !d.IsDir() && strings.HasSuffix(d.Name(), ".lock") && old(path, age) {
 			os.Remove(path)
 		}
 		return nil
 	})
 	if entries, err := os.ReadDir(filepath.Join(dir, "objects")); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && isQuarantine(e.Name()) {
-				os.RemoveAll(filepath.Join(dir, "objects", e.Name()))
+			if p := filepath.Join(dir, "objects", e.Name()); e.IsDir() && isQuarantine(e.Name()) && old(p, 24*time.Hour) {
+				os.RemoveAll(p)
 			}
 		}
 	}
+}
+
+// SweepStaleLocks removes the stale locks (SharedLockAge) of every stored
+// repository; serve runs it periodically when the repositories are shared.
+func (rs *Repos) SweepStaleLocks(ctx context.Context, s store.Store) error {
+	if rs.SharedLockAge == 0 {
+		return nil
+	}
+	repos, err := s.Repos(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		removeStaleLocks(rs.Dir(r), rs.SharedLockAge)
+	}
+	return nil
 }

@@ -36,9 +36,10 @@ type Store interface {
 	Now() time.Time
 	// Changed returns a channel that is closed the next time a build
 	// becomes claimable through this Store value (an enqueue or a lease
-	// expiry it performed). Long-polling claimers wait on it; builds queued
-	// through another Store value on the same database do not close it, so
-	// a claimer also polls.
+	// expiry it performed). Long-polling claimers wait on it. Whether
+	// builds queued through another Store value on the same database close
+	// it depends on the implementation (store/sqlite: no; store/postgres:
+	// yes, through LISTEN/NOTIFY, best effort), so a claimer also polls.
 	Changed() <-chan struct{}
 }
 

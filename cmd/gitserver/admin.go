@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +17,6 @@ import (
 
 	"gitserver/gitserver/service"
 	"gitserver/store"
-	"gitserver/store/sqlite"
 	"gitserver/ui/wire"
 )
 
@@ -39,7 +39,10 @@ const adminUsage = `usage:
   gitserver admin backup --out FILE        (while the server runs; FILE.gz or .tgz is compressed)
   gitserver admin restore --from FILE --data DIR   (into a new, empty data directory)
 flags common to all: --data DIR (or GITSERVER_DATA; default ./gitserver-data),
-  --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key)
+  --secret-key-file FILE (or GITSERVER_SECRET_KEY_FILE; default DIR/secret.key),
+  --database-url postgres://... (or GITSERVER_DATABASE_URL; default the SQLite file in DIR),
+  --repos-dir DIR (or GITSERVER_REPOS_DIR; default DIR/repos),
+  --config FILE (or GITSERVER_CONFIG: the server's config file, for the settings above)
 `
 
 type multiFlag []string
@@ -94,6 +97,9 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs.Var(&allowedOwners, "allowed-owner", "owner users may create under (repeatable)")
 	secretStdin := fs.Bool("secret-stdin", false, "read the SCM secret from the first line of stdin")
 	force := fs.Bool("force", false, "remove a configuration in use")
+	dbURL := fs.String("database-url", "", "PostgreSQL database URL")
+	reposDir := fs.String("repos-dir", "", "repository root")
+	configPath := fs.String("config", "", "the server's config file")
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return flag.ErrHelp
@@ -101,15 +107,36 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	if *data == "" {
-		*data = os.Getenv("GITSERVER_DATA")
+	// The server's settings that say where its data is, read as serve
+	// reads them: flag, then environment, then the config file.
+	if *configPath == "" {
+		*configPath = os.Getenv("GITSERVER_CONFIG")
+	}
+	var file map[string]string
+	if *configPath != "" {
+		var sc config
+		if file, err = readConfigFile(*configPath, serveFlags(&sc)); err != nil {
+			return err
+		}
+	}
+	for _, v := range []struct {
+		p    *string
+		name string
+	}{{data, "data"}, {secretKeyFile, "secret-key-file"}, {dbURL, "database-url"}, {reposDir, "repos-dir"}} {
+		if *v.p == "" {
+			*v.p = os.Getenv(envName(v.name))
+		}
+		if *v.p == "" {
+			*v.p = file[v.name]
+		}
 	}
 	if *data == "" {
 		*data = "./gitserver-data"
 	}
-	if *secretKeyFile == "" {
-		*secretKeyFile = os.Getenv("GITSERVER_SECRET_KEY_FILE")
+	if err := validateDatabaseURL(*dbURL); err != nil {
+		return err
 	}
+	stc := storeConfig{DatabaseURL: *dbURL, MaxConns: 2}
 	if len(pos) < 2 {
 		return usageError{"missing arguments"}
 	}
@@ -159,14 +186,18 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("data directory %s not found (set --data or GITSERVER_DATA)", *data)
 	}
 	d := dataPaths{root: *data}
-	db := d.db()
-	if _, err := os.Stat(db); err != nil {
+	if *reposDir != "" {
+		if d.reposDir, err = filepath.Abs(*reposDir); err != nil {
+			return err
+		}
+	}
+	if !storeExists(stc, d) {
 		return fmt.Errorf("data directory %s holds no gitserver database; start `gitserver serve --data %s` once first (or set --data or GITSERVER_DATA to the server's data directory)", *data, *data)
 	}
 	ctx := context.Background()
 	keyPath := secretKeyPath(*secretKeyFile, d)
 	if cmd == "secrets rotate" {
-		return rotateSecrets(ctx, d, keyPath, stdout)
+		return rotateSecrets(ctx, stc, d, keyPath, stdout)
 	}
 	// The key is loaded, never created: only the server and a rotation
 	// create one.
@@ -174,7 +205,7 @@ func adminRun(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := sqlite.Open(ctx, db, sqlite.Options{Sealer: sealer})
+	s, err := openDatabase(ctx, stc, d, sealer)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,13 @@ type config struct {
 	SSHLoginGrace         time.Duration
 	SSHMaxStartupsPerIP   int
 	SSHMaxUnauthenticated int
+	// DatabaseURL selects PostgreSQL (postgres://...); empty is the
+	// SQLite file in the data directory.
+	DatabaseURL      string
+	DatabaseMaxConns int
+	// ReposDir is the repository root (shared storage when several nodes
+	// serve one database); empty is <data>/repos.
+	ReposDir string
 
 	// OIDC is single sign-on (off without an issuer).
 	OIDC oidcConfig
@@ -75,6 +82,9 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.SSHLoginGrace, "ssh-login-grace", gitserver.DefaultSSHLoginGrace, "time an SSH connection has to authenticate before it is closed")
 	fs.IntVar(&c.SSHMaxStartupsPerIP, "ssh-max-startups-per-ip", gitserver.DefaultSSHMaxStartupsPerIP, "unauthenticated SSH connections allowed per client (IPv4 address or IPv6 /64)")
 	fs.IntVar(&c.SSHMaxUnauthenticated, "ssh-max-unauthenticated", gitserver.DefaultSSHMaxUnauthenticated, "unauthenticated SSH connections allowed in all (beyond it a new one replaces the busiest client's oldest)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DB) shared by every node; empty uses the SQLite file in the data directory (prefer the environment or the config file: a flag is visible in ps)")
+	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", 10, "size of the PostgreSQL connection pool (per node)")
+	fs.StringVar(&c.ReposDir, "repos-dir", "", "repository root; several nodes on one --database-url share it (default <data>/repos)")
 	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", 60*time.Second, "end an HTTP request whose body receives no byte for this long (a stalled push or fetch)")
 	oidcFlags(fs, &c.OIDC)
 	return fs
@@ -133,6 +143,10 @@ func loadConfig(args []string, helpOut io.Writer) (config, error) {
 	if set["build-webhook-secret"] {
 		c.Warnings = append(c.Warnings, "--build-webhook-secret on the command line is visible to every user of this machine (ps, /proc); "+
 			"set GITSERVER_BUILD_WEBHOOK_SECRET, build-webhook-secret in the config file, or --build-webhook-secret-file instead")
+	}
+	if set["database-url"] && strings.Contains(redactedOrEmpty(c.DatabaseURL), "xxxxx") {
+		c.Warnings = append(c.Warnings, "--database-url with a password on the command line is visible to every user of this machine (ps, /proc); "+
+			"set GITSERVER_DATABASE_URL or database-url in the config file instead")
 	}
 	if c.BuildWebhookSecretFile != "" {
 		if c.BuildWebhookSecret != "" {
@@ -227,6 +241,12 @@ func (c config) validate() error {
 	}
 	if c.HTTPBodyTimeout <= 0 {
 		return errors.New("--http-body-timeout must be positive")
+	}
+	if err := validateDatabaseURL(c.DatabaseURL); err != nil {
+		return err
+	}
+	if c.DatabaseMaxConns <= 0 {
+		return errors.New("--database-max-conns must be positive")
 	}
 	if c.MaxPushMB <= 0 {
 		return errors.New("--max-push-mb must be positive")

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gitserver/store/postgres/pgtest"
 )
 
 // binPath is the production binary; faultBinary builds the one with fault
@@ -65,6 +67,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -236,6 +239,7 @@ func (s *TestServer) Restart() {
 // Admin runs `gitserver admin ARGS... --data DIR` and returns stdout.
 func (s *TestServer) Admin(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(binPath, append(append([]string{"admin"}, args...), "--data", s.Data)...)
+	cmd.Env = append(os.Environ(), s.Env...) // the server's settings (GITSERVER_DATABASE_URL)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -12,7 +12,6 @@ import (
 
 	"gitserver/gitserver/seal"
 	"gitserver/store"
-	"gitserver/store/sqlite"
 )
 
 // secretKeyPath is the key file: --secret-key-file, else <data>/secret.key.
@@ -81,7 +80,7 @@ func (m missingKey) Open(_, _ []byte) ([]byte, error) { return nil, m.err() }
 // dropped. A failure or crash before the end keeps the previous keys
 // (<key file>.previous), so every secret still opens and the command can
 // simply run again.
-func rotateSecrets(ctx context.Context, d dataPaths, keyPath string, stdout io.Writer) error {
+func rotateSecrets(ctx context.Context, stc storeConfig, d dataPaths, keyPath string, stdout io.Writer) error {
 	lock, err := lockSecrets(d, true)
 	if err != nil {
 		return err
@@ -92,7 +91,7 @@ func rotateSecrets(ctx context.Context, d dataPaths, keyPath string, stdout io.W
 		return err
 	}
 	again := fmt.Sprintf("the previous keys stay in %s, so every secret still opens; run the command again", seal.PreviousPath(keyPath))
-	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: next})
+	s, err := openDatabase(ctx, stc, d, next)
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, again)
 	}

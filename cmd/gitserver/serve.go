@@ -29,7 +29,6 @@ import (
 	"gitserver/gitserver/service"
 	"gitserver/hooks"
 	"gitserver/store"
-	"gitserver/store/sqlite"
 	"gitserver/ui"
 	"gitserver/ui/httpauth"
 	"gitserver/ui/web"
@@ -143,11 +142,18 @@ func (m *Main) Close() error {
 	return m.err
 }
 
-// paths of the data directory.
-type dataPaths struct{ root string }
+// dataPaths are the paths of a node's data directory; reposDir, when set
+// (--repos-dir, an absolute path), is the repository root instead of
+// <root>/repos.
+type dataPaths struct{ root, reposDir string }
 
-func (d dataPaths) db() string            { return filepath.Join(d.root, "gitserver.db") }
-func (d dataPaths) repos() string         { return filepath.Join(d.root, "repos") }
+func (d dataPaths) db() string { return filepath.Join(d.root, "gitserver.db") }
+func (d dataPaths) repos() string {
+	if d.reposDir != "" {
+		return d.reposDir
+	}
+	return filepath.Join(d.root, "repos")
+}
 func (d dataPaths) hooks() string         { return filepath.Join(d.root, "hooks") }
 func (d dataPaths) run() string           { return filepath.Join(d.root, "run") }
 func (d dataPaths) cache() string         { return filepath.Join(d.root, "cache") }
@@ -209,11 +215,18 @@ func (m *Main) run(ctx context.Context) error {
 		log.Warn("a secret key rotation did not finish; run `gitserver admin secrets rotate` again (with the server stopped)",
 			"previous_keys_file", seal.PreviousPath(keyPath))
 	}
-	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: keyring})
+	sc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: c.DatabaseMaxConns}
+	s, err := openDatabase(ctx, sc, d, keyring)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	log.Info("store", "database", sc.describe(d))
+	if c.ReposDir != "" {
+		if d.reposDir, err = filepath.Abs(c.ReposDir); err != nil {
+			return err
+		}
+	}
 	for _, dir := range []string{d.repos(), d.hooks(), d.cache()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
@@ -241,6 +254,7 @@ func (m *Main) run(ctx context.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerStoreMetrics(reg, s)
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
 	if c.PackCacheMB > 0 {
@@ -250,6 +264,14 @@ func (m *Main) run(ctx context.Context) error {
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
+	// A store shared by several nodes (PostgreSQL) lends its locks: a
+	// repository's maintenance and a mirror's sync run on one node at a
+	// time. The nodes share the repositories too: a lock file is another
+	// node's until it is old (see gitserver.Repos.SharedLockAge).
+	locks, _ := s.(store.Locker)
+	if locks != nil {
+		repos.SharedLockAge = time.Minute
+	}
 	trigger := &hooks.Trigger{Store: s, Git: git.Output, RepoDir: repos.Dir, Log: log.With("component", "builds")}
 	if c.BuildWebhook != "" {
 		wh := hooks.NewBuildNotifier(c.BuildWebhook, c.BuildWebhookSecret, c.BaseURL, log.With("component", "webhook"))
@@ -294,7 +316,7 @@ func (m *Main) run(ctx context.Context) error {
 	if injectFaults != nil {
 		injectFaults(faultSite{Log: log, Store: s, Git: git, Repos: repos, Trigger: trigger, Socket: sock, Server: gs})
 	}
-	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay}
+	maint := &gitserver.Maintainer{Git: git, Repos: repos, Log: log.With("component", "maintenance"), Delay: c.MaintenanceDelay, Locks: locks}
 	gs.Maintainer = maint
 	defer maint.Close()
 	if err := maint.Start(ctx, s); err != nil {
@@ -303,7 +325,7 @@ func (m *Main) run(ctx context.Context) error {
 	// Mirrors: syncs run in the background until the store closes (the
 	// deferred Close runs before the store's).
 	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
-		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self}
+		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self, Locks: locks}
 	// Provider-hosted mirrors follow renames and transfers by stable id.
 	hosted := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
 	mirrors.Resolve = hosted.ResolveHosted
@@ -393,6 +415,23 @@ func (m *Main) run(ctx context.Context) error {
 		g.Go(func() error {
 			sweepGrants(gctx, pages, log)
 			return nil
+		})
+	}
+	if repos.SharedLockAge > 0 {
+		// A node killed mid-push leaves its ref locks to the others.
+		g.Go(func() error {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-t.C:
+					if err := repos.SweepStaleLocks(gctx, s); err != nil && gctx.Err() == nil {
+						log.Warn("sweep stale repository locks", "err", err)
+					}
+				}
+			}
 		})
 	}
 	g.Go(func() error {
@@ -486,6 +525,12 @@ func firstRunAdmin(ctx context.Context, s store.Store, d dataPaths, out io.Write
 	password := generatePassword()
 	if _, err := s.CreateUser(ctx, "admin", password, true,
 		store.AuditEntry{Actor: "system", Action: "user.create", Target: "admin", Detail: "first start"}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			// Another node on the same database started at the same
+			// moment and created it (and printed its password).
+			log.Info("another node created the first admin account")
+			return nil
+		}
 		return fmt.Errorf("create first admin: %w", err)
 	}
 	if err := os.WriteFile(d.adminPassword(), []byte(password+"\n"), 0o600); err != nil {

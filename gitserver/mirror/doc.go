@@ -12,5 +12,5 @@
 // interfaces they declare (service.Mirrorer), wired by cmd.
 //
 // Imports: gitserver/store, gitserver/hooks, gitserver/gitserver, gitserver/gitserver/httperr, gitserver/gitserver/packcache, gitserver/gitserver/scm/webhook
-// Test imports: gitserver/store/sqlite
+// Test imports: gitserver/store/sqlite, gitserver/store/postgres, gitserver/store/postgres/pgtest
 package mirror

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,12 @@ type Engine struct {
 	Metrics *Metrics
 	// Maintainer, if set, is told about syncs that changed refs.
 	Maintainer interface{ Schedule(store.Repo) }
+	// Locks, if set (several nodes share the database), makes a mirror's
+	// sync run on one node at a time: a sync waits for the one running
+	// elsewhere, then fetches (so a webhook that arrived during it is not
+	// lost), and a mirror left "syncing" by a node that died is recovered
+	// by the others' polls (its lock died with that node).
+	Locks store.Locker
 	// SSH and Keyscan are the OpenSSH client programs ("ssh",
 	// "ssh-keyscan" on PATH when empty).
 	SSH, Keyscan string
@@ -102,13 +109,7 @@ func (e *Engine) Trigger(repoID int64, pusher string) {
 func (e *Engine) Start(ctx context.Context) {
 	e.once.Do(e.init)
 	e.sched.start()
-	if ms, err := e.Store.Mirrors(ctx); err == nil {
-		for _, m := range ms {
-			if m.Status == store.MirrorSyncing {
-				e.Store.UpdateMirror(ctx, m.RepoID, store.MirrorUpdate{From: store.MirrorSyncing, Status: store.MirrorOK, NextSyncAt: e.Store.Now()})
-			}
-		}
-	}
+	e.recoverSyncing(ctx)
 	every := e.PollEvery
 	if every <= 0 {
 		every = 15 * time.Second
@@ -123,6 +124,9 @@ func (e *Engine) Start(ctx context.Context) {
 			}
 			for _, m := range due {
 				e.sched.TriggerIfIdle(m.RepoID)
+			}
+			if e.Locks != nil {
+				e.recoverSyncing(ctx)
 			}
 			select {
 			case <-stop:
@@ -228,4 +232,51 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.syncs, m.duration, m.webhooks, m.fetches)
 	}
 	return m
+}
+
+// recoverSyncing returns mirrors left "syncing" by a process that stopped
+// mid-sync to "ok", due now. With Locks, only those whose sync lock is free
+// (no live node is syncing them); without, every one (at start-up: this
+// process is the only one).
+func (e *Engine) recoverSyncing(ctx context.Context) {
+	ms, err := e.Store.Mirrors(ctx)
+	if err != nil {
+		return
+	}
+	for _, m := range ms {
+		if m.Status != store.MirrorSyncing {
+			continue
+		}
+		if e.Locks != nil {
+			release, ok, err := e.Locks.TryLock(ctx, syncLockKey(m.RepoID))
+			if err != nil || !ok {
+				continue
+			}
+			e.Store.UpdateMirror(ctx, m.RepoID, store.MirrorUpdate{From: store.MirrorSyncing, Status: store.MirrorOK, NextSyncAt: e.Store.Now()})
+			release()
+			continue
+		}
+		e.Store.UpdateMirror(ctx, m.RepoID, store.MirrorUpdate{From: store.MirrorSyncing, Status: store.MirrorOK, NextSyncAt: e.Store.Now()})
+	}
+}
+
+func syncLockKey(repoID int64) string { return "mirror-sync:" + strconv.FormatInt(repoID, 10) }
+
+// syncLock waits (until ctx ends) for the sync lock of repoID, held by
+// whichever node syncs it.
+func (e *Engine) syncLock(ctx context.Context, repoID int64) (release func(), err error) {
+	for {
+		release, ok, err := e.Locks.TryLock(ctx, syncLockKey(repoID))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return release, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

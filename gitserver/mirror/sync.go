@@ -150,6 +150,13 @@ func (e *Engine) Sync(ctx context.Context, repoID int64, pusher string) (err err
 	if err != nil {
 		return err
 	}
+	if e.Locks != nil {
+		release, err := e.syncLock(ctx, repoID)
+		if err != nil {
+			return fmt.Errorf("mirror sync lock: %w", err)
+		}
+		defer release()
+	}
 	m, err := e.Store.MirrorByRepo(ctx, repoID)
 	if err != nil {
 		return err

@@ -417,3 +417,10 @@ func (s *DB) withLease(ctx context.Context, op string, id int64, token string, u
 	}
 	return out, nil
 }
+
+// QueueDepth returns the number of queued builds (a metric).
+func (s *DB) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds WHERE status = 'queued'`).Scan(&n)
+	return n, err
+}
