@@ -52,6 +52,7 @@ func backupCommand(args []string) (string, bool) {
 
 type backupFlags struct {
 	data, config, secretKeyFile, out, from string
+	databaseURL, reposDir                  string
 	withoutKey                             bool
 }
 
@@ -61,6 +62,8 @@ func (f *backupFlags) set() *flag.FlagSet {
 	fs.StringVar(&f.data, "data", "", "data directory")
 	fs.StringVar(&f.config, "config", "", "config file")
 	fs.StringVar(&f.secretKeyFile, "secret-key-file", "", "secret key file")
+	fs.StringVar(&f.databaseURL, "database-url", "", "PostgreSQL database URL")
+	fs.StringVar(&f.reposDir, "repos-dir", "", "repository root")
 	fs.StringVar(&f.out, "out", "", "backup file to write")
 	fs.StringVar(&f.from, "from", "", "backup file to restore")
 	fs.BoolVar(&f.withoutKey, "without-secret-key", false, "leave the secret key out of the backup")
@@ -86,7 +89,7 @@ func adminBackup(cmd string, args []string, stdout, stderr io.Writer) error {
 	var serveArgs []string
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "data", "config", "secret-key-file":
+		case "data", "config", "secret-key-file", "database-url", "repos-dir":
 			serveArgs = append(serveArgs, "--"+fl.Name+"="+fl.Value.String())
 		}
 	})
@@ -163,7 +166,13 @@ func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdou
 		return err
 	}
 	d := dataPaths{root: abs}
-	if _, err := os.Stat(d.db()); err != nil {
+	if c.ReposDir != "" {
+		if d.reposDir, err = filepath.Abs(c.ReposDir); err != nil {
+			return err
+		}
+	}
+	stc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: 2}
+	if !storeExists(stc, d) {
 		return fmt.Errorf("data directory %s holds no gitserver database", c.Data)
 	}
 	// The shared key lock keeps a key rotation (which needs the server
@@ -182,7 +191,7 @@ func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdou
 	if err != nil {
 		return err
 	}
-	s, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: sealer})
+	s, err := openDatabase(ctx, stc, d, sealer)
 	if err != nil {
 		return err
 	}
@@ -212,7 +221,7 @@ func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdou
 		w = zw
 	}
 	m, err := backup.Create(ctx, w, backup.Options{
-		Store: s, StoreKind: "sqlite", Git: git.Output, RepoDir: repos.Dir,
+		Store: s, StoreKind: stc.kind(), Git: git.Output, RepoDir: repos.Dir,
 		Files: backupFiles(d, keyPath, !withoutKey), TempDir: filepath.Dir(outAbs), Version: version,
 		Progress: progress(stderr, "backup"),
 	})
@@ -273,6 +282,12 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		return fmt.Errorf("data directory %s is not empty; restore into a new (missing or empty) directory, nothing was changed", c.Data)
 	}
 	d := dataPaths{root: root}
+	if c.ReposDir != "" {
+		if d.reposDir, err = filepath.Abs(c.ReposDir); err != nil {
+			return err
+		}
+	}
+	stc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: 2}
 	keyPath := secretKeyPath(c.SecretKeyFile, d)
 	wroteKey := false // the key came from the backup (else it must exist)
 	gitPath, _, err := gitserver.FindGit()
@@ -330,7 +345,7 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 			if sealer, err = loadSecretKey(keyPath); err != nil {
 				return nil, err
 			}
-			db, err := sqlite.Open(ctx, d.db(), sqlite.Options{Sealer: sealer})
+			db, err := openDatabase(ctx, stc, d, sealer)
 			if err != nil {
 				return nil, err
 			}

@@ -22,6 +22,14 @@ type storeConfig struct {
 
 func (c storeConfig) postgres() bool { return c.DatabaseURL != "" }
 
+// kind names the store in a backup's manifest.
+func (c storeConfig) kind() string {
+	if c.postgres() {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
 // describe names the store for logs and messages, without the password.
 func (c storeConfig) describe(d dataPaths) string {
 	if c.postgres() {

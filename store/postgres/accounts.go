@@ -43,7 +43,7 @@ func (s *DB) CountUsers(ctx context.Context) (int, error) {
 
 // CreateUser creates a user account with the given password.
 func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
-	if err := store.CheckName("user", name); err != nil {
+	if err := store.CheckAccountName("user", name); err != nil {
 		return store.Account{}, err
 	}
 	if len(password) < store.MinPasswordLen {
@@ -360,7 +360,7 @@ func (s *DB) DeleteToken(ctx context.Context, userID, id int64, audit ...store.A
 
 // CreateOrg creates an organisation whose first owner is creatorID.
 func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit ...store.AuditEntry) (store.Account, error) {
-	if err := store.CheckName("organisation", name); err != nil {
+	if err := store.CheckAccountName("organisation", name); err != nil {
 		return store.Account{}, err
 	}
 	var org store.Account
@@ -475,6 +475,24 @@ func (s *DB) AuditEvents(ctx context.Context, limit int) ([]store.AuditEvent, er
 		}
 		e.At = fromMicros(at)
 		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// UserOrgs lists the organisations a user is a member of, by name.
+func (s *DB) UserOrgs(ctx context.Context, userID int64) ([]store.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE kind = 'org' AND id IN (SELECT org_id FROM memberships WHERE user_id = ?) ORDER BY name`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: user orgs: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Account{}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	return out, rows.Err()
 }

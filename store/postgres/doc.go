@@ -26,6 +26,10 @@
 // lock on a connection of its own, which dies with its holder, so that a
 // repository's maintenance and a mirror's sync run on one node at a time.
 //
+// Dump and Load (store.Dumper, backup.go) read every table in one
+// REPEATABLE READ, read-only transaction, and load a dump of either store
+// in one transaction, moving each identity past the ids loaded.
+//
 // Secrets are sealed with Options.Sealer exactly as in store/sqlite
 // (sealedColumns, sealAAD). Nothing but cmd/ (and benchmarks and tests)
 // imports it.

@@ -133,3 +133,32 @@ func (s *DB) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry
 		return s.writeAudit(ctx, tx, audit)
 	})
 }
+
+// UpdateRepo changes a repository's visibility and default branch.
+func (s *DB) UpdateRepo(ctx context.Context, id int64, u store.RepoUpdate, audit ...store.AuditEntry) (store.Repo, error) {
+	if err := u.Check(); err != nil {
+		return store.Repo{}, err
+	}
+	var r store.Repo
+	err := s.tx(ctx, func(tx *txw) error {
+		var err error
+		if u.Visibility != nil {
+			if _, err = tx.ExecContext(ctx, `UPDATE repos SET visibility = ? WHERE id = ?`, string(*u.Visibility), id); err != nil {
+				return fmt.Errorf("store: update repo: %w", err)
+			}
+		}
+		if u.DefaultBranch != nil {
+			if _, err = tx.ExecContext(ctx, `UPDATE repos SET default_branch = ? WHERE id = ?`, *u.DefaultBranch, id); err != nil {
+				return fmt.Errorf("store: update repo: %w", err)
+			}
+		}
+		if r, err = s.repoByID(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.writeAudit(ctx, tx, audit)
+	})
+	if err != nil {
+		return store.Repo{}, err
+	}
+	return r, nil
+}

@@ -29,6 +29,8 @@ var sealedColumns = []sealedColumn{
 	{table: "scm_connections", column: "access_token", idColumn: "id"},
 	{table: "scm_connections", column: "refresh_token", idColumn: "id"},
 	{table: "scm_oauth_states", column: "verifier", idColumn: "id"},
+	{table: "oidc_links", column: "refresh_token", idColumn: "user_id"},
+	{table: "oidc_states", column: "verifier", idColumn: "id"},
 }
 
 // sealAAD is the aad a value of table.column in row id is sealed for, e.g.

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitserver/store/postgres/pgtest"
+)
+
+// TestBackupPostgresE2E: a backup of two nodes on PostgreSQL, taken while
+// pushes go through both, restores into a new PostgreSQL database (with
+// its repository root) and into the SQLite default: every push
+// acknowledged before the backup began is there, with its build, and the
+// version published before it.
+func TestBackupPostgresE2E(t *testing.T) {
+	t.Parallel()
+	a, b := startNodes(t)
+	admin := Cred{"admin", a.AdminPassword}
+	worker := a.Token("admin", "builds")
+	g := NewGitEnv(t)
+
+	// A published version.
+	c1 := pushNew(t, g, a, admin, "rel")
+	b1 := runBuild(t, b, worker, c1, "succeeded")
+	if code, v := a.JSON("POST", "/api/v1/repos/admin/rel/versions", admin, map[string]any{"build_id": jsonNum(t, b1, "id"), "bump": "minor"}); code != 201 {
+		t.Fatalf("publish: %d %v", code, v)
+	}
+
+	// Pushers through both nodes while the backup runs.
+	const pushers = 2
+	works := make([]string, pushers)
+	nodes := []*TestServer{a, b}
+	for i := range pushers {
+		name := fmt.Sprintf("load%d", i)
+		a.CreateRepo(admin, "admin", name, "restricted")
+		works[i] = g.Init(nodes[i].RepoURL(admin, "admin", name))
+	}
+	var mu sync.Mutex
+	acks := make([][]backupAck, pushers)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range pushers {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c := g.Commit(works[i], "f", fmt.Sprint(n), fmt.Sprint("load ", n))
+				if out, err := g.Run(works[i], "push", "-q", "origin", "master"); err != nil {
+					t.Errorf("push: %v %s", err, out)
+					return
+				}
+				mu.Lock()
+				acks[i] = append(acks[i], backupAck{c, time.Now()})
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	backupFile := filepath.Join(t.TempDir(), "pg.tar")
+	began := time.Now()
+	out, stderr, err := adminCmd(t, a.Env, "backup", "--out", backupFile, "--data", a.Data,
+		"--repos-dir", argValue(a.Args, "--repos-dir"), "--secret-key-file", argValue(a.Args, "--secret-key-file"))
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("backup: %v\n%s\n%s", err, out, stderr)
+	}
+	if strings.Contains(out+stderr, pgtest.Password) {
+		t.Fatalf("backup output shows the database password")
+	}
+
+	check := func(s *TestServer, what string) {
+		t.Helper()
+		if got := buildsFor(t, s, admin, "admin", "rel", c1); len(got) != 1 {
+			t.Errorf("%s: build of the published commit: %v", what, got)
+		}
+		if code, body := s.Do("GET", "/api/v1/repos/admin/rel/versions", admin, nil); code != 200 || !strings.Contains(string(body), c1) {
+			t.Errorf("%s: versions: %d %s", what, code, body)
+		}
+		for i := range pushers {
+			name := fmt.Sprintf("load%d", i)
+			head := lsRemoteHead(t, g, s.RepoURL(admin, "admin", name))
+			clone := g.Clone(s.RepoURL(admin, "admin", name))
+			var last string
+			for _, ack := range acks[i] {
+				if !ack.at.After(began) {
+					last = ack.commit
+				}
+			}
+			if last == "" {
+				t.Fatalf("%s: no push acknowledged before the backup", name)
+			}
+			if _, err := g.Run(clone, "merge-base", "--is-ancestor", last, head); err != nil {
+				t.Errorf("%s, %s: push %s acknowledged before the backup is not in the restored head %s", what, name, last, head)
+			}
+			if len(buildsFor(t, s, admin, "admin", name, head)) != 1 {
+				t.Errorf("%s, %s: the restored head %s has no build", what, name, head)
+			}
+		}
+	}
+
+	// Into a new PostgreSQL database and repository root.
+	url2 := pgtest.Start(t)
+	shared2 := t.TempDir()
+	data2 := filepath.Join(t.TempDir(), "data")
+	env2 := []string{"GITSERVER_DATABASE_URL=" + url2, "GITSERVER_REPOS_DIR=" + filepath.Join(shared2, "repos")}
+	if out, stderr, err := adminCmd(t, env2, "restore", "--from", backupFile, "--data", data2); err != nil {
+		t.Fatalf("restore into PostgreSQL: %v\n%s\n%s", err, out, stderr)
+	}
+	s2 := StartServer(t, WithData(data2), WithEnv(env2...))
+	check(s2, "PostgreSQL")
+
+	// Into the SQLite default.
+	data3 := filepath.Join(t.TempDir(), "data")
+	if out, stderr, err := adminCmd(t, nil, "restore", "--from", backupFile, "--data", data3); err != nil {
+		t.Fatalf("restore into SQLite: %v\n%s\n%s", err, out, stderr)
+	}
+	s3 := StartServer(t, WithData(data3))
+	check(s3, "SQLite")
+}
+
+// argValue is the value following flag in args ("" if absent).
+func argValue(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
