@@ -62,7 +62,24 @@ func TestBackupPostgresE2E(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(time.Second)
+	// Back up once every pusher has had a push acknowledged (a second's
+	// sleep was not always enough on a loaded machine).
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		ready := true
+		for i := range acks {
+			ready = ready && len(acks[i]) > 0
+		}
+		mu.Unlock()
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatal("no push acknowledged within 60s")
+		}
+	}
 	backupFile := filepath.Join(t.TempDir(), "pg.tar")
 	began := time.Now()
 	out, stderr, err := adminCmd(t, a.Env, "backup", "--out", backupFile, "--data", a.Data,

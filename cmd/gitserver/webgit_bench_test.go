@@ -170,10 +170,15 @@ func TestWebGitImplementationsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, br := range []benchRepo{
-		{name: "gogit", dir: gogitMirror(t, false), branch: "master", subdir: "plumbing/object", file: "plumbing/object/commit.go"},
-		{name: "history300", dir: dir300, branch: history.Branch, subdir: "d05", file: "d05/f005.go"},
-	} {
+	repos := []benchRepo{{name: "history300", dir: dir300, branch: history.Branch, subdir: "d05", file: "d05/f005.go"}}
+	// The go-git history (merges, tags) is the shared test data beside the
+	// checkout; a clone elsewhere (CI's) compares on the generated one only.
+	if _, err := findRepoFile(filepath.Join("shared", "data", "go-git.bundle")); err == nil {
+		repos = append(repos, benchRepo{name: "gogit", dir: gogitMirror(t, false), branch: "master", subdir: "plumbing/object", file: "plumbing/object/commit.go"})
+	} else {
+		t.Logf("go-git history skipped: %v", err)
+	}
+	for _, br := range repos {
 		impls, r, order := readers(t, br.dir)
 		r.DefaultBranch = br.branch
 		want := impls["plumbing"]
