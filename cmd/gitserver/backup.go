@@ -287,6 +287,20 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 			return err
 		}
 	}
+	// A repository root of its own (--repos-dir) must be new too: the
+	// bundles are fetched with +refs/*:refs/* into any repository
+	// directory found there, which would move the refs of a live one.
+	reposCreated, ownRepos := false, d.reposDir != "" && !strings.HasPrefix(d.reposDir+string(filepath.Separator), root+string(filepath.Separator))
+	if ownRepos {
+		switch entries, err := os.ReadDir(d.reposDir); {
+		case errors.Is(err, os.ErrNotExist):
+			reposCreated = true
+		case err != nil:
+			return fmt.Errorf("repository directory: %w", err)
+		case len(entries) > 0:
+			return fmt.Errorf("repository directory %s is not empty; restore into a new (missing or empty) directory, nothing was changed", c.ReposDir)
+		}
+	}
 	stc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: 2}
 	keyPath := secretKeyPath(c.SecretKeyFile, d)
 	wroteKey := false // the key came from the backup (else it must exist)
@@ -309,12 +323,9 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		if s != nil {
 			s.Close()
 		}
-		if created {
-			os.RemoveAll(root)
-		} else if entries, rerr := os.ReadDir(root); rerr == nil {
-			for _, e := range entries {
-				os.RemoveAll(filepath.Join(root, e.Name()))
-			}
+		emptyDir(root, created)
+		if ownRepos {
+			emptyDir(d.reposDir, reposCreated)
 		}
 		if wroteKey && !strings.HasPrefix(keyPath, root+string(filepath.Separator)) {
 			os.Remove(keyPath)
@@ -398,4 +409,18 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "start it with: gitserver serve --data %s --secret-key-file %s\n", c.Data, keyPath)
 	}
 	return nil
+}
+
+// emptyDir removes what a failed restore wrote into dir: dir itself when
+// the restore created it, else everything in it (it was empty).
+func emptyDir(dir string, created bool) {
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
