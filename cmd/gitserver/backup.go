@@ -315,11 +315,19 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		files[f.Name] = f.Path
 	}
 	var s store.Store
+	var loaded *loadTracker
 	defer func() {
 		if err == nil {
 			return
 		}
 		// Take back what this restore created.
+		if u, ok := s.(interface{ Unload(context.Context) error }); ok && loaded != nil && loaded.loaded {
+			// A database of its own (PostgreSQL) outlives the data
+			// directory: its rows go, or the next attempt is refused.
+			if uerr := u.Unload(context.Background()); uerr != nil {
+				err = fmt.Errorf("%w; the restored rows could not be removed (%v): restore into another new database", err, uerr)
+			}
+		}
 		if s != nil {
 			s.Close()
 		}
@@ -361,7 +369,8 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 				return nil, err
 			}
 			s = db
-			return db, nil
+			loaded = &loadTracker{Store: db}
+			return loaded, nil
 		},
 		Git: git.Output, InitRepo: repos.Init, RepoDir: repos.Dir, Files: files, TempDir: d.root,
 		Progress: progress(stderr, "restore"),
@@ -423,4 +432,25 @@ func emptyDir(dir string, created bool) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// loadTracker is the store a restore loads into, noting whether its rows
+// were committed (store.Dumper.Load returned nil). Its Close does
+// nothing: backup.Restore closes the store it fails with, and runRestore
+// still needs it then to take the rows back.
+type loadTracker struct {
+	store.Store
+	loaded bool
+}
+
+func (l *loadTracker) Close() error { return nil }
+
+func (l *loadTracker) Dump(ctx context.Context, fn func(string, store.Row) error) (int, error) {
+	return l.Store.(store.Dumper).Dump(ctx, fn)
+}
+
+func (l *loadTracker) Load(ctx context.Context, v int, rows func(insert func(string, store.Row) error) error) error {
+	err := l.Store.(store.Dumper).Load(ctx, v, rows)
+	l.loaded = err == nil
+	return err
 }
