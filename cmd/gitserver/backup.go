@@ -175,6 +175,11 @@ func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdou
 	if !storeExists(stc, d) {
 		return fmt.Errorf("data directory %s holds no gitserver database", c.Data)
 	}
+	// Without the server's repository root every repository would be
+	// written as one without refs (its directory is not found).
+	if fi, err := os.Stat(d.repos()); err != nil || !fi.IsDir() {
+		return fmt.Errorf("repository directory %s not found: give the server's own (--repos-dir, GITSERVER_REPOS_DIR or repos-dir in --config)", d.repos())
+	}
 	// The shared key lock keeps a key rotation (which needs the server
 	// stopped) away while the backup copies the key and the sealed rows.
 	lock, err := lockSecrets(d, false)

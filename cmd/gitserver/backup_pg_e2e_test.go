@@ -178,3 +178,23 @@ func TestRestorePostgresFailedLeavesEmptyDatabaseE2E(t *testing.T) {
 		t.Fatalf("restored head %s, pushed %s", got, head)
 	}
 }
+
+// TestBackupWithoutReposDirE2E: a backup of nodes on a shared --repos-dir
+// run without that setting is refused, rather than written with every
+// repository as one without refs (their directories are not under the
+// data directory).
+func TestBackupWithoutReposDirE2E(t *testing.T) {
+	t.Parallel()
+	a, _ := startNodes(t)
+	admin := Cred{"admin", a.AdminPassword}
+	pushNew(t, NewGitEnv(t), a, admin, "r")
+	file := filepath.Join(t.TempDir(), "b.tar")
+	out, stderr, err := adminCmd(t, a.Env, "backup", "--out", file, "--data", a.Data,
+		"--secret-key-file", argValue(a.Args, "--secret-key-file"))
+	if err == nil || !strings.Contains(stderr, "--repos-dir") {
+		t.Fatalf("backup without --repos-dir: %v\n%s%s", err, out, stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the refused backup wrote %s: %v", file, err)
+	}
+}
