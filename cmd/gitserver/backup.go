@@ -24,10 +24,12 @@ import (
 
 const backupUsage = `usage:
   gitserver admin backup --out FILE [--without-secret-key] [--data DIR] [--config FILE]
+        [--database-url URL] [--repos-dir DIR]
         a consistent snapshot of the database and every repository, while the server runs;
         FILE ending in .gz or .tgz is gzip-compressed. It holds the secret key (unless
         --without-secret-key): keep it as safe as the data directory.
   gitserver admin restore --from FILE --data DIR [--secret-key-file FILE] [--config FILE]
+        [--database-url URL] [--repos-dir DIR]
         recreate a server from a backup into a new, empty data directory; a backup made
         --without-secret-key needs the key file (--secret-key-file) to exist
 `
