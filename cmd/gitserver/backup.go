@@ -24,10 +24,12 @@ import (
 
 const backupUsage = `usage:
   gitserver admin backup --out FILE [--without-secret-key] [--data DIR] [--config FILE]
+        [--database-url URL] [--repos-dir DIR]
         a consistent snapshot of the database and every repository, while the server runs;
         FILE ending in .gz or .tgz is gzip-compressed. It holds the secret key (unless
         --without-secret-key): keep it as safe as the data directory.
   gitserver admin restore --from FILE --data DIR [--secret-key-file FILE] [--config FILE]
+        [--database-url URL] [--repos-dir DIR]
         recreate a server from a backup into a new, empty data directory; a backup made
         --without-secret-key needs the key file (--secret-key-file) to exist
 `
@@ -175,6 +177,11 @@ func runBackup(ctx context.Context, c config, out string, withoutKey bool, stdou
 	if !storeExists(stc, d) {
 		return fmt.Errorf("data directory %s holds no gitserver database", c.Data)
 	}
+	// Without the server's repository root every repository would be
+	// written as one without refs (its directory is not found).
+	if fi, err := os.Stat(d.repos()); err != nil || !fi.IsDir() {
+		return fmt.Errorf("repository directory %s not found: give the server's own (--repos-dir, GITSERVER_REPOS_DIR or repos-dir in --config)", d.repos())
+	}
 	// The shared key lock keeps a key rotation (which needs the server
 	// stopped) away while the backup copies the key and the sealed rows.
 	lock, err := lockSecrets(d, false)
@@ -287,6 +294,20 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 			return err
 		}
 	}
+	// A repository root of its own (--repos-dir) must be new too: the
+	// bundles are fetched with +refs/*:refs/* into any repository
+	// directory found there, which would move the refs of a live one.
+	reposCreated, ownRepos := false, d.reposDir != "" && !strings.HasPrefix(d.reposDir+string(filepath.Separator), root+string(filepath.Separator))
+	if ownRepos {
+		switch entries, err := os.ReadDir(d.reposDir); {
+		case errors.Is(err, os.ErrNotExist):
+			reposCreated = true
+		case err != nil:
+			return fmt.Errorf("repository directory: %w", err)
+		case len(entries) > 0:
+			return fmt.Errorf("repository directory %s is not empty; restore into a new (missing or empty) directory, nothing was changed", c.ReposDir)
+		}
+	}
 	stc := storeConfig{DatabaseURL: c.DatabaseURL, MaxConns: 2}
 	keyPath := secretKeyPath(c.SecretKeyFile, d)
 	wroteKey := false // the key came from the backup (else it must exist)
@@ -301,20 +322,25 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		files[f.Name] = f.Path
 	}
 	var s store.Store
+	var loaded *loadTracker
 	defer func() {
 		if err == nil {
 			return
 		}
 		// Take back what this restore created.
+		if u, ok := s.(interface{ Unload(context.Context) error }); ok && loaded != nil && loaded.loaded {
+			// A database of its own (PostgreSQL) outlives the data
+			// directory: its rows go, or the next attempt is refused.
+			if uerr := u.Unload(context.Background()); uerr != nil {
+				err = fmt.Errorf("%w; the restored rows could not be removed (%v): restore into another new database", err, uerr)
+			}
+		}
 		if s != nil {
 			s.Close()
 		}
-		if created {
-			os.RemoveAll(root)
-		} else if entries, rerr := os.ReadDir(root); rerr == nil {
-			for _, e := range entries {
-				os.RemoveAll(filepath.Join(root, e.Name()))
-			}
+		emptyDir(root, created)
+		if ownRepos {
+			emptyDir(d.reposDir, reposCreated)
 		}
 		if wroteKey && !strings.HasPrefix(keyPath, root+string(filepath.Separator)) {
 			os.Remove(keyPath)
@@ -350,7 +376,8 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 				return nil, err
 			}
 			s = db
-			return db, nil
+			loaded = &loadTracker{Store: db}
+			return loaded, nil
 		},
 		Git: git.Output, InitRepo: repos.Init, RepoDir: repos.Dir, Files: files, TempDir: d.root,
 		Progress: progress(stderr, "restore"),
@@ -398,4 +425,39 @@ func runRestore(ctx context.Context, c config, from string, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "start it with: gitserver serve --data %s --secret-key-file %s\n", c.Data, keyPath)
 	}
 	return nil
+}
+
+// emptyDir removes what a failed restore wrote into dir: dir itself when
+// the restore created it, else everything in it (it was empty).
+func emptyDir(dir string, created bool) {
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// loadTracker is the store a restore loads into, noting whether its rows
+// were committed (store.Dumper.Load returned nil). Its Close does
+// nothing: backup.Restore closes the store it fails with, and runRestore
+// still needs it then to take the rows back.
+type loadTracker struct {
+	store.Store
+	loaded bool
+}
+
+func (l *loadTracker) Close() error { return nil }
+
+func (l *loadTracker) Dump(ctx context.Context, fn func(string, store.Row) error) (int, error) {
+	return l.Store.(store.Dumper).Dump(ctx, fn)
+}
+
+func (l *loadTracker) Load(ctx context.Context, v int, rows func(insert func(string, store.Row) error) error) error {
+	err := l.Store.(store.Dumper).Load(ctx, v, rows)
+	l.loaded = err == nil
+	return err
 }

@@ -400,3 +400,58 @@ func writeHostile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestoreRefusesNonEmptyReposDirE2E: a restore with --repos-dir is
+// refused, touching nothing, when that directory holds anything (the live
+// repository root of a running server, say): its repositories' refs
+// would otherwise be force-updated from the bundles.
+func TestRestoreRefusesNonEmptyReposDirE2E(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "r", "restricted")
+	g := NewGitEnv(t)
+	work := g.Init(s.RepoURL(admin, "admin", "r"))
+	g.Commit(work, "a", "1", "backed up")
+	g.Must(work, "push", "-q", "origin", "master")
+	file := filepath.Join(t.TempDir(), "b.tar")
+	if out, stderr, err := adminCmd(t, nil, "backup", "--out", file, "--data", s.Data); err != nil {
+		t.Fatalf("backup: %v %s %s", err, out, stderr)
+	}
+	newer := g.Commit(work, "a", "2", "after the backup")
+	g.Must(work, "push", "-q", "origin", "master")
+
+	live := filepath.Join(s.Data, "repos")
+	data := filepath.Join(t.TempDir(), "data")
+	if out, stderr, err := adminCmd(t, nil, "restore", "--from", file, "--data", data, "--repos-dir", live); err == nil || !strings.Contains(stderr, "is not empty") {
+		t.Errorf("restore into a non-empty repository root: %v\n%s%s", err, out, stderr)
+	}
+	clone := g.Clone(s.RepoURL(admin, "admin", "r"))
+	if got := strings.TrimSpace(g.Must(clone, "rev-parse", "HEAD")); got != newer {
+		t.Errorf("the refused restore moved master of the live repository to %s (was %s)", got, newer)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Errorf("the refused restore left %s: %v", data, err)
+	}
+
+	// A failed restore (an archive cut short in the last bundle) removes
+	// the repositories it created in an empty --repos-dir of its own.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar")
+	if err := os.WriteFile(cut, b[:len(b)-1024-512], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repos := t.TempDir()
+	if _, stderr, err := adminCmd(t, nil, "restore", "--from", cut, "--data", data, "--repos-dir", repos); err == nil {
+		t.Fatalf("restore of a truncated archive succeeded: %s", stderr)
+	}
+	if entries, _ := os.ReadDir(repos); len(entries) != 0 {
+		t.Errorf("the failed restore left %v in the repository root", entries)
+	}
+	if out, stderr, err := adminCmd(t, nil, "restore", "--from", file, "--data", data, "--repos-dir", repos); err != nil {
+		t.Fatalf("restore into an empty repository root: %v %s %s", err, out, stderr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -151,4 +152,66 @@ func argValue(args []string, flag string) string {
 		}
 	}
 	return ""
+}
+
+// TestRestorePostgresFailedLeavesEmptyDatabaseE2E: a restore into
+// PostgreSQL that fails after its rows were loaded (an archive cut short
+// in a bundle) takes them back, as it takes back the data directory, so
+// that the same database can take the next attempt.
+func TestRestorePostgresFailedLeavesEmptyDatabaseE2E(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	admin := Cred{"admin", s.AdminPassword}
+	g := NewGitEnv(t)
+	head := pushNew(t, g, s, admin, "r")
+	file := filepath.Join(t.TempDir(), "b.tar")
+	if out, stderr, err := adminCmd(t, nil, "backup", "--out", file, "--data", s.Data); err != nil {
+		t.Fatalf("backup: %v %s %s", err, out, stderr)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar")
+	if err := os.WriteFile(cut, b[:len(b)-1024-512], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.Start(t)
+	env := []string{"GITSERVER_DATABASE_URL=" + url}
+	data := filepath.Join(t.TempDir(), "data")
+	if out, stderr, err := adminCmd(t, env, "restore", "--from", cut, "--data", data); err == nil || !strings.Contains(stderr, "repos/") {
+		t.Fatalf("restore of an archive cut short in a bundle: %v %s %s", err, out, stderr)
+	}
+	if out, stderr, err := adminCmd(t, env, "restore", "--from", file, "--data", data); err != nil {
+		t.Fatalf("restore into the database of the failed attempt: %v %s %s", err, out, stderr)
+	}
+	// A restore refused by the (now full) database takes back nothing of it.
+	other := filepath.Join(t.TempDir(), "data")
+	if _, stderr, err := adminCmd(t, env, "restore", "--from", file, "--data", other); err == nil || !strings.Contains(stderr, "not empty") {
+		t.Fatalf("restore into a full database: %v %s", err, stderr)
+	}
+	s2 := StartServer(t, WithData(data), WithEnv(env...))
+	if got := lsRemoteHead(t, g, s2.RepoURL(admin, "admin", "r")); got != head {
+		t.Fatalf("restored head %s, pushed %s", got, head)
+	}
+}
+
+// TestBackupWithoutReposDirE2E: a backup of nodes on a shared --repos-dir
+// run without that setting is refused, rather than written with every
+// repository as one without refs (their directories are not under the
+// data directory).
+func TestBackupWithoutReposDirE2E(t *testing.T) {
+	t.Parallel()
+	a, _ := startNodes(t)
+	admin := Cred{"admin", a.AdminPassword}
+	pushNew(t, NewGitEnv(t), a, admin, "r")
+	file := filepath.Join(t.TempDir(), "b.tar")
+	out, stderr, err := adminCmd(t, a.Env, "backup", "--out", file, "--data", a.Data,
+		"--secret-key-file", argValue(a.Args, "--secret-key-file"))
+	if err == nil || !strings.Contains(stderr, "--repos-dir") {
+		t.Fatalf("backup without --repos-dir: %v\n%s%s", err, out, stderr)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("the refused backup wrote %s: %v", file, err)
+	}
 }

@@ -297,3 +297,18 @@ func (l *loader) hasID(table string) bool {
 func quoteName(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
+
+// Unload empties every table that Load fills (TRUNCATE, identities
+// restarted), to take back a Load whose restore failed later on (a
+// damaged bundle): the database is then empty again and can take the next
+// attempt. It deletes every row of those tables; nothing else calls it.
+func (s *DB) Unload(ctx context.Context) error {
+	names := make([]string, len(store.BackupTables))
+	for i, t := range store.BackupTables {
+		names[i] = quoteName(t)
+	}
+	if _, err := s.w.ExecContext(ctx, `TRUNCATE `+strings.Join(names, ", ")+` RESTART IDENTITY CASCADE`); err != nil {
+		return fmt.Errorf("store: unload: %w", err)
+	}
+	return nil
+}

@@ -161,8 +161,12 @@ func freePort() (int, error) {
 
 func start() (*Cluster, error) {
 	// Not under t.TempDir: its parent is 0700 root, which the postgres
-	// user cannot enter.
-	dir, err := os.MkdirTemp("", "gitserver-pg-")
+	// user cannot enter; nor under a TMPDIR that user cannot reach.
+	base := os.TempDir()
+	if os.Geteuid() == 0 && !reachable(base) {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "gitserver-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +219,26 @@ func start() (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// reachable reports whether any user may enter dir: it and each of its
+// parents are searchable by others.
+func reachable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
+	}
 }
 
 // runLogged runs cmd with its output in a file, not a pipe: the server that
