@@ -251,8 +251,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 func (c *Client) admit(claims map[string]any, email string) error {
 	if len(c.cfg.AllowedDomains) > 0 {
 		_, domain, _ := strings.Cut(email, "@")
-		verified, isBool := claims["email_verified"].(bool)
-		if email == "" || !slices.Contains(c.cfg.AllowedDomains, strings.ToLower(domain)) || (isBool && !verified) {
+		if email == "" || !slices.Contains(c.cfg.AllowedDomains, strings.ToLower(domain)) || unverified(claims["email_verified"]) {
 			return &Refusal{Msg: "Your e-mail address is not in a domain allowed to sign in here (or is not verified by the identity provider).",
 				Err: fmt.Errorf("e-mail domain %q not allowed", domain)}
 		}
@@ -270,6 +269,19 @@ func (c *Client) admit(claims map[string]any, email string) error {
 		}
 	}
 	return nil
+}
+
+// unverified reports whether an email_verified claim says no: false, or
+// the string "false" (some providers, e.g. Amazon Cognito, send strings).
+// An absent claim is not a no (Entra ID sends none).
+func unverified(claim any) bool {
+	switch v := claim.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
 }
 
 // HasValue reports whether a claim's value is want (a string, a number or

@@ -75,6 +75,10 @@ func TestAdmit(t *testing.T) {
 		{map[string]any{"groups": []any{"staff"}}, "a@example.test", true},
 		{map[string]any{"groups": []any{"staff"}}, "a@EXAMPLE.TEST", true},
 		{map[string]any{"groups": []any{"staff"}, "email_verified": false}, "a@example.test", false},
+		// Some providers (Amazon Cognito) send email_verified as a string.
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "false"}, "a@example.test", false},
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "False"}, "a@example.test", false},
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "true"}, "a@example.test", true},
 		{map[string]any{"groups": []any{"staff"}}, "a@example.test.attacker.test", false},
 		{map[string]any{"groups": []any{"staff"}}, "", false},
 		{map[string]any{"groups": []any{"guests"}}, "a@example.test", false},
