@@ -223,6 +223,25 @@ func TestOIDCForgedTokens(t *testing.T) {
 	if _, err := openStore(t, s3).OIDCLinkOf(ctx, 1); err == nil {
 		t.Fatal("the built-in admin was linked")
 	}
+	// Linking allowed: an e-mail the provider has not verified names no
+	// account, so it cannot take over the local account of that name.
+	lena := s3.CreateUser("lena", false)
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string {
+		return idp.token(idp.key, idp.claims(nonce, "lena", func(c map[string]any) {
+			delete(c, "preferred_username")
+			c["email"], c["email_verified"] = "lena@attacker.test", false
+		}))
+	}
+	idp.mu.Unlock()
+	code, body, _ = fakeSignIn(t, s3)
+	refusedPage(t, "an unverified e-mail naming a local account", code, body, http.StatusForbidden, "your e-mail address is not verified")
+	if a, _, err := openStore(t, s3).OIDCUser(ctx, idp.srv.URL, "sub-lena"); err == nil {
+		t.Fatalf("an unverified e-mail linked %s", a.Name)
+	}
+	if !credWorks(t, s3, Cred{"lena", lena}) {
+		t.Fatal("the local account's password stopped working")
+	}
 
 	// A provider whose discovery document names another issuer.
 	rogue := newFakeIdP(t, "https://idp.attacker.test")

@@ -232,19 +232,35 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	if err := c.admit(claims, id.Email); err != nil {
 		return Identity{}, err
 	}
-	id.Username, _ = claims[c.cfg.UsernameClaim].(string)
-	id.Username = strings.TrimSpace(id.Username)
-	if id.Username == "" {
-		id.Username = id.Email
+	if id.Username, err = c.username(claims, id.Email); err != nil {
+		return Identity{}, err
 	}
-	// An e-mail-like name (Entra's preferred_username is the UPN) names
-	// the account by its local part.
-	id.Username, _, _ = strings.Cut(id.Username, "@")
 	if c.cfg.AdminClaim != "" {
 		admin := HasValue(claims[c.cfg.AdminClaim], c.cfg.AdminValue)
 		id.Admin = &admin
 	}
 	return id, nil
+}
+
+// username is the account name the claims propose: the username claim,
+// else the e-mail's (a Refusal when the provider says it did not verify
+// it); a value with an "@" is cut at it.
+func (c *Client) username(claims map[string]any, email string) (string, error) {
+	name, _ := claims[c.cfg.UsernameClaim].(string)
+	name = strings.TrimSpace(name)
+	if name == "" {
+		if email != "" && unverified(claims["email_verified"]) {
+			// Anyone can type an address the provider did not verify:
+			// it names no account (nor links to a local one).
+			return "", &Refusal{Msg: "The identity provider gives no user name, and your e-mail address is not verified by it, so it cannot name your account here. Verify your e-mail address at the identity provider, or ask an administrator.",
+				Err: fmt.Errorf("no %q claim and an unverified e-mail", c.cfg.UsernameClaim)}
+		}
+		name = email
+	}
+	// An e-mail-like name (Entra's preferred_username is the UPN) names
+	// the account by its local part.
+	name, _, _ = strings.Cut(name, "@")
+	return name, nil
 }
 
 // admit applies the allowed domains and groups.
