@@ -296,27 +296,41 @@ func (pg *Pages) checkGrant(ctx context.Context, acct store.Account) bool {
 	return pg.refreshGrant(ctx, acct)
 }
 
-// SweepGrants checks the grants of linked users whose check is due (up
-// to limit of them), as a page request of theirs would: a user who only
-// uses git (a regenerated password, tokens, keys) and has left is disabled
-// too. cmd calls it once per refresh interval. It returns how many
-// accounts it disabled.
+// SweepGrants checks the grants of every linked user whose check is due
+// (listed limit at a time), as a page request of theirs would: a user who
+// only uses git (a regenerated password, tokens, keys) and has left is
+// disabled too. cmd calls it once per refresh interval. It returns how
+// many accounts it disabled.
 func (pg *Pages) SweepGrants(ctx context.Context, limit int) (int, error) {
-	ids, err := pg.Store.OIDCRefreshesDue(ctx, pg.SSO.interval(), limit)
-	if err != nil {
-		return 0, err
-	}
 	disabled := 0
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			break
-		}
-		acct, err := pg.Store.AccountByID(ctx, id)
+	// A user whose claim fails stays due: seen keeps the sweep from
+	// checking it again, and ends it when a batch brings no one new.
+	seen := map[int64]bool{}
+	for ctx.Err() == nil {
+		ids, err := pg.Store.OIDCRefreshesDue(ctx, pg.SSO.interval(), limit)
 		if err != nil {
-			continue // deleted in between
+			return disabled, err
 		}
-		if !pg.refreshGrant(ctx, acct) {
-			disabled++
+		fresh := 0
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				break
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			fresh++
+			acct, err := pg.Store.AccountByID(ctx, id)
+			if err != nil {
+				continue // deleted in between
+			}
+			if !pg.refreshGrant(ctx, acct) {
+				disabled++
+			}
+		}
+		if len(ids) < limit || fresh == 0 {
+			break
 		}
 	}
 	return disabled, ctx.Err()
