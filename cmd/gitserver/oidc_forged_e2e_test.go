@@ -243,6 +243,23 @@ func TestOIDCForgedTokens(t *testing.T) {
 		t.Fatal("the local account's password stopped working")
 	}
 
+	// --oidc-admin-claim written with spaces around "=" (as a config file
+	// line "oidc-admin-claim = groups = admins" gives it): the value is
+	// trimmed as the name is, else no one would match and every admin
+	// would be demoted at the next sign-in.
+	s4 := startWithIdP(t, idp.srv.URL, "--oidc-admin-claim", "groups = staff-admins")
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string {
+		return idp.token(idp.key, idp.claims(nonce, "gus", func(c map[string]any) { c["groups"] = []any{"staff", "staff-admins"} }))
+	}
+	idp.mu.Unlock()
+	if code, body, loc := fakeSignIn(t, s4); code != http.StatusSeeOther || loc != "/" {
+		t.Fatalf("gus = %d (%q)\n%s", code, loc, body)
+	}
+	if a, _, err := openStore(t, s4).OIDCUser(ctx, idp.srv.URL, "sub-gus"); err != nil || !a.IsAdmin {
+		t.Fatalf("gus in staff-admins: %+v, %v; want an admin", a, err)
+	}
+
 	// A provider whose discovery document names another issuer.
 	rogue := newFakeIdP(t, "https://idp.attacker.test")
 	s2 := startWithIdP(t, rogue.srv.URL)
