@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,5 +75,65 @@ func TestSweepGrantsChecksEveryDueUser(t *testing.T) {
 		if a, err := e.store.UserByName(ctx, name); err != nil || !a.Disabled {
 			t.Errorf("%s after the sweep: %+v, %v; want disabled", name, a, err)
 		}
+	}
+}
+
+// TestLeaverWhoIsTheOnlyAdmin: a leaver who is the only enabled admin is
+// not disabled (someone must administer the server; the admin CLI can
+// give the built-in admin a password), but every credential of theirs
+// stops all the same: password, tokens, SSH keys and sessions.
+func TestLeaverWhoIsTheOnlyAdmin(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	issuer := revokingIdP(t)
+	client, err := oidc.New(oidc.Config{Issuer: issuer, ClientID: "c", ClientSecret: "s", RedirectURL: "http://git.example.test/oidc/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pages.SSO = &SSO{Client: client, ProviderName: "IdP", RefreshInterval: time.Millisecond}
+	dora, err := e.store.CreateUser(ctx, "dora", "password-dora", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.LinkOIDCUser(ctx, store.NewOIDCUser{Name: "dora", Issuer: issuer, Subject: "sub-dora"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.OIDCSignedIn(ctx, dora.ID, "rt-dora", nil); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := e.store.CreateToken(ctx, dora.ID, "ci", []store.Scope{store.ScopeRepoRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := store.ParseSSHKey(testKey1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.AddKey(ctx, store.NewKey{UserID: dora.ID, Title: "laptop", Fingerprint: pk.Fingerprint, PublicKey: pk.PublicKey}); err != nil {
+		t.Fatal(err)
+	}
+	sid, _, err := e.store.CreateSession(ctx, dora.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // the check is due
+
+	if n, err := e.pages.SweepGrants(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("SweepGrants = %d, %v; want the leaver counted", n, err)
+	}
+	if a, err := e.store.UserByName(ctx, "dora"); err != nil || !a.IsAdmin {
+		t.Fatalf("dora: %+v, %v", a, err)
+	}
+	if _, err := e.store.CheckPassword(ctx, "dora", "password-dora"); !errors.Is(err, store.ErrBadCredentials) {
+		t.Errorf("the leaver's password: %v, want refused", err)
+	}
+	if _, _, err := e.store.CheckToken(ctx, "dora", tok); !errors.Is(err, store.ErrBadCredentials) {
+		t.Errorf("the leaver's token: %v, want refused", err)
+	}
+	if _, err := e.store.KeyByFingerprint(ctx, pk.Fingerprint); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the leaver's SSH key: %v, want gone", err)
+	}
+	if _, _, err := e.store.SessionByID(ctx, sid); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the leaver's session: %v, want ended", err)
 	}
 }
