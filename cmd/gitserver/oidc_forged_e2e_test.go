@@ -242,6 +242,25 @@ func TestOIDCForgedTokens(t *testing.T) {
 	if !credWorks(t, s3, Cred{"lena", lena}) {
 		t.Fatal("the local account's password stopped working")
 	}
+	// The name matters only to a first sign-in: an identity linked
+	// already signs in whatever its e-mail's state (the identity is the
+	// issuer and subject, never the name).
+	for i, verified := range []bool{true, false} {
+		idp.mu.Lock()
+		idp.mint = func(nonce string) string {
+			return idp.token(idp.key, idp.claims(nonce, "hal", func(c map[string]any) {
+				delete(c, "preferred_username")
+				c["email_verified"] = verified
+			}))
+		}
+		idp.mu.Unlock()
+		if code, body, loc := fakeSignIn(t, s3); code != http.StatusSeeOther || loc != "/" {
+			t.Fatalf("hal's sign-in %d (email_verified %v) = %d (%q)\n%s", i+1, verified, code, loc, body)
+		}
+	}
+	if a, _, err := openStore(t, s3).OIDCUser(ctx, idp.srv.URL, "sub-hal"); err != nil || a.Name != "hal" {
+		t.Fatalf("hal: %+v, %v", a, err)
+	}
 
 	// --oidc-admin-claim written with spaces around "=" (as a config file
 	// line "oidc-admin-claim = groups = admins" gives it): the value is

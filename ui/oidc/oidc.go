@@ -79,7 +79,11 @@ type Identity struct {
 	// Username is the account name the token proposes (not validated
 	// here); "" when neither the username claim nor the e-mail gives one.
 	Username string
-	Email    string
+	// NameRefusal, when not nil, is why the token names no account (an
+	// e-mail the provider did not verify): it matters only to a first
+	// sign-in, which needs a name; an identity linked already signs in.
+	NameRefusal *Refusal
+	Email       string
 	// Admin is the admin claim's verdict; nil without an admin claim.
 	Admin *bool
 	// RefreshToken is the provider's refresh token ("" when it gave none).
@@ -189,7 +193,8 @@ func (c *Client) AuthCodeURL(ctx context.Context, state, nonce, verifier string)
 // Exchange redeems code (with the PKCE verifier) at the token endpoint,
 // verifies the ID token (signature, issuer, audience, expiry, and that it
 // carries nonce) and returns its identity, after the allowed-domain and
-// group checks. Every failure is a *Refusal.
+// group checks. Every failure is a *Refusal (a name the token cannot give
+// is not a failure here: Identity.NameRefusal).
 func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Identity, error) {
 	o, v, err := c.discover(ctx)
 	if err != nil {
@@ -233,7 +238,7 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 		return Identity{}, err
 	}
 	if id.Username, err = c.username(claims, id.Email); err != nil {
-		return Identity{}, err
+		errors.As(err, &id.NameRefusal)
 	}
 	if c.cfg.AdminClaim != "" {
 		admin := HasValue(claims[c.cfg.AdminClaim], c.cfg.AdminValue)

@@ -206,6 +206,9 @@ func (pg *Pages) ssoAccount(ctx context.Context, id oidc.Identity) (store.Accoun
 		return store.Account{}, 0, "", err
 	}
 
+	if id.NameRefusal != nil {
+		return store.Account{}, http.StatusForbidden, id.NameRefusal.Msg, nil
+	}
 	name := id.Username
 	if !store.ValidName(name) || IsReserved(name) {
 		return store.Account{}, http.StatusBadRequest, fmt.Sprintf(
