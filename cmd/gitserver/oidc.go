@@ -81,7 +81,7 @@ func (c *oidcConfig) load(set map[string]bool) error {
 		return errors.New("--oidc-issuer needs the client secret: --oidc-client-secret-file, GITSERVER_OIDC_CLIENT_SECRET, or oidc-client-secret in the config file")
 	}
 	if c.AdminClaim != "" {
-		if k, v, ok := strings.Cut(c.AdminClaim, "="); !ok || strings.TrimSpace(k) == "" || v == "" {
+		if k, v, ok := strings.Cut(c.AdminClaim, "="); !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
 			return fmt.Errorf("--oidc-admin-claim %q: want NAME=VALUE", c.AdminClaim)
 		}
 	}
@@ -115,7 +115,7 @@ func (c *oidcConfig) sso(baseURL string) (*web.SSO, error) {
 		GroupsClaim: c.GroupsClaim}
 	if c.AdminClaim != "" {
 		k, v, _ := strings.Cut(c.AdminClaim, "=")
-		cfg.AdminClaim, cfg.AdminValue = strings.TrimSpace(k), v
+		cfg.AdminClaim, cfg.AdminValue = strings.TrimSpace(k), strings.TrimSpace(v)
 	}
 	client, err := oidc.New(cfg)
 	if err != nil {

@@ -64,6 +64,7 @@ func TestConfigOIDC(t *testing.T) {
 		{base, "needs the client secret"},
 		{[]string{"--oidc-issuer", "idp.example.test", "--oidc-client-id", "x"}, "absolute http(s) URL"},
 		{append(base, "--oidc-client-secret-file", secretFile, "--oidc-admin-claim", "groups"), "NAME=VALUE"},
+		{append(base, "--oidc-client-secret-file", secretFile, "--oidc-admin-claim", "groups= "), "NAME=VALUE"},
 		{append(base, "--oidc-client-secret-file", filepath.Join(t.TempDir(), "missing")), "--oidc-client-secret-file"},
 	} {
 		_, err := loadConfig(tc.args, io.Discard)

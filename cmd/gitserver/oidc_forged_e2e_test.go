@@ -223,6 +223,61 @@ func TestOIDCForgedTokens(t *testing.T) {
 	if _, err := openStore(t, s3).OIDCLinkOf(ctx, 1); err == nil {
 		t.Fatal("the built-in admin was linked")
 	}
+	// Linking allowed: an e-mail the provider has not verified names no
+	// account, so it cannot take over the local account of that name.
+	lena := s3.CreateUser("lena", false)
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string {
+		return idp.token(idp.key, idp.claims(nonce, "lena", func(c map[string]any) {
+			delete(c, "preferred_username")
+			c["email"], c["email_verified"] = "lena@attacker.test", false
+		}))
+	}
+	idp.mu.Unlock()
+	code, body, _ = fakeSignIn(t, s3)
+	refusedPage(t, "an unverified e-mail naming a local account", code, body, http.StatusForbidden, "your e-mail address is not verified")
+	if a, _, err := openStore(t, s3).OIDCUser(ctx, idp.srv.URL, "sub-lena"); err == nil {
+		t.Fatalf("an unverified e-mail linked %s", a.Name)
+	}
+	if !credWorks(t, s3, Cred{"lena", lena}) {
+		t.Fatal("the local account's password stopped working")
+	}
+	// The name matters only to a first sign-in: an identity linked
+	// already signs in whatever its e-mail's state (the identity is the
+	// issuer and subject, never the name).
+	for i, verified := range []bool{true, false} {
+		idp.mu.Lock()
+		idp.mint = func(nonce string) string {
+			return idp.token(idp.key, idp.claims(nonce, "hal", func(c map[string]any) {
+				delete(c, "preferred_username")
+				c["email_verified"] = verified
+			}))
+		}
+		idp.mu.Unlock()
+		if code, body, loc := fakeSignIn(t, s3); code != http.StatusSeeOther || loc != "/" {
+			t.Fatalf("hal's sign-in %d (email_verified %v) = %d (%q)\n%s", i+1, verified, code, loc, body)
+		}
+	}
+	if a, _, err := openStore(t, s3).OIDCUser(ctx, idp.srv.URL, "sub-hal"); err != nil || a.Name != "hal" {
+		t.Fatalf("hal: %+v, %v", a, err)
+	}
+
+	// --oidc-admin-claim written with spaces around "=" (as a config file
+	// line "oidc-admin-claim = groups = admins" gives it): the value is
+	// trimmed as the name is, else no one would match and every admin
+	// would be demoted at the next sign-in.
+	s4 := startWithIdP(t, idp.srv.URL, "--oidc-admin-claim", "groups = staff-admins")
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string {
+		return idp.token(idp.key, idp.claims(nonce, "gus", func(c map[string]any) { c["groups"] = []any{"staff", "staff-admins"} }))
+	}
+	idp.mu.Unlock()
+	if code, body, loc := fakeSignIn(t, s4); code != http.StatusSeeOther || loc != "/" {
+		t.Fatalf("gus = %d (%q)\n%s", code, loc, body)
+	}
+	if a, _, err := openStore(t, s4).OIDCUser(ctx, idp.srv.URL, "sub-gus"); err != nil || !a.IsAdmin {
+		t.Fatalf("gus in staff-admins: %+v, %v; want an admin", a, err)
+	}
 
 	// A provider whose discovery document names another issuer.
 	rogue := newFakeIdP(t, "https://idp.attacker.test")

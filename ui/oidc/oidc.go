@@ -79,7 +79,11 @@ type Identity struct {
 	// Username is the account name the token proposes (not validated
 	// here); "" when neither the username claim nor the e-mail gives one.
 	Username string
-	Email    string
+	// NameRefusal, when not nil, is why the token names no account (an
+	// e-mail the provider did not verify): it matters only to a first
+	// sign-in, which needs a name; an identity linked already signs in.
+	NameRefusal *Refusal
+	Email       string
 	// Admin is the admin claim's verdict; nil without an admin claim.
 	Admin *bool
 	// RefreshToken is the provider's refresh token ("" when it gave none).
@@ -189,7 +193,8 @@ func (c *Client) AuthCodeURL(ctx context.Context, state, nonce, verifier string)
 // Exchange redeems code (with the PKCE verifier) at the token endpoint,
 // verifies the ID token (signature, issuer, audience, expiry, and that it
 // carries nonce) and returns its identity, after the allowed-domain and
-// group checks. Every failure is a *Refusal.
+// group checks. Every failure is a *Refusal (a name the token cannot give
+// is not a failure here: Identity.NameRefusal).
 func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Identity, error) {
 	o, v, err := c.discover(ctx)
 	if err != nil {
@@ -232,14 +237,9 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	if err := c.admit(claims, id.Email); err != nil {
 		return Identity{}, err
 	}
-	id.Username, _ = claims[c.cfg.UsernameClaim].(string)
-	id.Username = strings.TrimSpace(id.Username)
-	if id.Username == "" {
-		id.Username = id.Email
+	if id.Username, err = c.username(claims, id.Email); err != nil {
+		errors.As(err, &id.NameRefusal)
 	}
-	// An e-mail-like name (Entra's preferred_username is the UPN) names
-	// the account by its local part.
-	id.Username, _, _ = strings.Cut(id.Username, "@")
 	if c.cfg.AdminClaim != "" {
 		admin := HasValue(claims[c.cfg.AdminClaim], c.cfg.AdminValue)
 		id.Admin = &admin
@@ -247,12 +247,32 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	return id, nil
 }
 
+// username is the account name the claims propose: the username claim,
+// else the e-mail's (a Refusal when the provider says it did not verify
+// it); a value with an "@" is cut at it.
+func (c *Client) username(claims map[string]any, email string) (string, error) {
+	name, _ := claims[c.cfg.UsernameClaim].(string)
+	name = strings.TrimSpace(name)
+	if name == "" {
+		if email != "" && unverified(claims["email_verified"]) {
+			// Anyone can type an address the provider did not verify:
+			// it names no account (nor links to a local one).
+			return "", &Refusal{Msg: "The identity provider gives no user name, and your e-mail address is not verified by it, so it cannot name your account here. Verify your e-mail address at the identity provider, or ask an administrator.",
+				Err: fmt.Errorf("no %q claim and an unverified e-mail", c.cfg.UsernameClaim)}
+		}
+		name = email
+	}
+	// An e-mail-like name (Entra's preferred_username is the UPN) names
+	// the account by its local part.
+	name, _, _ = strings.Cut(name, "@")
+	return name, nil
+}
+
 // admit applies the allowed domains and groups.
 func (c *Client) admit(claims map[string]any, email string) error {
 	if len(c.cfg.AllowedDomains) > 0 {
 		_, domain, _ := strings.Cut(email, "@")
-		verified, isBool := claims["email_verified"].(bool)
-		if email == "" || !slices.Contains(c.cfg.AllowedDomains, strings.ToLower(domain)) || (isBool && !verified) {
+		if email == "" || !slices.Contains(c.cfg.AllowedDomains, strings.ToLower(domain)) || unverified(claims["email_verified"]) {
 			return &Refusal{Msg: "Your e-mail address is not in a domain allowed to sign in here (or is not verified by the identity provider).",
 				Err: fmt.Errorf("e-mail domain %q not allowed", domain)}
 		}
@@ -270,6 +290,19 @@ func (c *Client) admit(claims map[string]any, email string) error {
 		}
 	}
 	return nil
+}
+
+// unverified reports whether an email_verified claim says no: false, or
+// the string "false" (some providers, e.g. Amazon Cognito, send strings).
+// An absent claim is not a no (Entra ID sends none).
+func unverified(claim any) bool {
+	switch v := claim.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
 }
 
 // HasValue reports whether a claim's value is want (a string, a number or

@@ -75,6 +75,10 @@ func TestAdmit(t *testing.T) {
 		{map[string]any{"groups": []any{"staff"}}, "a@example.test", true},
 		{map[string]any{"groups": []any{"staff"}}, "a@EXAMPLE.TEST", true},
 		{map[string]any{"groups": []any{"staff"}, "email_verified": false}, "a@example.test", false},
+		// Some providers (Amazon Cognito) send email_verified as a string.
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "false"}, "a@example.test", false},
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "False"}, "a@example.test", false},
+		{map[string]any{"groups": []any{"staff"}, "email_verified": "true"}, "a@example.test", true},
 		{map[string]any{"groups": []any{"staff"}}, "a@example.test.attacker.test", false},
 		{map[string]any{"groups": []any{"staff"}}, "", false},
 		{map[string]any{"groups": []any{"guests"}}, "a@example.test", false},
@@ -84,6 +88,39 @@ func TestAdmit(t *testing.T) {
 		var r *Refusal
 		if (err == nil) != tc.ok || (err != nil && !errors.As(err, &r)) {
 			t.Errorf("admit(%v, %q) = %v, want ok=%v", tc.claims, tc.email, err, tc.ok)
+		}
+	}
+}
+
+// TestUsername: the username claim names the account, else the e-mail's
+// local part, but never an e-mail the provider says it has not verified
+// (anyone could type it; with --oidc-allow-linking it would take over the
+// local account of that name).
+func TestUsername(t *testing.T) {
+	c, err := New(Config{Issuer: "https://idp.example.test", ClientID: "c", RedirectURL: "https://x/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		claims map[string]any
+		email  string
+		want   string
+		ok     bool
+	}{
+		{map[string]any{"preferred_username": "alice"}, "bob@example.test", "alice", true},
+		{map[string]any{"preferred_username": "alice@corp.example"}, "", "alice", true},
+		{map[string]any{"preferred_username": " "}, "bob@example.test", "bob", true},
+		{map[string]any{"email_verified": true}, "bob@example.test", "bob", true},
+		{map[string]any{}, "bob@example.test", "bob", true}, // no email_verified claim (Entra)
+		// The username claim does not depend on the e-mail's verification.
+		{map[string]any{"preferred_username": "alice", "email_verified": false}, "bob@example.test", "alice", true},
+		{map[string]any{"email_verified": false}, "bob@example.test", "", false},
+		{map[string]any{"email_verified": "false"}, "bob@example.test", "", false},
+	} {
+		got, err := c.username(tc.claims, tc.email)
+		var r *Refusal
+		if got != tc.want || (err == nil) != tc.ok || (err != nil && !errors.As(err, &r)) {
+			t.Errorf("username(%v, %q) = %q, %v; want %q, ok=%v", tc.claims, tc.email, got, err, tc.want, tc.ok)
 		}
 	}
 }

@@ -206,6 +206,9 @@ func (pg *Pages) ssoAccount(ctx context.Context, id oidc.Identity) (store.Accoun
 		return store.Account{}, 0, "", err
 	}
 
+	if id.NameRefusal != nil {
+		return store.Account{}, http.StatusForbidden, id.NameRefusal.Msg, nil
+	}
 	name := id.Username
 	if !store.ValidName(name) || IsReserved(name) {
 		return store.Account{}, http.StatusBadRequest, fmt.Sprintf(
@@ -296,27 +299,41 @@ func (pg *Pages) checkGrant(ctx context.Context, acct store.Account) bool {
 	return pg.refreshGrant(ctx, acct)
 }
 
-// SweepGrants checks the grants of linked users whose check is due (up
-// to limit of them), as a page request of theirs would: a user who only
-// uses git (a regenerated password, tokens, keys) and has left is disabled
-// too. cmd calls it once per refresh interval. It returns how many
-// accounts it disabled.
+// SweepGrants checks the grants of every linked user whose check is due
+// (listed limit at a time), as a page request of theirs would: a user who
+// only uses git (a regenerated password, tokens, keys) and has left is
+// disabled too. cmd calls it once per refresh interval. It returns how
+// many accounts it disabled.
 func (pg *Pages) SweepGrants(ctx context.Context, limit int) (int, error) {
-	ids, err := pg.Store.OIDCRefreshesDue(ctx, pg.SSO.interval(), limit)
-	if err != nil {
-		return 0, err
-	}
 	disabled := 0
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			break
-		}
-		acct, err := pg.Store.AccountByID(ctx, id)
+	// A user whose claim fails stays due: seen keeps the sweep from
+	// checking it again, and ends it when a batch brings no one new.
+	seen := map[int64]bool{}
+	for ctx.Err() == nil {
+		ids, err := pg.Store.OIDCRefreshesDue(ctx, pg.SSO.interval(), limit)
 		if err != nil {
-			continue // deleted in between
+			return disabled, err
 		}
-		if !pg.refreshGrant(ctx, acct) {
-			disabled++
+		fresh := 0
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				break
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			fresh++
+			acct, err := pg.Store.AccountByID(ctx, id)
+			if err != nil {
+				continue // deleted in between
+			}
+			if !pg.refreshGrant(ctx, acct) {
+				disabled++
+			}
+		}
+		if len(ids) < limit || fresh == 0 {
+			break
 		}
 	}
 	return disabled, ctx.Err()
@@ -343,11 +360,11 @@ func (pg *Pages) refreshGrant(ctx context.Context, acct store.Account) bool {
 		_, derr := pg.Store.SetDisabled(ctx, acct.Name, true, store.AuditEntry{Actor: "oidc", Action: "user.disable", Target: acct.Name,
 			Detail: "the identity provider refused the refresh (invalid_grant)"})
 		if derr != nil {
-			// The last enabled admin is not disabled; its sessions end.
-			pg.Log.Error("oidc: disable the account the provider refused", "user", acct.Name, "err", derr)
-			if _, err := pg.Store.DeleteUserSessions(ctx, acct.ID); err != nil {
-				pg.Log.Error("oidc: end the sessions of the account the provider refused", "user", acct.Name, "err", err)
-			}
+			// The last enabled admin is not disabled (someone must
+			// administer the server), but its credentials stop all the
+			// same: the person has left.
+			pg.Log.Error("oidc: disable the account the provider refused; ending its credentials instead", "user", acct.Name, "err", derr)
+			pg.endCredentials(ctx, acct)
 		}
 		return false
 	}
@@ -362,4 +379,44 @@ func (pg *Pages) refreshGrant(ctx context.Context, acct store.Account) bool {
 		}
 	}
 	return true
+}
+
+// endCredentials stops every credential of acct, which the provider no
+// longer accepts but which could not be disabled (the only enabled admin):
+// its password becomes a random one nobody knows, its tokens and SSH keys
+// are deleted, its sessions end; each audited. Failures are logged (the
+// next check tries again).
+func (pg *Pages) endCredentials(ctx context.Context, acct store.Account) {
+	why := "the identity provider refused the refresh (invalid_grant); the only enabled admin is not disabled"
+	fail := func(what string, err error) {
+		pg.Log.Error("oidc: end the credentials of the account the provider refused", "user", acct.Name, "what", what, "err", err)
+	}
+	// SetPassword also ends the sessions.
+	if err := pg.Store.SetPassword(ctx, acct.Name, store.RandomHex(32),
+		store.AuditEntry{Actor: "oidc", Action: "user.passwd", Target: acct.Name, Detail: why}); err != nil {
+		fail("password", err)
+		if _, err := pg.Store.DeleteUserSessions(ctx, acct.ID); err != nil {
+			fail("sessions", err)
+		}
+	}
+	if toks, err := pg.Store.Tokens(ctx, acct.ID); err != nil {
+		fail("tokens", err)
+	} else {
+		for _, t := range toks {
+			if err := pg.Store.DeleteToken(ctx, acct.ID, t.ID, store.AuditEntry{Actor: "oidc", Action: "token.revoke", Target: acct.Name,
+				Detail: fmt.Sprintf("token %q: %s", t.Name, why)}); err != nil && !errors.Is(err, store.ErrNotFound) {
+				fail("token", err)
+			}
+		}
+	}
+	if keys, err := pg.Store.UserKeys(ctx, acct.ID); err != nil {
+		fail("keys", err)
+	} else {
+		for _, k := range keys {
+			if err := pg.Store.DeleteUserKey(ctx, acct.ID, k.ID, store.AuditEntry{Actor: "oidc", Action: "key.delete", Target: acct.Name,
+				Detail: fmt.Sprintf("key %s: %s", k.Fingerprint, why)}); err != nil && !errors.Is(err, store.ErrNotFound) {
+				fail("key", err)
+			}
+		}
+	}
 }
