@@ -271,8 +271,10 @@ func (wc *WebCommitter) entries(ctx context.Context, dir, commit string, changes
 		}
 	}
 	// ls-tree's paths are literal with --literal-pathspecs; it lists the
-	// entry of each (a folder's entry, not its content, without -r).
-	raw, err := wc.run(ctx, dir, nil, nil, append([]string{"--literal-pathspecs", "ls-tree", "-z", "--full-tree", commit, "--"}, paths...)...)
+	// entry of each (a folder's entry, not its content, without -r). A
+	// folder that another path leads into is recursed into and, without
+	// -t, not listed itself: "a" would look absent next to "a/b/c".
+	raw, err := wc.run(ctx, dir, nil, nil, append([]string{"--literal-pathspecs", "ls-tree", "-t", "-z", "--full-tree", commit, "--"}, paths...)...)
 	if err != nil {
 		return nil, err
 	}

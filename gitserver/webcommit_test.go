@@ -362,3 +362,22 @@ func BenchmarkWebIDECommit(b *testing.B) {
 		}
 	})
 }
+
+// A file written where a folder is, together with a change inside that
+// folder (a rename of a/b/c to a), is refused: git's update-index would
+// otherwise replace the folder, silently dropping its other files.
+func TestWebCommitFileOverFolderWithOtherFiles(t *testing.T) {
+	f := newWebCommitFixture(t)
+	c1 := f.mustCommit("", "init", put("a/b/c.txt", "c\n"), put("a/x.txt", "x\n"))
+	_, err := f.commit(c1.Commit, "rename a/b/c.txt to a", del("a/b/c.txt"), service.FileChange{Path: "a", Content: []byte("c\n"), New: true})
+	if !errors.Is(err, store.ErrConflict) || err.Error() != "a already exists" {
+		t.Fatalf("rename: got %v, want the refusal: a already exists", err)
+	}
+	_, err = f.commit(c1.Commit, "write a and a/b/c.txt", put("a/b/c.txt", "c2\n"), put("a", "a\n"))
+	if !errors.Is(err, store.ErrInvalid) || err.Error() != "a is a folder" {
+		t.Fatalf("write: got %v, want the refusal: a is a folder", err)
+	}
+	if f.head() != c1.Commit {
+		t.Fatalf("the branch moved: %s", gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"))
+	}
+}
