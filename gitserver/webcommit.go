@@ -183,6 +183,15 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 	}
 	updates := []hooks.RefUpdate{{Old: old, New: commit, Ref: ref}}
 	rejected := append(hooks.Check(updates, r.DefaultBranch, wc.ancestry(ctx, dir)), hooks.CheckNames(updates)...)
+	if patterns := hooks.ConflictPatterns(updates); len(patterns) > 0 {
+		// Creating the branch: no ref may be its folder or below it, as
+		// pre-receive checks for a push.
+		out, err := wc.run(ctx, dir, nil, nil, append([]string{"for-each-ref", "--format=%(refname)", "--"}, patterns...)...)
+		if err != nil {
+			return res, false, err
+		}
+		rejected = append(rejected, hooks.CheckConflicts(updates, strings.Fields(out))...)
+	}
 	if len(rejected) > 0 {
 		return res, false, service.Refusal(store.ErrForbidden, rejected[0].String())
 	}
@@ -199,11 +208,18 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 
 // head is the branch's commit, "" when it does not exist.
 func (wc *WebCommitter) head(ctx context.Context, dir, ref string) (string, error) {
-	out, err := wc.run(ctx, dir, nil, nil, "for-each-ref", "--format=%(objectname)", ref)
+	// A for-each-ref pattern also matches the refs below it (ref/x):
+	// only ref itself counts.
+	out, err := wc.run(ctx, dir, nil, nil, "for-each-ref", "--format=%(objectname) %(refname)", ref)
 	if err != nil {
 		return "", err
 	}
-	return out, nil
+	for _, line := range strings.Split(out, "\n") {
+		if id, name, ok := strings.Cut(line, " "); ok && name == ref {
+			return id, nil
+		}
+	}
+	return "", nil
 }
 
 // checkStale decides an edit made on req.Parent while the branch is at

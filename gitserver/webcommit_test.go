@@ -381,3 +381,20 @@ func TestWebCommitFileOverFolderWithOtherFiles(t *testing.T) {
 		t.Fatalf("the branch moved: %s", gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"))
 	}
 }
+
+// Creating the default branch follows the push policy's directory/file
+// rule: with refs/heads/main/x there, refs/heads/main is refused as a push
+// of it would be (not a failed update-ref, an internal error).
+func TestWebCommitCreateBranchConflict(t *testing.T) {
+	f := newWebCommitFixture(t)
+	tree := gitOut(t, f.dir, "hash-object", "-t", "tree", "-w", "/dev/null")
+	c := gitOut(t, f.dir, "commit-tree", tree, "-m", "other")
+	gitOut(t, f.dir, "update-ref", "refs/heads/main/x", c)
+	_, err := f.commit("", "first", put("a.txt", "a\n"))
+	if !errors.Is(err, store.ErrForbidden) || err.Error() != "rejected refs/heads/main: "+hooks.ReasonConflict("refs/heads/main/x") {
+		t.Fatalf("got %v, want the push policy's refusal", err)
+	}
+	if len(f.builds()) != 0 {
+		t.Fatal("a build was queued")
+	}
+}
