@@ -208,9 +208,15 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 
 // head is the branch's commit, "" when it does not exist.
 func (wc *WebCommitter) head(ctx context.Context, dir, ref string) (string, error) {
-	// A for-each-ref pattern also matches the refs below it (ref/x):
-	// only ref itself counts.
-	out, err := wc.run(ctx, dir, nil, nil, "for-each-ref", "--format=%(objectname) %(refname)", ref)
+	return wc.Git.RefHead(ctx, dir, ref)
+}
+
+// RefHead is the commit ref (a full name, refs/heads/main) points at in
+// the repository dir, "" when ref does not exist. A for-each-ref pattern
+// also matches the refs below it (refs/heads/main/x): only ref itself
+// counts.
+func (g *Git) RefHead(ctx context.Context, dir, ref string) (string, error) {
+	out, err := g.Output(ctx, dir, "for-each-ref", "--format=%(objectname) %(refname)", ref)
 	if err != nil {
 		return "", err
 	}
