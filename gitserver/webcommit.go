@@ -139,7 +139,11 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 			return res, false, err
 		}
 		mode := "100644"
-		if e, ok := existing[c.Path]; ok && (e.mode == "100755" || e.mode == "120000") {
+		e, ok := existing[c.Path]
+		if !ok && c.From != "" {
+			e, ok = existing[c.From] // a rename: the moved file's mode
+		}
+		if ok && e.typ == "blob" && (e.mode == "100755" || e.mode == "120000") {
 			mode = e.mode // an executable stays executable, a symlink a symlink
 		}
 		fmt.Fprintf(&info, "%s %s\t%s\x00", mode, oid, c.Path)

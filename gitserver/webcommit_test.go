@@ -398,3 +398,20 @@ func TestWebCommitCreateBranchConflict(t *testing.T) {
 		t.Fatal("a build was queued")
 	}
 }
+
+// A rename keeps the file's mode: an executable stays executable, as
+// git mv keeps it.
+func TestWebCommitRenameKeepsMode(t *testing.T) {
+	f := newWebCommitFixture(t)
+	f.mustCommit("", "init", put("a.txt", "a\n"))
+	wt := f.clone()
+	gitOut(t, wt, "config", "core.fileMode", "true")
+	os.WriteFile(filepath.Join(wt, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	gitOut(t, wt, "add", "run.sh")
+	gitOut(t, wt, "commit", "-qm", "Add run.sh")
+	gitOut(t, wt, "push", "-q", "origin", "main")
+	f.mustCommit(f.head(), "Move run.sh", del("run.sh"), service.FileChange{Path: "bin/run.sh", Content: []byte("#!/bin/sh\necho moved\n"), New: true, From: "run.sh"})
+	if got := gitOut(t, f.dir, "ls-tree", "main", "bin/run.sh"); !strings.HasPrefix(got, "100755 ") {
+		t.Fatalf("bin/run.sh lost its mode: %q", got)
+	}
+}

@@ -29,12 +29,14 @@ const (
 
 // FileChange is one change of a Web IDE commit: the file Path gets
 // Content, or is deleted. New: the file must not exist yet (a new file, a
-// rename's target).
+// rename's target). From: a rename's target names the file it moves,
+// whose mode (executable, symbolic link) it keeps.
 type FileChange struct {
 	Path    string
 	Content []byte
 	Delete  bool
 	New     bool
+	From    string
 }
 
 // Edit is what a Web IDE form asks to commit.

@@ -300,7 +300,7 @@ func (pg *Pages) editCommit(w http.ResponseWriter, r *http.Request) {
 		if name == orig {
 			changes = []service.FileChange{{Path: name, Content: []byte(content)}}
 		} else {
-			changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, Content: []byte(content), New: true}}
+			changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, Content: []byte(content), New: true, From: orig}}
 		}
 	case "delete":
 		d.Path, d.FileName, d.DeleteMessage, d.Message = orig, orig, f.Get("message"), ""
