@@ -213,6 +213,12 @@ func TestWebCommitRefusals(t *testing.T) {
 		{"dotdot", []service.FileChange{put("../c.txt", "c")}, "m", store.ErrInvalid, `".." are not allowed`},
 		{"dotgit", []service.FileChange{put("x/.GIT/config", "c")}, "m", store.ErrInvalid, `".git" is not allowed`},
 		{"absolute", []service.FileChange{put("/etc/passwd", "c")}, "m", store.ErrInvalid, "must not start with /"},
+		// What git refuses in an index (core.protectNTFS) it skips with
+		// update-index --index-info: a rename's new name, dropped, would
+		// delete the file.
+		{"dotgit with dots", []service.FileChange{del("a.txt"), put(".Git. ./config", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
+		{"dotgit stream", []service.FileChange{del("a.txt"), put("x/.git::$INDEX_ALLOCATION/c", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
+		{"dotgit short name", []service.FileChange{del("a.txt"), put("x/GIT~1/config", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
 		{"nul", []service.FileChange{put("a\x00b", "c")}, "m", store.ErrInvalid, "control characters"},
 		{"long", []service.FileChange{put(strings.Repeat("a", 300), "c")}, "m", store.ErrInvalid, "longer than 255 bytes"},
 		{"too large", []service.FileChange{put("big", strings.Repeat("x", service.MaxEditBytes+1))}, "m", store.ErrInvalid, "larger than"},
