@@ -366,6 +366,7 @@ func TestWebIDEOverHTTP(t *testing.T) {
 	os.WriteFile(filepath.Join(work, "big.txt"), []byte(strings.Repeat("x", 1<<20+1)), 0o644)
 	os.WriteFile(filepath.Join(work, "blob.bin"), []byte("a\x00b"), 0o644)
 	os.WriteFile(filepath.Join(work, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(work, " spaced.txt "), []byte("s\n"), 0o644)
 	r.g.Must(work, "add", ".")
 	r.g.Must(work, "update-index", "--chmod=+x", "run.sh")
 	r.g.Must(work, "commit", "-qm", "big and binary")
@@ -386,6 +387,18 @@ func TestWebIDEOverHTTP(t *testing.T) {
 	r.pull()
 	if got := r.g.Must(r.work, "ls-tree", "HEAD", "bin/run.sh"); !strings.HasPrefix(got, "100755 ") {
 		t.Fatalf("the renamed run.sh lost its mode: %q", got)
+	}
+
+	// Saving a file whose name starts or ends with a space keeps its
+	// name (the name field is not trimmed into a rename).
+	csrf, parent = ideForm(t, c, "/erin/plain/edit/%20spaced.txt%20")
+	if code, page, _ := post(url.Values{"csrf": {csrf}, "op": {"edit"}, "parent": {parent}, "path": {" spaced.txt "}, "name": {" spaced.txt "},
+		"content": {"s2\n"}, "message": {"Edit spaced"}}); code != http.StatusSeeOther {
+		t.Fatalf("edit ' spaced.txt ' = %d\n%s", code, page)
+	}
+	r.pull()
+	if got, ok := r.file(" spaced.txt "); got != "s2\n" || !ok {
+		t.Fatalf("' spaced.txt ' = %q %v; files: %s", got, ok, r.g.Must(r.work, "ls-files"))
 	}
 
 	// Another user: 404 on the restricted repository's editor, 403 on a
