@@ -108,6 +108,9 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 	if err != nil {
 		return res, false, err
 	}
+	if err := wc.emptiedFolders(ctx, dir, head, req.Changes, existing); err != nil {
+		return res, false, err
+	}
 	if err := checkShapes(req.Changes, existing); err != nil {
 		return res, false, err
 	}
@@ -313,6 +316,37 @@ func (wc *WebCommitter) entries(ctx context.Context, dir, commit string, changes
 		out[name] = entry{mode: f[0], typ: f[1]}
 	}
 	return out, nil
+}
+
+// emptiedFolders forgets, in existing, a folder that a file of the
+// commit replaces when the commit deletes every file in it (a/x renamed to
+// a): update-index then finds no folder there. A folder that keeps a file
+// stays, and checkShapes refuses the change.
+func (wc *WebCommitter) emptiedFolders(ctx context.Context, dir, head string, changes []service.FileChange, existing map[string]entry) error {
+	deleted := map[string]bool{}
+	for _, c := range changes {
+		if c.Delete {
+			deleted[c.Path] = true
+		}
+	}
+	for _, c := range changes {
+		if e, ok := existing[c.Path]; c.Delete || !ok || e.typ != "tree" {
+			continue
+		}
+		out, err := wc.run(ctx, dir, nil, nil, "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", "--full-tree", head, "--", c.Path+"/")
+		if err != nil {
+			return err
+		}
+		files := splitZ(out)
+		all := len(files) > 0
+		for _, f := range files {
+			all = all && deleted[f]
+		}
+		if all {
+			delete(existing, c.Path)
+		}
+	}
+	return nil
 }
 
 // checkShapes refuses changes the tree cannot take: deleting a file that is

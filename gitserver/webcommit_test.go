@@ -386,6 +386,11 @@ func TestWebCommitFileOverFolderWithOtherFiles(t *testing.T) {
 	if f.head() != c1.Commit {
 		t.Fatalf("the branch moved: %s", gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"))
 	}
+	// A folder whose every file the commit deletes may become a file.
+	f.mustCommit(c1.Commit, "a is a file now", del("a/b/c.txt"), del("a/x.txt"), service.FileChange{Path: "a", Content: []byte("c\n"), New: true, From: "a/b/c.txt"})
+	if got := gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"); got != "a" {
+		t.Fatalf("files: %q", got)
+	}
 }
 
 // Creating the default branch follows the push policy's directory/file
