@@ -108,6 +108,9 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 	if err != nil {
 		return res, false, err
 	}
+	if err := wc.emptiedFolders(ctx, dir, head, req.Changes, existing); err != nil {
+		return res, false, err
+	}
 	if err := checkShapes(req.Changes, existing); err != nil {
 		return res, false, err
 	}
@@ -139,7 +142,11 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 			return res, false, err
 		}
 		mode := "100644"
-		if e, ok := existing[c.Path]; ok && (e.mode == "100755" || e.mode == "120000") {
+		e, ok := existing[c.Path]
+		if !ok && c.From != "" {
+			e, ok = existing[c.From] // a rename: the moved file's mode
+		}
+		if ok && e.typ == "blob" && (e.mode == "100755" || e.mode == "120000") {
 			mode = e.mode // an executable stays executable, a symlink a symlink
 		}
 		fmt.Fprintf(&info, "%s %s\t%s\x00", mode, oid, c.Path)
@@ -183,6 +190,15 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 	}
 	updates := []hooks.RefUpdate{{Old: old, New: commit, Ref: ref}}
 	rejected := append(hooks.Check(updates, r.DefaultBranch, wc.ancestry(ctx, dir)), hooks.CheckNames(updates)...)
+	if patterns := hooks.ConflictPatterns(updates); len(patterns) > 0 {
+		// Creating the branch: no ref may be its folder or below it, as
+		// pre-receive checks for a push.
+		out, err := wc.run(ctx, dir, nil, nil, append([]string{"for-each-ref", "--format=%(refname)", "--"}, patterns...)...)
+		if err != nil {
+			return res, false, err
+		}
+		rejected = append(rejected, hooks.CheckConflicts(updates, strings.Fields(out))...)
+	}
 	if len(rejected) > 0 {
 		return res, false, service.Refusal(store.ErrForbidden, rejected[0].String())
 	}
@@ -199,11 +215,24 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 
 // head is the branch's commit, "" when it does not exist.
 func (wc *WebCommitter) head(ctx context.Context, dir, ref string) (string, error) {
-	out, err := wc.run(ctx, dir, nil, nil, "for-each-ref", "--format=%(objectname)", ref)
+	return wc.Git.RefHead(ctx, dir, ref)
+}
+
+// RefHead is the commit ref (a full name, refs/heads/main) points at in
+// the repository dir, "" when ref does not exist. A for-each-ref pattern
+// also matches the refs below it (refs/heads/main/x): only ref itself
+// counts.
+func (g *Git) RefHead(ctx context.Context, dir, ref string) (string, error) {
+	out, err := g.Output(ctx, dir, "for-each-ref", "--format=%(objectname) %(refname)", ref)
 	if err != nil {
 		return "", err
 	}
-	return out, nil
+	for _, line := range strings.Split(out, "\n") {
+		if id, name, ok := strings.Cut(line, " "); ok && name == ref {
+			return id, nil
+		}
+	}
+	return "", nil
 }
 
 // checkStale decides an edit made on req.Parent while the branch is at
@@ -271,8 +300,10 @@ func (wc *WebCommitter) entries(ctx context.Context, dir, commit string, changes
 		}
 	}
 	// ls-tree's paths are literal with --literal-pathspecs; it lists the
-	// entry of each (a folder's entry, not its content, without -r).
-	raw, err := wc.run(ctx, dir, nil, nil, append([]string{"--literal-pathspecs", "ls-tree", "-z", "--full-tree", commit, "--"}, paths...)...)
+	// entry of each (a folder's entry, not its content, without -r). A
+	// folder that another path leads into is recursed into and, without
+	// -t, not listed itself: "a" would look absent next to "a/b/c".
+	raw, err := wc.run(ctx, dir, nil, nil, append([]string{"--literal-pathspecs", "ls-tree", "-t", "-z", "--full-tree", commit, "--"}, paths...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +316,37 @@ func (wc *WebCommitter) entries(ctx context.Context, dir, commit string, changes
 		out[name] = entry{mode: f[0], typ: f[1]}
 	}
 	return out, nil
+}
+
+// emptiedFolders forgets, in existing, a folder that a file of the
+// commit replaces when the commit deletes every file in it (a/x renamed to
+// a): update-index then finds no folder there. A folder that keeps a file
+// stays, and checkShapes refuses the change.
+func (wc *WebCommitter) emptiedFolders(ctx context.Context, dir, head string, changes []service.FileChange, existing map[string]entry) error {
+	deleted := map[string]bool{}
+	for _, c := range changes {
+		if c.Delete {
+			deleted[c.Path] = true
+		}
+	}
+	for _, c := range changes {
+		if e, ok := existing[c.Path]; c.Delete || !ok || e.typ != "tree" {
+			continue
+		}
+		out, err := wc.run(ctx, dir, nil, nil, "--literal-pathspecs", "ls-tree", "-r", "-z", "--name-only", "--full-tree", head, "--", c.Path+"/")
+		if err != nil {
+			return err
+		}
+		files := splitZ(out)
+		all := len(files) > 0
+		for _, f := range files {
+			all = all && deleted[f]
+		}
+		if all {
+			delete(existing, c.Path)
+		}
+	}
+	return nil
 }
 
 // checkShapes refuses changes the tree cannot take: deleting a file that is

@@ -213,6 +213,12 @@ func TestWebCommitRefusals(t *testing.T) {
 		{"dotdot", []service.FileChange{put("../c.txt", "c")}, "m", store.ErrInvalid, `".." are not allowed`},
 		{"dotgit", []service.FileChange{put("x/.GIT/config", "c")}, "m", store.ErrInvalid, `".git" is not allowed`},
 		{"absolute", []service.FileChange{put("/etc/passwd", "c")}, "m", store.ErrInvalid, "must not start with /"},
+		// What git refuses in an index (core.protectNTFS) it skips with
+		// update-index --index-info: a rename's new name, dropped, would
+		// delete the file.
+		{"dotgit with dots", []service.FileChange{del("a.txt"), put(".Git. ./config", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
+		{"dotgit stream", []service.FileChange{del("a.txt"), put("x/.git::$INDEX_ALLOCATION/c", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
+		{"dotgit short name", []service.FileChange{del("a.txt"), put("x/GIT~1/config", "a\n")}, "m", store.ErrInvalid, `".git" is not allowed`},
 		{"nul", []service.FileChange{put("a\x00b", "c")}, "m", store.ErrInvalid, "control characters"},
 		{"long", []service.FileChange{put(strings.Repeat("a", 300), "c")}, "m", store.ErrInvalid, "longer than 255 bytes"},
 		{"too large", []service.FileChange{put("big", strings.Repeat("x", service.MaxEditBytes+1))}, "m", store.ErrInvalid, "larger than"},
@@ -361,4 +367,62 @@ func BenchmarkWebIDECommit(b *testing.B) {
 			gitOut(b, wt, "push", "-q", "origin", "main")
 		}
 	})
+}
+
+// A file written where a folder is, together with a change inside that
+// folder (a rename of a/b/c to a), is refused: git's update-index would
+// otherwise replace the folder, silently dropping its other files.
+func TestWebCommitFileOverFolderWithOtherFiles(t *testing.T) {
+	f := newWebCommitFixture(t)
+	c1 := f.mustCommit("", "init", put("a/b/c.txt", "c\n"), put("a/x.txt", "x\n"))
+	_, err := f.commit(c1.Commit, "rename a/b/c.txt to a", del("a/b/c.txt"), service.FileChange{Path: "a", Content: []byte("c\n"), New: true})
+	if !errors.Is(err, store.ErrConflict) || err.Error() != "a already exists" {
+		t.Fatalf("rename: got %v, want the refusal: a already exists", err)
+	}
+	_, err = f.commit(c1.Commit, "write a and a/b/c.txt", put("a/b/c.txt", "c2\n"), put("a", "a\n"))
+	if !errors.Is(err, store.ErrInvalid) || err.Error() != "a is a folder" {
+		t.Fatalf("write: got %v, want the refusal: a is a folder", err)
+	}
+	if f.head() != c1.Commit {
+		t.Fatalf("the branch moved: %s", gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"))
+	}
+	// A folder whose every file the commit deletes may become a file.
+	f.mustCommit(c1.Commit, "a is a file now", del("a/b/c.txt"), del("a/x.txt"), service.FileChange{Path: "a", Content: []byte("c\n"), New: true, From: "a/b/c.txt"})
+	if got := gitOut(t, f.dir, "ls-tree", "-r", "--name-only", "main"); got != "a" {
+		t.Fatalf("files: %q", got)
+	}
+}
+
+// Creating the default branch follows the push policy's directory/file
+// rule: with refs/heads/main/x there, refs/heads/main is refused as a push
+// of it would be (not a failed update-ref, an internal error).
+func TestWebCommitCreateBranchConflict(t *testing.T) {
+	f := newWebCommitFixture(t)
+	tree := gitOut(t, f.dir, "hash-object", "-t", "tree", "-w", "/dev/null")
+	c := gitOut(t, f.dir, "commit-tree", tree, "-m", "other")
+	gitOut(t, f.dir, "update-ref", "refs/heads/main/x", c)
+	_, err := f.commit("", "first", put("a.txt", "a\n"))
+	if !errors.Is(err, store.ErrForbidden) || err.Error() != "rejected refs/heads/main: "+hooks.ReasonConflict("refs/heads/main/x") {
+		t.Fatalf("got %v, want the push policy's refusal", err)
+	}
+	if len(f.builds()) != 0 {
+		t.Fatal("a build was queued")
+	}
+}
+
+// A rename keeps the file's mode: an executable stays executable, as
+// git mv keeps it.
+func TestWebCommitRenameKeepsMode(t *testing.T) {
+	f := newWebCommitFixture(t)
+	f.mustCommit("", "init", put("a.txt", "a\n"))
+	wt := f.clone()
+	gitOut(t, wt, "config", "core.fileMode", "true")
+	os.WriteFile(filepath.Join(wt, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	gitOut(t, wt, "add", "run.sh")
+	gitOut(t, wt, "commit", "-qm", "Add run.sh")
+	gitOut(t, wt, "push", "-q", "origin", "main")
+	f.mustCommit(f.head(), "Move run.sh", del("run.sh"), service.FileChange{Path: "bin/run.sh", Content: []byte("#!/bin/sh\necho moved\n"), New: true, From: "run.sh"})
+	if got := gitOut(t, f.dir, "ls-tree", "main", "bin/run.sh"); !strings.HasPrefix(got, "100755 ") {
+		t.Fatalf("bin/run.sh lost its mode: %q", got)
+	}
 }

@@ -365,7 +365,10 @@ func TestWebIDEOverHTTP(t *testing.T) {
 	work := r.g.Clone(s.RepoURL(r.cred, "erin", "plain"))
 	os.WriteFile(filepath.Join(work, "big.txt"), []byte(strings.Repeat("x", 1<<20+1)), 0o644)
 	os.WriteFile(filepath.Join(work, "blob.bin"), []byte("a\x00b"), 0o644)
+	os.WriteFile(filepath.Join(work, "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(work, " spaced.txt "), []byte("s\n"), 0o644)
 	r.g.Must(work, "add", ".")
+	r.g.Must(work, "update-index", "--chmod=+x", "run.sh")
 	r.g.Must(work, "commit", "-qm", "big and binary")
 	r.g.Must(work, "push", "-q", "origin", r.branch)
 	for path, want := range map[string]string{"big.txt": "is a large file (1048577 bytes)", "blob.bin": "is a binary file (3 bytes)"} {
@@ -373,6 +376,29 @@ func TestWebIDEOverHTTP(t *testing.T) {
 		if code != 200 || !strings.Contains(page, want) || strings.Contains(page, `<textarea`) || !strings.Contains(page, `value="delete"`) {
 			t.Errorf("%s: %d, want %q, no editor, a Delete form\n%s", path, code, want, page)
 		}
+	}
+
+	// A rename keeps the file's mode (an executable stays one).
+	csrf, parent = ideForm(t, c, "/erin/plain/edit/run.sh")
+	if code, page, _ := post(url.Values{"csrf": {csrf}, "op": {"edit"}, "parent": {parent}, "path": {"run.sh"}, "name": {"bin/run.sh"},
+		"content": {"#!/bin/sh\n"}, "message": {"Move run.sh"}}); code != http.StatusSeeOther {
+		t.Fatalf("rename run.sh = %d\n%s", code, page)
+	}
+	r.pull()
+	if got := r.g.Must(r.work, "ls-tree", "HEAD", "bin/run.sh"); !strings.HasPrefix(got, "100755 ") {
+		t.Fatalf("the renamed run.sh lost its mode: %q", got)
+	}
+
+	// Saving a file whose name starts or ends with a space keeps its
+	// name (the name field is not trimmed into a rename).
+	csrf, parent = ideForm(t, c, "/erin/plain/edit/%20spaced.txt%20")
+	if code, page, _ := post(url.Values{"csrf": {csrf}, "op": {"edit"}, "parent": {parent}, "path": {" spaced.txt "}, "name": {" spaced.txt "},
+		"content": {"s2\n"}, "message": {"Edit spaced"}}); code != http.StatusSeeOther {
+		t.Fatalf("edit ' spaced.txt ' = %d\n%s", code, page)
+	}
+	r.pull()
+	if got, ok := r.file(" spaced.txt "); got != "s2\n" || !ok {
+		t.Fatalf("' spaced.txt ' = %q %v; files: %s", got, ok, r.g.Must(r.work, "ls-files"))
 	}
 
 	// Another user: 404 on the restricted repository's editor, 403 on a

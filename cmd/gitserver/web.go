@@ -258,7 +258,7 @@ func (g webGit) LogSince(ctx context.Context, r store.Repo, to, since string, li
 // Files lists the default branch's files for the Web IDE (web.EditorGit).
 func (g webGit) Files(ctx context.Context, r store.Repo, max int) (string, []string, bool, error) {
 	dir := g.repos.Dir(r)
-	head, err := g.git.Output(ctx, dir, "for-each-ref", "--format=%(objectname)", "refs/heads/"+r.DefaultBranch)
+	head, err := g.git.RefHead(ctx, dir, "refs/heads/"+r.DefaultBranch)
 	if err != nil || head == "" {
 		return "", nil, false, err
 	}

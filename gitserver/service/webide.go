@@ -29,12 +29,14 @@ const (
 
 // FileChange is one change of a Web IDE commit: the file Path gets
 // Content, or is deleted. New: the file must not exist yet (a new file, a
-// rename's target).
+// rename's target). From: a rename's target names the file it moves,
+// whose mode (executable, symbolic link) it keeps.
 type FileChange struct {
 	Path    string
 	Content []byte
 	Delete  bool
 	New     bool
+	From    string
 }
 
 // Edit is what a Web IDE form asks to commit.
@@ -123,13 +125,33 @@ func CheckFilePath(p string) error {
 			return bad("empty folder name (//)")
 		case seg == "." || seg == "..":
 			return bad(`"." and ".." are not allowed`)
-		case strings.EqualFold(seg, ".git"):
+		case isDotGit(seg):
 			return bad(`".git" is not allowed`)
 		case len(seg) > MaxSegmentBytes:
 			return bad(fmt.Sprintf("a name is longer than %d bytes", MaxSegmentBytes))
 		}
 	}
 	return nil
+}
+
+// isDotGit reports whether a path name is ".git" as git's verify_path
+// sees it with core.protectNTFS (on by default; is_ntfs_dotgit): ".git" or
+// its short name "git~1", in any case, followed by nothing but dots and
+// spaces, up to the end or a ":" (an NTFS stream). Git refuses such a
+// name in an index; update-index --index-info skips it silently.
+func isDotGit(seg string) bool {
+	s := strings.ToLower(seg)
+	var rest string
+	switch {
+	case strings.HasPrefix(s, ".git"):
+		rest = s[len(".git"):]
+	case strings.HasPrefix(s, "git~1"):
+		rest = s[len("git~1"):]
+	default:
+		return false
+	}
+	rest, _, _ = strings.Cut(rest, ":")
+	return strings.Trim(rest, ". ") == ""
 }
 
 // NoreplyEmail is the e-mail address of a Web IDE commit's author:

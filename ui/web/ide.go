@@ -297,10 +297,15 @@ func (pg *Pages) editCommit(w http.ResponseWriter, r *http.Request) {
 		changes = []service.FileChange{{Path: name, Content: []byte(content), New: true}}
 	case "edit":
 		d.Path = orig
+		if f.Get("name") == orig {
+			// The name as shown: not a rename, even if it starts or ends
+			// with a space (trimmed, it would be one).
+			name, d.FileName = orig, orig
+		}
 		if name == orig {
 			changes = []service.FileChange{{Path: name, Content: []byte(content)}}
 		} else {
-			changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, Content: []byte(content), New: true}}
+			changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, Content: []byte(content), New: true, From: orig}}
 		}
 	case "delete":
 		d.Path, d.FileName, d.DeleteMessage, d.Message = orig, orig, f.Get("message"), ""
