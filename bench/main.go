@@ -48,6 +48,7 @@ var (
 	flagOut    = flag.String("out", "", "write the results as markdown to this file")
 	flagQuick  = flag.Bool("quick", false, "fewer iterations (smoke run)")
 	flagKeep   = flag.Bool("keep", false, "keep the temporary directory")
+	flagBin    = flag.String("gitserver-bin", "", "benchmark this gitserver binary instead of building ./cmd/gitserver (e.g. an older commit's)")
 	flagNoMir  = flag.Bool("skip-mirrors", false, "skip the mirror measurements (issue 11)")
 	flagMirN   = flag.Int("mirrors", 100, "mirrors polling at the minimum interval in the idle-polling measurement (-quick: 20)")
 )
@@ -266,12 +267,17 @@ func run() error {
 		logf("keeping %s", tmp)
 	}
 
-	logf("building gitserver")
 	bin := filepath.Join(tmp, "gitserver")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gitserver")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v: %s", err, out)
+	if *flagBin != "" {
+		bin = *flagBin
+		logf("using %s", bin)
+	} else {
+		logf("building gitserver")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/gitserver")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v: %s", err, out)
+		}
 	}
 
 	// Source repositories: go-git (the bundle) and the generated large
@@ -316,6 +322,9 @@ func run() error {
 		must(gitRun("", "clone", "-q", "--mirror", filepath.Join(src, r+".git"), filepath.Join(plain, r+".git")))
 		bm := filepath.Join(plain, r+"-bm.git")
 		must(gitRun("", "clone", "-q", "--mirror", filepath.Join(src, r+".git"), bm))
+		// Partial clone needs the server's consent (gitserver sets it too).
+		must(gitRun(filepath.Join(plain, r+".git"), "config", "uploadpack.allowFilter", "true"))
+		must(gitRun(bm, "config", "uploadpack.allowFilter", "true"))
 		d, err := gitTime(bm, "repack", "-a", "-d", "-b", "-q")
 		must(err)
 		must(gitRun(bm, "commit-graph", "write", "--reachable"))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	// Maintainer, if set, is told about every successful push (repacking
 	// with bitmaps in the background).
 	Maintainer interface{ Schedule(store.Repo) }
+	// Responses, if set, answers identical clone requests over smart HTTP
+	// from whole cached responses (respcache.go).
+	Responses *packcache.Responses
 
 	// bg is the background work started by requests (the post-push build
 	// backstop); Close waits for it, so it never outlives the store.
