@@ -23,6 +23,9 @@ type Git struct {
 	// PackObjectsHook, when set, is passed as uploadpack.packObjectsHook to
 	// upload-pack (the pack cache).
 	PackObjectsHook string
+	// PackObjectsHookEnv is added to upload-pack's environment (the
+	// options of a hook that git runs without a shell).
+	PackObjectsHookEnv []string
 	// Home is used as HOME for git processes so that no admin's personal
 	// configuration leaks in.
 	Home string

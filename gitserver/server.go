@@ -232,6 +232,9 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			Mirror: mirrorURL,
 		}.Environ()...)
 	}
+	if req.Service == UploadPack {
+		env = append(env, s.Git.PackObjectsHookEnv...)
+	}
 	args := s.Git.ServiceArgs(req.Service, req.Args...)
 	if req.Service == ReceivePack {
 		// git itself bounds the pack (index-pack/unpack-objects

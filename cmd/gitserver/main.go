@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"gitserver/gitserver/packcache"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,6 +42,12 @@ func run(args []string) int {
 		return admin(args[1:])
 	case "hook":
 		return hook(args[1:])
+	case "git":
+		// uploadpack.packObjectsHook run by git without a shell:
+		// `gitserver git pack-objects ARGS...`, options in the env.
+		if packcache.IsDirectHook(args, os.Getenv) {
+			return packcache.MainEnv(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+		}
 	case "version", "--version":
 		fmt.Println("gitserver", version)
 		return 0

@@ -253,7 +253,12 @@ func (m *Main) run(ctx context.Context) error {
 		reg.MustRegister(packcache.ResponsesCollector(responses.Dir))
 		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath,
 			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}
-		git.PackObjectsHook = packCache.HookCommand(self)
+		if hook, ok := packCache.DirectHook(self); ok {
+			// git execs it without sh (issue 15); options in the env.
+			git.PackObjectsHook, git.PackObjectsHookEnv = hook, packCache.HookEnv()
+		} else {
+			git.PackObjectsHook = packCache.HookCommand(self)
+		}
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
