@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -263,6 +264,15 @@ func run() error {
 		}
 	}
 	defer cleanup()
+	// Interrupted: stop the servers (own process groups) before leaving.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		logf("interrupted")
+		cleanup()
+		os.Exit(1)
+	}()
 	if *flagKeep {
 		logf("keeping %s", tmp)
 	}
