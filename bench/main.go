@@ -515,6 +515,15 @@ http {
 		gs: float64(peak) / 1024, target: "<= 150 MiB",
 		comment: fmt.Sprintf("VmHWM of the gitserver process over the whole run: %.1f MiB; git children not included", float64(hwm)/1024)})
 
+	// Maintenance after many pushes: full gc vs geometric (-repack N).
+	if *flagRepack > 0 {
+		rs, err := repackBench(tmp, filepath.Join(src, "large.git"), *flagRepack)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
+	}
+
 	// Push -> claim wake-up latency.
 	wakes := 50
 	if *flagQuick {
