@@ -48,26 +48,26 @@ import (
 const maxCachedRequest = 8 << 20
 
 // uploadPackKey reads the request body and, if the request can be answered
-// from the cache, returns its key. body is always what git must read
+// from the cache, returns its key and the refs' version it holds. body is always what git must read
 // instead of the original (the part already read, then the rest).
-func (s *Server) uploadPackKey(repo store.Repo, proto string, in io.Reader) (key string, body io.Reader, err error) {
+func (s *Server) uploadPackKey(repo store.Repo, proto string, in io.Reader) (key, version string, body io.Reader, err error) {
 	buf, err := io.ReadAll(io.LimitReader(in, maxCachedRequest+1))
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	body = bytes.NewReader(buf)
 	if len(buf) > maxCachedRequest {
-		return "", io.MultiReader(body, in), nil
+		return "", "", io.MultiReader(body, in), nil
 	}
 	v2 := IsV2(proto)
 	norm, ok := normalizeUploadPackRequest(buf, v2)
 	if !ok {
-		return "", body, nil
+		return "", "", body, nil
 	}
 	dir := s.Repos.Dir(repo)
-	version, err := refsVersion(dir)
+	version, err = refsVersion(dir)
 	if err != nil {
-		return "", body, nil
+		return "", "", body, nil
 	}
 	h := sha256.New()
 	field := func(s string) {
@@ -83,7 +83,7 @@ func (s *Server) uploadPackKey(repo store.Repo, proto string, in io.Reader) (key
 	field(strings.Join(ProtocolEnv(proto), ""))
 	field(strings.Join(s.Git.ServiceArgs(UploadPack, "--stateless-rpc"), "\x00"))
 	field(string(norm))
-	return hex.EncodeToString(h.Sum(nil)), body, nil
+	return hex.EncodeToString(h.Sum(nil)), version, body, nil
 }
 
 // pktLines splits a request body into its pkt-lines; flush, delim and
@@ -261,7 +261,7 @@ func serveFile(w http.ResponseWriter, f *os.File, n int64) error {
 // to git unchanged.
 func (s *Server) uploadPackCached(w http.ResponseWriter, r *http.Request, repo store.Repo, proto string, in io.Reader,
 	out *flushWriter, run func(ctx context.Context, stdin io.Reader, stdout io.Writer) error) error {
-	key, body, err := s.uploadPackKey(repo, proto, in)
+	key, before, body, err := s.uploadPackKey(repo, proto, in)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,6 @@ func (s *Server) uploadPackCached(w http.ResponseWriter, r *http.Request, repo s
 	}
 	req, _ := io.ReadAll(body) // a bytes.Reader: no error
 	dir := s.Repos.Dir(repo)
-	before, _ := refsVersion(dir)
 	outcome, err := s.Responses.Serve(key, packcache.Exchange{
 		Hit: func(f *os.File, n int64) error {
 			out.wrote = true
