@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 
+	"gitserver/gitserver"
 	"gitserver/gitserver/packcache"
 )
 
@@ -25,6 +28,11 @@ Run "gitserver serve --help" for the server's flags.
 `
 
 func main() {
+	// git runs the hooks InstallHooks linked to this binary by their
+	// names, without arguments.
+	if name := filepath.Base(os.Args[0]); slices.Contains(gitserver.HookNames, name) {
+		os.Exit(hook([]string{name}))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
