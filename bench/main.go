@@ -561,7 +561,7 @@ http {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, "gitserver_pack_cache") {
+				if strings.HasPrefix(l, "gitserver_pack_cache") || strings.HasPrefix(l, "gitserver_response_cache") {
 					statsNote += "    " + l + "\n"
 				}
 			}
