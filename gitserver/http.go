@@ -182,18 +182,18 @@ func (s *Server) rpc(service Service) http.HandlerFunc {
 		}
 		out := &flushWriter{w: w, rc: rc}
 		proto := r.Header.Get("Git-Protocol")
-		run := func(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+		run := func(ctx context.Context, stdin io.Reader, stdout io.Writer, packHook bool) error {
 			return s.RunService(ctx, ServiceRequest{
 				Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: proto,
 				Args: []string{"--stateless-rpc"}, RequestID: requestID(r),
-				Stdin: stdin, Stdout: stdout,
+				Stdin: stdin, Stdout: stdout, NoPackHook: !packHook,
 			})
 		}
 		var err error
 		if service == UploadPack && s.Responses != nil {
 			err = s.uploadPackCached(w, r, repo, proto, body, out, run)
 		} else {
-			err = run(r.Context(), body, out)
+			err = run(r.Context(), body, out, true)
 		}
 		if err != nil {
 			s.logServiceError(r, repo, err)

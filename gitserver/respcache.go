@@ -81,7 +81,7 @@ func (s *Server) uploadPackKey(repo store.Repo, proto string, in io.Reader) (key
 	field(dir)
 	field(version)
 	field(strings.Join(ProtocolEnv(proto), ""))
-	field(strings.Join(s.Git.ServiceArgs(UploadPack, "--stateless-rpc"), "\x00"))
+	field(strings.Join(s.Git.serviceArgs(UploadPack, false, "--stateless-rpc"), "\x00"))
 	field(string(norm))
 	return hex.EncodeToString(h.Sum(nil)), version, body, nil
 }
@@ -260,13 +260,13 @@ func serveFile(w http.ResponseWriter, f *os.File, n int64) error {
 // key seen before, keeps its response. Requests the cache cannot answer go
 // to git unchanged.
 func (s *Server) uploadPackCached(w http.ResponseWriter, r *http.Request, repo store.Repo, proto string, in io.Reader,
-	out *flushWriter, run func(ctx context.Context, stdin io.Reader, stdout io.Writer) error) error {
+	out *flushWriter, run func(ctx context.Context, stdin io.Reader, stdout io.Writer, packHook bool) error) error {
 	key, before, body, err := s.uploadPackKey(repo, proto, in)
 	if err != nil {
 		return err
 	}
 	if key == "" {
-		return run(r.Context(), body, out)
+		return run(r.Context(), body, out, true) // the pack cache may still help
 	}
 	req, _ := io.ReadAll(body) // a bytes.Reader: no error
 	dir := s.Repos.Dir(repo)
@@ -286,7 +286,12 @@ func (s *Server) uploadPackCached(w http.ResponseWriter, r *http.Request, repo s
 				ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), producerTimeout)
 				defer cancel()
 			}
-			return run(ctx, bytes.NewReader(req), wr)
+			// Without the pack-objects hook: this cache answers the
+			// request's repetitions itself, and the hook is a process
+			// start (the whole gitserver binary, ~25 ms of package
+			// initialisation) per request, which is as much as
+			// upload-pack's own work for a mid-sized repository.
+			return run(ctx, bytes.NewReader(req), wr, false)
 		},
 		StillValid: func() bool {
 			after, err := refsVersion(dir)

@@ -138,6 +138,9 @@ type ServiceRequest struct {
 	Stdin     io.Reader
 	Stdout    io.Writer
 	Stderr    io.Writer // nil: captured and logged
+	// NoPackHook runs upload-pack without the pack-objects cache's hook
+	// (the response cache handles the request).
+	NoPackHook bool
 }
 
 // isPush reports whether the request can update refs: receive-pack, but
@@ -232,10 +235,10 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			Mirror: mirrorURL,
 		}.Environ()...)
 	}
-	if req.Service == UploadPack {
+	if req.Service == UploadPack && !req.NoPackHook {
 		env = append(env, s.Git.PackObjectsHookEnv...)
 	}
-	args := s.Git.ServiceArgs(req.Service, req.Args...)
+	args := s.Git.serviceArgs(req.Service, !req.NoPackHook, req.Args...)
 	if req.Service == ReceivePack {
 		// git itself bounds the pack (index-pack/unpack-objects
 		// --max-input-size), whatever the transport, and says so to the

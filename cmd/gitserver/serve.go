@@ -244,13 +244,15 @@ func (m *Main) run(ctx context.Context) error {
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
 	var responses *packcache.Responses
-	if c.PackCacheMB > 0 {
+	if c.PackCacheMB > 0 && c.ResponseCache {
 		// Whole clone responses over HTTP, served without git (issue 15);
 		// the same size cap and age as the pack-objects cache, in its own
 		// directory.
 		responses = &packcache.Responses{Cache: packcache.Cache{Dir: filepath.Join(d.cache(), "responses"),
-			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 2}}
+			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}}
 		reg.MustRegister(packcache.ResponsesCollector(responses.Dir))
+	}
+	if c.PackCacheMB > 0 {
 		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath,
 			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}
 		if hook, ok := packCache.DirectHook(self); ok {
