@@ -1,7 +1,15 @@
 // Command bench compares gitserver with plain C git serving the same
 // repositories on the same machine in the same run, and reports ratios.
 //
-//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-skip-mirrors] [-mirrors N]     (make bench)
+//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-size large|small] [-skip-mirrors] [-mirrors N]
+//	               [-repack N] [-gitserver-bin PATH]                                   (make bench)
+//	go run ./bench -gen-only [-size small]
+//
+// The repositories are go-git (the bundle) and a large generated one
+// (largegen.go: fast-import, cached under ~/.cache/gitserver-bench). Plain
+// git serves them as pushed and repacked with bitmaps; the clone
+// measurements of issue 15 (clones.go) also compare identical clones with
+// the same response bytes streamed from a file over loopback HTTP.
 //
 // Package main (this benchmark) is not part of the server and not run by
 // make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
