@@ -93,9 +93,9 @@ func repackBench(tmp, srcLarge string, pushes int) ([]result, error) {
 		clone[mode] = packTime(dir)
 		logf("  %s: %.1fs; full-clone pack generation afterwards %.2fs (%s)", mode, times[mode], clone[mode], loadavg())
 	}
-	rs = append(rs, result{name: fmt.Sprintf("large: maintenance after %d pushes, wall time (full gc in hb column, geometric in gitserver column)", pushes),
+	rs = append(rs, result{name: fmt.Sprintf("large: maintenance after %d pushes, wall time (full gc in the as-pushed column, geometric in the gitserver column; ratio = geometric / full)", pushes),
 		unit: "s", gs: times["geometric"], hb: times["full"], target: "-"})
-	rs = append(rs, result{name: "large: full-clone pack generation after that maintenance (full gc in hb column, geometric in gitserver column)",
+	rs = append(rs, result{name: "large: full-clone pack generation after that maintenance (full gc in the as-pushed column, geometric in the gitserver column; ratio = geometric / full)",
 		unit: "s", gs: clone["geometric"], hb: clone["full"], target: "-"})
 	return rs, nil
 }
