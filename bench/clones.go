@@ -282,6 +282,9 @@ func measureClones(tmp, repo, srcDir string, cs cloneSet, scale int, slowPlain b
 	// Every request different: clones of distinct commits of the default
 	// branch, 2 clients; no cache can answer two of them.
 	n := 8 * scale
+	if !slowPlain {
+		n *= 3 // a short measurement is at the mercy of the machine's other load
+	}
 	diff := make([]request, n)
 	for i := range diff {
 		diff[i] = request{wants: []string{history[(i*3+5)%len(history)]}}
@@ -289,13 +292,32 @@ func measureClones(tmp, repo, srcDir string, cs cloneSet, scale int, slowPlain b
 	logf("%s: full clones, every request different (%d, 2 clients)", repo, n)
 	res := result{name: repo + ": full clones/s, every request different (2 clients)", unit: "clones/s", higherIsBetter: true, target: ">= 1.0x", vs: "hbb"}
 	var f int
-	if res.hbb, f = rate(bm(cs.hbb), repo, diff, 2); fail(cs.hbb, f) != nil {
-		return nil, fail(cs.hbb, f)
+	// Two rounds, the servers alternating (plain, gitserver, gitserver,
+	// plain), each round on its own half of the commits (every request
+	// stays a first sighting for gitserver): a load spike from elsewhere
+	// on the machine then hits both, and the order favours neither.
+	half := len(diff) / 2
+	var tHBB, tGS float64
+	for round, part := range [][]request{diff[:half], diff[half:]} {
+		order := []*server{bm(cs.hbb), cs.gs}
+		if round == 1 {
+			order = []*server{cs.gs, bm(cs.hbb)}
+		}
+		for _, srv := range order {
+			r, f := rate(srv, repo, part, 2)
+			if f > 0 {
+				return nil, fail(srv, f)
+			}
+			if srv == cs.gs {
+				tGS += float64(len(part)) / r
+			} else {
+				tHBB += float64(len(part)) / r
+			}
+		}
 	}
-	if res.gs, f = rate(cs.gs, repo, diff, 2); f > 0 {
-		return nil, fail(cs.gs, f)
-	}
-	plainN := diff
+	res.hbb, res.gs = float64(len(diff))/tHBB, float64(len(diff))/tGS
+	logf("  both rounds: http-backend+bitmaps %.2f, gitserver %.2f clones/s", res.hbb, res.gs)
+	plainN := diff[:half]
 	if slowPlain {
 		plainN = diff[:min(len(diff), 4)]
 	}
