@@ -1,8 +1,16 @@
 // Command bench compares gitserver with plain C git serving the same
 // repositories on the same machine in the same run, and reports ratios.
 //
-//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-skip-mirrors] [-mirrors N]     (make bench)
+//	go run ./bench [-bundle PATH] [-out FILE] [-quick] [-size large|small] [-skip-mirrors] [-mirrors N]
+//	               [-repack N] [-gitserver-bin PATH] [-skip-postgres | -only-postgres]        (make bench)
 //	               [-skip-pages | -pages-only] [-pages-n N] [-pages-commits N] [-gitea PATH]
+//	go run ./bench -gen-only [-size small]
+//
+// The repositories are go-git (the bundle) and a large generated one
+// (largegen.go: fast-import, cached under ~/.cache/gitserver-bench). Plain
+// git serves them as pushed and repacked with bitmaps; the clone
+// measurements of issue 15 (clones.go) also compare identical clones with
+// the same response bytes streamed from a file over loopback HTTP.
 //
 // Package main (this benchmark) is not part of the server and not run by
 // make test. Plain git is `git http-backend` behind nginx + fcgiwrap, and
@@ -25,7 +33,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -39,13 +46,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,8 +62,8 @@ var (
 	flagBundle = flag.String("bundle", "/work/shared/data/go-git.bundle", "git bundle of the real-history repository")
 	flagOut    = flag.String("out", "", "write the results as markdown to this file")
 	flagQuick  = flag.Bool("quick", false, "fewer iterations (smoke run)")
-	flagLarge  = flag.Int("large-commits", 3000, "commits of the generated larger repository")
 	flagKeep   = flag.Bool("keep", false, "keep the temporary directory")
+	flagBin    = flag.String("gitserver-bin", "", "benchmark this gitserver binary instead of building ./cmd/gitserver (e.g. an older commit's)")
 	flagNoMir  = flag.Bool("skip-mirrors", false, "skip the mirror measurements (issue 11)")
 	flagMirN   = flag.Int("mirrors", 100, "mirrors polling at the minimum interval in the idle-polling measurement (-quick: 20)")
 	flagNoPG   = flag.Bool("skip-postgres", false, "skip two nodes on PostgreSQL against one on SQLite (issue 14; also skipped when PostgreSQL is not installed)")
@@ -66,6 +72,20 @@ var (
 
 func main() {
 	flag.Parse()
+	if *flagServeFile != "" {
+		if err := serveFile(*flagServeFile, *flagListen); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *flagGenOnly {
+		if err := genOnly(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	run := run
 	if *flagPagesOnly {
 		run = pagesOnly // bench/pages.go
@@ -149,56 +169,15 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 }
 
-// generate writes a larger synthetic repository: n commits over a tree of
-// 400 files in 20 directories, each commit changing 8 files.
-func generate(dir string, n int) error {
-	if err := gitRun("", "init", "-q", "--bare", dir); err != nil {
-		return err
-	}
-	cmd := gitCmd(dir, "fast-import", "--quiet")
-	in, _ := cmd.StdinPipe()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(in, 1<<20)
-	rnd := uint64(42)
-	next := func() uint64 { rnd ^= rnd << 13; rnd ^= rnd >> 7; rnd ^= rnd << 17; return rnd }
-	words := strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon")
-	for i := 1; i <= n; i++ {
-		fmt.Fprintf(w, "commit refs/heads/master\nmark :%d\ncommitter Bench <bench@example.com> %d +0000\ndata <<EOM\nchange %d\nEOM\n", i, 1600000000+i*60, i)
-		if i > 1 {
-			fmt.Fprintf(w, "from :%d\n", i-1)
-		}
-		files := 8
-		if i == 1 {
-			files = 400
-		}
-		for f := 0; f < files; f++ {
-			idx := f
-			if i > 1 {
-				idx = int(next() % 400)
-			}
-			var b strings.Builder
-			lines := 40 + int(next()%200)
-			for l := 0; l < lines; l++ {
-				fmt.Fprintf(&b, "%s %s %d %x\n", words[next()%20], words[next()%20], l, next()%1000003)
-			}
-			fmt.Fprintf(w, "M 100644 inline d%02d/f%03d.txt\ndata %d\n%s\n", idx%20, idx, b.Len(), b.String())
-		}
-		if i%500 == 0 {
-			fmt.Fprintf(w, "reset refs/tags/v%d\nfrom :%d\n\n", i/500, i)
-		}
-	}
-	w.Flush()
-	in.Close()
-	return cmd.Wait()
-}
-
 type server struct {
 	name   string
 	http   string // base URL of /git/ (HTTP servers)
 	daemon string // host:port (git daemon)
 	auth   string // Authorization header
+	// file: http is the file-streaming peer's URL (any path answers).
+	file bool
+	// repoSuffix is appended to repository names (plain+bitmaps: "-bm").
+	repoSuffix string
 }
 
 func freePort() int {
@@ -275,10 +254,16 @@ func waitTCP(addr string) error {
 }
 
 type result struct {
-	name, unit      string
-	gs, hb, dm      float64 // gitserver, http-backend, git daemon (0: not measured)
-	higherIsBetter  bool
-	target, comment string
+	name, unit string
+	// gitserver, http-backend as pushed, git daemon (as pushed),
+	// http-backend on a copy repacked with bitmaps and a commit-graph, the
+	// same bytes streamed from a file (0: not measured)
+	gs, hb, dm, hbb, file float64
+	higherIsBetter        bool
+	target, comment       string
+	// vs names the column the ratio is taken against: "hbb", "file" or ""
+	// (http-backend as pushed).
+	vs string
 }
 
 func run() error {
@@ -302,29 +287,84 @@ func run() error {
 		}
 	}
 	defer cleanup()
+	// Interrupted: stop the servers (own process groups) before leaving.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		logf("interrupted")
+		cleanup()
+		os.Exit(1)
+	}()
 	if *flagKeep {
 		logf("keeping %s", tmp)
 	}
 
-	logf("building gitserver")
 	bin := filepath.Join(tmp, "gitserver")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/gitserver")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v: %s", err, out)
+	if *flagBin != "" {
+		bin = *flagBin
+		logf("using %s", bin)
+	} else {
+		logf("building gitserver")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/gitserver")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v: %s", err, out)
+		}
 	}
 
-	// Source repositories.
+	// Source repositories: go-git (the bundle) and the generated large
+	// repository (cached, see largegen.go).
+	size, ok := genSizes[*flagSize]
+	if !ok {
+		return fmt.Errorf("-size %q: want large or small", *flagSize)
+	}
 	src := filepath.Join(tmp, "src")
-	logf("preparing repositories (go-git bundle, generated %d commits)", *flagLarge)
+	logf("preparing repositories (go-git bundle, generated %s repository)", size.Name)
 	must(gitRun("", "clone", "-q", "--mirror", *flagBundle, filepath.Join(src, "gogit.git")))
-	must(generate(filepath.Join(src, "large.git"), *flagLarge))
+	genDir, err := genRepo(size)
+	if err != nil {
+		return fmt.Errorf("generating the large repository: %w", err)
+	}
+	must(gitRun("", "clone", "-q", "--mirror", genDir, filepath.Join(src, "large.git")))
+	objs, nrefs, packMB, err := repoStats(filepath.Join(src, "large.git"))
+	if err != nil {
+		return err
+	}
+	commits := gitOut(filepath.Join(src, "large.git"), "rev-list", "--count", "--all")
+	setupNote = fmt.Sprintf("Repositories: go-git (bundle, %s objects); large = generated (%s, %d objects, %s commits, %d refs, %.0f MiB pack).\n",
+		gitOut(filepath.Join(src, "gogit.git"), "count-objects", "-v"), size.Name, objs, commits, nrefs, packMB)
+	setupNote = strings.Replace(setupNote, "\n", " ", 1)
+	if i := strings.Index(setupNote, "count: "); i >= 0 {
+		// keep just in-pack from count-objects -v
+		f := strings.Fields(gitOut(filepath.Join(src, "gogit.git"), "count-objects", "-v"))
+		for j := range f {
+			if f[j] == "in-pack:" && j+1 < len(f) {
+				setupNote = fmt.Sprintf("Repositories: go-git (bundle, %s objects); large = generated (%s: %d objects, %s commits, %d refs, %.0f MiB pack).\n",
+					f[j+1], size.Name, objs, commits, nrefs, packMB)
+			}
+		}
+	}
 
 	// Plain git: the same repositories as a push leaves them (one pack
-	// each, no bitmap, no commit-graph), served by http-backend and daemon.
+	// each, no bitmap, no commit-graph), served by http-backend and daemon;
+	// and REPO-bm.git, what a careful admin runs: `git repack -adb` and a
+	// commit-graph.
 	plain := filepath.Join(tmp, "plain")
 	for _, r := range []string{"gogit", "large"} {
 		must(gitRun("", "clone", "-q", "--mirror", filepath.Join(src, r+".git"), filepath.Join(plain, r+".git")))
+		bm := filepath.Join(plain, r+"-bm.git")
+		must(gitRun("", "clone", "-q", "--mirror", filepath.Join(src, r+".git"), bm))
+		// Partial clone needs the server's consent (gitserver sets it too).
+		must(gitRun(filepath.Join(plain, r+".git"), "config", "uploadpack.allowFilter", "true"))
+		must(gitRun(bm, "config", "uploadpack.allowFilter", "true"))
+		d, err := gitTime(bm, "repack", "-a", "-d", "-b", "-q")
+		must(err)
+		must(gitRun(bm, "commit-graph", "write", "--reachable"))
+		logf("  plain %s-bm: repack -adb %.1fs", r, d.Seconds())
+		if r == "large" {
+			setupNote += fmt.Sprintf("Plain large-bm: `git repack -adb` took %.1f s (%s).\n", d.Seconds(), loadavg())
+		}
 	}
 	must(gitRun("", "init", "-q", "--bare", filepath.Join(plain, "push.git")))
 	must(gitRun(filepath.Join(plain, "push.git"), "config", "http.receivepack", "true"))
@@ -371,7 +411,12 @@ func run() error {
 	}
 	for _, r := range []string{"gogit", "large"} {
 		logf("pushing %s to gitserver", r)
-		must(gitRun(filepath.Join(src, r+".git"), "push", "-q", gsURL(r), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"))
+		d, err := gitTime(filepath.Join(src, r+".git"), "push", "-q", gsURL(r), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
+		must(err)
+		logf("  %.1fs", d.Seconds())
+		if r == "large" {
+			setupNote += fmt.Sprintf("Initial push of large to gitserver (HTTP, hooks, fsck): %.1f s (%s).\n", d.Seconds(), loadavg())
+		}
 	}
 
 	// nginx + fcgiwrap + http-backend; git daemon.
@@ -420,10 +465,17 @@ http {
 
 	// Wait for gitserver's maintenance (bitmaps) on both repositories.
 	logf("waiting for gitserver's background maintenance")
+	maintStart := time.Now()
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
+		// Done: both bitmaps and commit-graphs written, and no gc still
+		// running (gc.pid exists while it does; the commit-graph of the
+		// large repository comes seconds after its bitmap). Measuring
+		// while it runs would charge gitserver for its own maintenance.
 		b, _ := filepath.Glob(filepath.Join(data, "repos", "*.git", "objects", "pack", "*.bitmap"))
-		if len(b) >= 2 {
+		cg, _ := filepath.Glob(filepath.Join(data, "repos", "*.git", "objects", "info", "commit-graph"))
+		running, _ := filepath.Glob(filepath.Join(data, "repos", "*.git", "gc.pid"))
+		if len(b) >= 2 && len(cg) >= 2 && len(running) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -431,7 +483,7 @@ http {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second) // commit-graph follows the bitmap
+	setupNote += fmt.Sprintf("gitserver's maintenance after the pushes (both repositories): %.0f s until bitmaps and commit-graph.\n", time.Since(maintStart).Seconds())
 
 	// Sanity: every server answers a real clone identically.
 	for _, u := range []string{gsURL("gogit"), hb.http + "gogit.git", "git://" + dm.daemon + "/gogit.git"} {
@@ -444,57 +496,29 @@ http {
 	}
 
 	var results []result
-	iters := 1
+	scale := 1
 	if !*flagQuick {
-		iters = 3
+		scale = 2
 	}
+	hbb := &server{name: "http-backend+bitmaps", http: hb.http}
 	for _, repo := range []string{"gogit", "large"} {
-		srcDir := filepath.Join(src, repo+".git")
-		allWants := uniq(strings.Fields(gitOut(srcDir, "for-each-ref", "--format=%(objectname)", "refs/heads", "refs/tags")))
-		history := strings.Fields(gitOut(srcDir, "rev-list", "--first-parent", "--max-count=400", "master"))
-
-		// Every request different: clones of distinct commits of master
-		// (the client wants master~i), 2 clients at a time.
-		// The same distinct commits for every server: each server sees
-		// each request once.
-		n := 8 * iters
-		rs := make([][]string, n)
-		for i := range rs {
-			rs[i] = []string{history[(i*3+5)%len(history)]}
+		cs := cloneSet{gs: gs, hbb: hbb, hb: hb}
+		if repo == "gogit" {
+			cs.dm = dm
 		}
-		logf("%s: full clones, every request different (%d)", repo, n)
-		diff := map[string]float64{}
-		for _, s := range []*server{hb, gs, dm} {
-			rate, fails := throughput(s, repo, rs, 2)
-			if fails > 0 {
-				return fmt.Errorf("%s: %d failed clones", s.name, fails)
-			}
-			diff[s.name] = rate
+		sc := scale
+		if repo == "large" {
+			sc = 1 // keeps make bench within its time budget
 		}
-		results = append(results, result{name: repo + ": full clones/s, every request different (2 clients)", unit: "clones/s",
-			gs: diff["gitserver"], hb: diff["http-backend"], dm: diff["git daemon"], higherIsBetter: true, target: ">= 1.5x"})
-
-		// Identical requests: 8 build agents cloning the same head.
-		m := 8 * 4 * iters
-		same := make([][]string, m)
-		for i := range same {
-			same[i] = allWants
+		rs, err := measureClones(tmp, repo, filepath.Join(src, repo+".git"), cs, sc, repo == "large")
+		if err != nil {
+			return err
 		}
-		logf("%s: full clones, identical requests (%d, 8 clients)", repo, m)
-		ident := map[string]float64{}
-		for _, s := range []*server{hb, gs, dm} {
-			rate, fails := throughput(s, repo, same, 8)
-			if fails > 0 {
-				return fmt.Errorf("%s: %d failed clones", s.name, fails)
-			}
-			ident[s.name] = rate
-		}
-		results = append(results, result{name: repo + ": full clones/s, identical requests (8 clients)", unit: "clones/s",
-			gs: ident["gitserver"], hb: ident["http-backend"], dm: ident["git daemon"], higherIsBetter: true, target: ">= 4x"})
+		results = append(results, rs...)
 	}
 
 	// Small pushes (hooks included on gitserver).
-	pushes := 20 * iters
+	pushes := 20 * scale
 	logf("small pushes (%d each)", pushes)
 	gsPush, err := pushTimes(tmp, gsURL("push"), pushes)
 	if err != nil {
@@ -505,41 +529,28 @@ http {
 		return err
 	}
 	results = append(results, result{name: "small push, median wall time (git push, 1 commit)", unit: "ms",
-		gs: median(gsPush), hb: median(hbPush), target: "<= 1.5x", comment: fmt.Sprintf("p90 %.0f vs %.0f ms", pct(gsPush, 0.9), pct(hbPush, 0.9))})
+		gs: median(gsPush), hb: median(hbPush), target: "<= 1.2x", comment: fmt.Sprintf("p90 %.0f vs %.0f ms", pct(gsPush, 0.9), pct(hbPush, 0.9))})
 
-	// 32 concurrent full clones, distinct commits (no cache), RSS of the
-	// gitserver process itself.
-	logf("32 concurrent full clones")
+	// 16 concurrent large clones, distinct commits (no cache hit: every
+	// byte passes through the server), RSS of the gitserver process.
+	logf("16 concurrent large clones")
 	gsPID := gsProc.cmd.Process.Pid
-	history := strings.Fields(gitOut(filepath.Join(src, "gogit.git"), "rev-list", "--first-parent", "--max-count=400", "master"))
-	rs := make([][]string, 32)
-	for i := range rs {
-		rs[i] = []string{history[200+i]} // not requested before
-	}
-	var peak atomic.Int64
-	stopSample := make(chan struct{})
-	go func() {
-		for {
-			if kb := statusKB(gsPID, "VmRSS"); kb > peak.Load() {
-				peak.Store(kb)
-			}
-			select {
-			case <-stopSample:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
-	_, fails32 := throughput(gs, "gogit", rs, 32)
-	close(stopSample)
+	peak, fails16 := rssDuring(gs, "large", filepath.Join(src, "large.git"), gsPID, 16)
 	hwm := statusKB(gsPID, "VmHWM")
-	_, hbFails32 := throughput(hb, "gogit", rs, 32)
-	_, dmFails32 := throughput(dm, "gogit", rs, 32)
-	results = append(results, result{name: "32 concurrent full clones (distinct commits): failures", unit: "failed",
-		gs: float64(fails32), hb: float64(hbFails32), dm: float64(dmFails32), target: "0"})
-	results = append(results, result{name: "gitserver process RSS, peak VmRSS sampled during the 32 clones", unit: "MiB",
-		gs: float64(peak.Load()) / 1024, target: "<= 150 MiB",
+	results = append(results, result{name: "16 concurrent large full clones (distinct commits): failures", unit: "failed",
+		gs: float64(fails16), target: "0"})
+	results = append(results, result{name: "gitserver process RSS, peak VmRSS sampled during 16 concurrent large clones", unit: "MiB",
+		gs: float64(peak) / 1024, target: "<= 150 MiB",
 		comment: fmt.Sprintf("VmHWM of the gitserver process over the whole run: %.1f MiB; git children not included", float64(hwm)/1024)})
+
+	// Maintenance after many pushes: full gc vs geometric (-repack N).
+	if *flagRepack > 0 {
+		rs, err := repackBench(tmp, filepath.Join(src, "large.git"), *flagRepack)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
+	}
 
 	// Push -> claim wake-up latency.
 	wakes := 50
@@ -573,7 +584,7 @@ http {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, "gitserver_pack_cache") {
+				if strings.HasPrefix(l, "gitserver_pack_cache") || strings.HasPrefix(l, "gitserver_response_cache") {
 					statsNote += "    " + l + "\n"
 				}
 			}
@@ -624,146 +635,7 @@ func statusKB(pid int, field string) int64 {
 
 func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
 
-func fetchBody(wants []string) []byte {
-	var b strings.Builder
-	b.WriteString(pkt("command=fetch\n") + pkt("agent=git/2.39.5\n") + pkt("object-format=sha1\n") + "0001")
-	b.WriteString(pkt("thin-pack\n") + pkt("no-progress\n") + pkt("ofs-delta\n") + pkt("include-tag\n"))
-	for _, w := range wants {
-		b.WriteString(pkt("want " + w + "\n"))
-	}
-	b.WriteString(pkt("done\n") + "0000")
-	return []byte(b.String())
-}
-
-// readFetch parses a v2 fetch response up to its final flush and returns
-// the pack size.
-func readFetch(r io.Reader) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var hdr [4]byte
-	var packBytes int64
-	inPack := false
-	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return packBytes, fmt.Errorf("truncated response: %w", err)
-		}
-		n, err := strconv.ParseUint(string(hdr[:]), 16, 16)
-		if err != nil {
-			return packBytes, fmt.Errorf("bad pkt-line header %q", hdr)
-		}
-		if n == 0 {
-			if inPack {
-				if packBytes < 32 {
-					return packBytes, errors.New("empty pack")
-				}
-				return packBytes, nil
-			}
-			return packBytes, errors.New("flush before packfile")
-		}
-		if n < 4 {
-			continue // delim
-		}
-		payload := make([]byte, n-4)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return packBytes, err
-		}
-		if !inPack {
-			if string(payload) == "packfile\n" {
-				inPack = true
-			}
-			if bytes.HasPrefix(payload, []byte("ERR ")) {
-				return 0, fmt.Errorf("%s", payload)
-			}
-			continue
-		}
-		switch payload[0] {
-		case 1:
-			packBytes += int64(len(payload) - 1)
-		case 3:
-			return packBytes, fmt.Errorf("remote error: %s", payload[1:])
-		}
-	}
-}
-
-func fetchOnce(s *server, repo string, wants []string) (int64, error) {
-	body := fetchBody(wants)
-	if s.daemon != "" {
-		c, err := net.Dial("tcp", s.daemon)
-		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		io.WriteString(c, pkt("git-upload-pack /"+repo+".git\x00host=127.0.0.1\x00\x00version=2\x00"))
-		br := bufio.NewReader(c)
-		// Capability advertisement up to its flush.
-		for {
-			var hdr [4]byte
-			if _, err := io.ReadFull(br, hdr[:]); err != nil {
-				return 0, err
-			}
-			n, _ := strconv.ParseUint(string(hdr[:]), 16, 16)
-			if n == 0 {
-				break
-			}
-			if _, err := br.Discard(int(n) - 4); err != nil {
-				return 0, err
-			}
-		}
-		if _, err := c.Write(body); err != nil {
-			return 0, err
-		}
-		return readFetch(br)
-	}
-	req, _ := http.NewRequest("POST", s.http+repo+".git/git-upload-pack", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-git-upload-pack-request")
-	req.Header.Set("Git-Protocol", "version=2")
-	if s.auth != "" {
-		req.Header.Set("Authorization", s.auth)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		return 0, fmt.Errorf("%s: %s", resp.Status, b)
-	}
-	n, err := readFetch(resp.Body)
-	io.Copy(io.Discard, resp.Body)
-	return n, err
-}
-
 var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
-
-// throughput runs the requests with conc concurrent clients and returns
-// clones per second and the number of failures.
-func throughput(s *server, repo string, reqs [][]string, conc int) (float64, int) {
-	var next, fails atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	var errOnce sync.Once
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(reqs) {
-					return
-				}
-				if _, err := fetchOnce(s, repo, reqs[i]); err != nil {
-					fails.Add(1)
-					errOnce.Do(func() { logf("%s: clone failed: %v", s.name, err) })
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start).Seconds()
-	rate := float64(len(reqs)) / el
-	logf("  %-12s %6.2f clones/s (%d in %.1fs, %d failed)", s.name, rate, len(reqs), el, fails.Load())
-	return rate, int(fails.Load())
-}
 
 func pushTimes(tmp, url string, n int) ([]float64, error) {
 	work := filepath.Join(tmp, "push-"+strconv.FormatInt(time.Now().UnixNano(), 36))
@@ -871,17 +743,23 @@ func report(results []result, stats string) {
 	uname, _ := exec.Command("uname", "-a").Output()
 	nproc, _ := exec.Command("nproc").Output()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Run %s on %s (nproc %s), %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host,
-		strings.TrimSpace(string(nproc)), strings.TrimSpace(string(uname)), gitOut("", "version"))
-	fmt.Fprintf(&b, "| measurement | gitserver | http-backend | git daemon | ratio vs http-backend | target |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "Run %s on %s (nproc %s), %s, %s; %s at the end\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), host,
+		strings.TrimSpace(string(nproc)), strings.TrimSpace(string(uname)), gitOut("", "version"), loadavg())
+	if setupNote != "" {
+		b.WriteString(setupNote + "\n")
+	}
+	fmt.Fprintf(&b, "| measurement | gitserver | plain http-backend, bitmaps | plain http-backend, as pushed | git daemon, as pushed | file over loopback HTTP | ratio | target |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		ratio := "-"
-		if r.hb > 0 && r.gs > 0 && r.unit != "MiB" && r.unit != "failed" && r.unit != "% of one core" {
-			if r.higherIsBetter {
-				ratio = fmt.Sprintf("%.2fx", r.gs/r.hb)
-			} else {
-				ratio = fmt.Sprintf("%.2fx", r.gs/r.hb)
-			}
+		base, vs := r.hb, "as pushed"
+		switch r.vs {
+		case "hbb":
+			base, vs = r.hbb, "bitmaps"
+		case "file":
+			base, vs = r.file, "file"
+		}
+		if base > 0 && r.gs > 0 && r.unit != "MiB" && r.unit != "failed" && r.unit != "% of one core" {
+			ratio = fmt.Sprintf("**%.2fx** vs %s", r.gs/base, vs)
 		}
 		f := func(v float64) string {
 			if v == 0 && r.unit != "failed" {
@@ -893,7 +771,7 @@ func report(results []result, stats string) {
 		if r.comment != "" {
 			name += " (" + r.comment + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, f(r.gs), f(r.hb), f(r.dm), ratio, r.target)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", name, f(r.gs), f(r.hbb), f(r.hb), f(r.dm), f(r.file), ratio, r.target)
 	}
 	if stats != "" {
 		fmt.Fprintf(&b, "\ngitserver pack cache counters at the end of the run:\n\n%s", stats)
@@ -904,6 +782,9 @@ func report(results []result, stats string) {
 		must(os.WriteFile(*flagOut, []byte(b.String()), 0o644))
 	}
 }
+
+// setupNote describes the repositories and the setup times (report header).
+var setupNote string
 
 // apiCall is one JSON API request with a bearer token; it returns the
 // status and the raw answer.

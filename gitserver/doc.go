@@ -13,6 +13,11 @@
 // index, commit-tree, update-ref with the old value, the push policy, and
 // the build queued by the post-receive path's hooks.Trigger.
 //
+// Identical clone requests over smart HTTP are answered from whole cached
+// responses (respcache.go, issue 15): keyed on the repository, a hash of
+// its refs read at every request and the normalized request, streamed with
+// sendfile, no git process on a hit.
+//
 // It also holds the HTTP server's plumbing (middleware.go): the router and
 // its safety options, request ids and logging, panic recovery, HTTP
 // metrics, /healthz /readyz /metrics, and the build-lease expiry loop.

@@ -23,6 +23,9 @@ type Git struct {
 	// PackObjectsHook, when set, is passed as uploadpack.packObjectsHook to
 	// upload-pack (the pack cache).
 	PackObjectsHook string
+	// PackObjectsHookEnv is added to upload-pack's environment (the
+	// options of a hook that git runs without a shell).
+	PackObjectsHookEnv []string
 	// Home is used as HOME for git processes so that no admin's personal
 	// configuration leaks in.
 	Home string
@@ -130,6 +133,13 @@ func ParseService(program string) (Service, bool) {
 // server's configuration is given on the command line (which beats any repo
 // config), and the repository is always ".".
 func (g *Git) ServiceArgs(service Service, extra ...string) []string {
+	return g.serviceArgs(service, true, extra...)
+}
+
+// serviceArgs is ServiceArgs; packHook false leaves the pack-objects hook
+// out (a request the response cache handles: the hook process would cost
+// more than it can save).
+func (g *Git) serviceArgs(service Service, packHook bool, extra ...string) []string {
 	args := []string{
 		"-c", "uploadpack.hideRefs=refs/gitserver/",
 		"-c", "receive.hideRefs=refs/gitserver/",
@@ -146,7 +156,7 @@ func (g *Git) ServiceArgs(service Service, extra ...string) []string {
 			"-c", "uploadpack.allowReachableSHA1InWant=true",
 			"-c", "pack.useBitmaps=true",
 		)
-		if g.PackObjectsHook != "" {
+		if g.PackObjectsHook != "" && packHook {
 			args = append(args, "-c", "uploadpack.packObjectsHook="+g.PackObjectsHook)
 		}
 	case ReceivePack:

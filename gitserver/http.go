@@ -181,11 +181,20 @@ func (s *Server) rpc(service Service) http.HandlerFunc {
 			s.Log.Warn("enable full duplex", "err", err)
 		}
 		out := &flushWriter{w: w, rc: rc}
-		err := s.RunService(r.Context(), ServiceRequest{
-			Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: r.Header.Get("Git-Protocol"),
-			Args: []string{"--stateless-rpc"}, RequestID: requestID(r),
-			Stdin: body, Stdout: out,
-		})
+		proto := r.Header.Get("Git-Protocol")
+		run := func(ctx context.Context, stdin io.Reader, stdout io.Writer, packHook bool) error {
+			return s.RunService(ctx, ServiceRequest{
+				Repo: repo, Principal: p, Service: service, Transport: "http", Protocol: proto,
+				Args: []string{"--stateless-rpc"}, RequestID: requestID(r),
+				Stdin: stdin, Stdout: stdout, NoPackHook: !packHook,
+			})
+		}
+		var err error
+		if service == UploadPack && s.Responses != nil {
+			err = s.uploadPackCached(w, r, repo, proto, body, out, run)
+		} else {
+			err = run(r.Context(), body, out, true)
+		}
 		if err != nil {
 			s.logServiceError(r, repo, err)
 			if !out.wrote {

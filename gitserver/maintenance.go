@@ -26,6 +26,16 @@ import (
 // reference), packed refs, and `commit-graph write --reachable`. git's own
 // locking (gc.pid, pack renames, ref locks) makes it safe next to clones and
 // pushes.
+//
+// A full repack rewrites every object; on a large repository with many
+// pushes that is minutes of CPU per push burst. So once a repository has
+// had its full gc (and its bitmap), later runs are geometric (issue 15):
+// `git repack --geometric=2 -d --write-midx --write-bitmap-index` rolls the
+// small packs of recent pushes (and loose objects) into packs of
+// geometrically growing sizes, leaving the big pack alone, and writes a
+// multi-pack index with a multi-pack bitmap; the commit-graph grows by
+// split layers and loose refs are packed. A full gc still runs FullEvery
+// (it is what prunes, through the cruft pack).
 type Maintainer struct {
 	Git   *Git
 	Repos *Repos
@@ -37,6 +47,10 @@ type Maintainer struct {
 	Concurrency int
 	// Timeout bounds one job (default 1h).
 	Timeout time.Duration
+	// FullEvery is how often a repository gets the full gc even though it
+	// has a bitmap (default 24h); in between, runs are geometric. < 0:
+	// always full.
+	FullEvery time.Duration
 	// TrashSweep is how often Start's background loop retries removing
 	// deleted repositories' directories (default 10 minutes).
 	TrashSweep time.Duration
@@ -245,12 +259,29 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 		defer release()
 	}
 	start := time.Now()
-	_, err := m.Git.Output(ctx, dir,
-		"-c", "repack.writeBitmaps=true",
-		"-c", "pack.writeBitmapHashCache=true",
-		"-c", "gc.writeCommitGraph=true",
-		"-c", "gc.autoDetach=false",
-		"gc", "--quiet", "--cruft", "--prune=2.weeks.ago")
+	full := m.needsFull(dir)
+	var err error
+	if full {
+		_, err = m.Git.Output(ctx, dir,
+			"-c", "repack.writeBitmaps=true",
+			"-c", "pack.writeBitmapHashCache=true",
+			"-c", "gc.writeCommitGraph=true",
+			"-c", "gc.autoDetach=false",
+			"gc", "--quiet", "--cruft", "--prune=2.weeks.ago")
+		if err == nil {
+			err = touch(filepath.Join(dir, fullGCMarker))
+		}
+	} else {
+		_, err = m.Git.Output(ctx, dir,
+			"-c", "pack.writeBitmapHashCache=true",
+			"repack", "--geometric=2", "-d", "--write-midx", "--write-bitmap-index", "-q")
+		if err == nil {
+			_, err = m.Git.Output(ctx, dir, "commit-graph", "write", "--reachable", "--split")
+		}
+		if err == nil {
+			_, err = m.Git.Output(ctx, dir, "pack-refs", "--all")
+		}
+	}
 	if err != nil {
 		if _, serr := os.Stat(dir); os.IsNotExist(serr) {
 			m.Log.Debug("repository maintenance stopped: repository deleted", "repo", r.FullName())
@@ -261,8 +292,35 @@ func (m *Maintainer) Run(ctx context.Context, r store.Repo) error {
 		}
 		return err
 	}
-	m.Log.Info("repository maintained", "repo", r.FullName(), "duration_ms", time.Since(start).Milliseconds())
+	m.Log.Info("repository maintained", "repo", r.FullName(), "full", full, "duration_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// fullGCMarker is touched in a repository after each full gc.
+const fullGCMarker = "gitserver-full-gc"
+
+// needsFull reports whether the repository at dir gets the full gc: it has
+// no bitmap yet, or its last full gc is older than FullEvery.
+func (m *Maintainer) needsFull(dir string) bool {
+	every := m.FullEvery
+	if every == 0 {
+		every = 24 * time.Hour
+	}
+	if every < 0 || NeedsMaintenance(dir) {
+		return true
+	}
+	st, err := os.Stat(filepath.Join(dir, fullGCMarker))
+	return err != nil || time.Since(st.ModTime()) >= every
+}
+
+func touch(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	now := time.Now()
+	return os.Chtimes(path, now, now)
 }
 
 // Start schedules, shortly after start-up, every repository that has

@@ -265,3 +265,70 @@ func TestNeedsMaintenanceEmptyRepo(t *testing.T) {
 		t.Fatal("an empty repository needs no maintenance")
 	}
 }
+
+// TestMaintenanceGeometricAfterFullGC: the first run is the full gc; later
+// runs roll the packs of new pushes up geometrically, with a multi-pack
+// index and its bitmap, and leave a repository that fsck accepts and whose
+// bitmap answers; once FullEvery has passed, the full gc runs again.
+func TestMaintenanceGeometricAfterFullGC(t *testing.T) {
+	t.Parallel()
+	f := newMaintFixture(t)
+	r := f.repoWithPushes(1, 3)
+	dir := f.repos.Dir(r)
+	m := &Maintainer{Git: f.git, Repos: f.repos}
+	defer m.Close()
+	if err := m.Run(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, fullGCMarker)); err != nil {
+		t.Fatalf("first run was not the full gc: %v", err)
+	}
+	// More pushes: one pack each.
+	work := filepath.Join(t.TempDir(), "more")
+	f.run("", "clone", "-q", dir, work)
+	for p := range 6 {
+		os.WriteFile(filepath.Join(work, "g"), []byte(strings.Repeat(fmt.Sprintf("more %d\n", p), 300)), 0o644)
+		f.run(work, "add", ".")
+		f.run(work, "commit", "-q", "-m", fmt.Sprint("more ", p))
+		f.run(work, "push", "-q", "origin", "master")
+	}
+	before := len(packs(dir, "pack"))
+	if before < 7 {
+		t.Fatalf("%d packs after 6 more pushes", before)
+	}
+	if err := m.Run(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	after := len(packs(dir, "pack"))
+	if after >= before || after > 3 {
+		t.Fatalf("geometric repack: %d packs before, %d after", before, after)
+	}
+	if mb, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "multi-pack-index*.bitmap")); len(mb) != 1 {
+		t.Fatalf("no multi-pack bitmap: %v", mb)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "objects", "info", "commit-graphs", "commit-graph-chain")); err != nil {
+		t.Fatalf("no split commit-graph: %v", err)
+	}
+	f.run(dir, "fsck", "--strict", "--no-dangling")
+	want := f.run(dir, "rev-list", "--count", "--objects", "master")
+	if got := f.run(dir, "rev-list", "--use-bitmap-index", "--count", "--objects", "master"); got != want {
+		t.Fatalf("bitmap walk counts %s objects, plain walk %s", got, want)
+	}
+	clone := filepath.Join(t.TempDir(), "c")
+	f.run("", "clone", "-q", "--bare", "--no-local", dir, clone)
+	f.run(clone, "fsck", "--strict")
+
+	// FullEvery passed: the full gc again, over the multi-pack index.
+	old := time.Now().Add(-25 * time.Hour)
+	os.Chtimes(filepath.Join(dir, fullGCMarker), old, old)
+	if err := m.Run(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(packs(dir, "pack")); n > 2 {
+		t.Fatalf("%d packs after the full gc", n)
+	}
+	f.run(dir, "fsck", "--strict", "--no-dangling")
+	if got := f.run(dir, "rev-list", "--use-bitmap-index", "--count", "--objects", "master"); got != want {
+		t.Fatalf("after the full gc: bitmap walk counts %s objects, want %s", got, want)
+	}
+}

@@ -2,6 +2,7 @@ package gitserver
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -105,6 +106,17 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps the server's own ReadFrom reachable through the wrapper:
+// io.Copy from an *os.File then becomes sendfile(2) (cached clones).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
+}
 
 // WithRequestLog gives every request an id (X-Request-Id, and
 // WithRequestID for the handlers), logs it, counts it in m by route

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
 )
@@ -269,22 +268,32 @@ func (rs *Repos) EnsureAll(ctx context.Context, s store.Store) error {
 	return nil
 }
 
-// InstallHooks writes the hook scripts git runs (via core.hooksPath) into
-// dir. They exec the server binary, so they are rewritten at every start: a
-// moved or upgraded binary never breaks pushes.
+// InstallHooks installs the hooks git runs (via core.hooksPath) into dir:
+// symbolic links to the server binary, which recognizes its hook by the
+// name it was started as (cmd/gitserver's main). git then starts the
+// binary itself, without a shell in between (issue 15: one process less
+// per hook, twice per push). They are rewritten at every start: a moved or
+// upgraded binary never breaks pushes.
 func InstallHooks(dir, binary string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("install hooks: %w", err)
 	}
-	for _, name := range []string{"pre-receive", "post-receive"} {
-		script := "#!/bin/sh\n# Written by gitserver at start-up; changes are overwritten.\nexec " +
-			packcache.ShellQuote(binary) + " hook " + name + "\n"
-		if err := writeFileAtomic(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+	for _, name := range HookNames {
+		tmp := filepath.Join(dir, "."+name+".new")
+		os.Remove(tmp)
+		if err := os.Symlink(binary, tmp); err != nil {
+			return fmt.Errorf("install hooks: %w", err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			os.Remove(tmp)
 			return fmt.Errorf("install hooks: %w", err)
 		}
 	}
 	return nil
 }
+
+// HookNames are the hooks InstallHooks installs.
+var HookNames = []string{"pre-receive", "post-receive"}
 
 // isQuarantine reports whether name (an entry of objects/) is a push's
 // quarantine directory: "tmp_objdir-incoming-XXXXXX" since git 2.13's

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gitserver/gitserver/access"
+	"gitserver/gitserver/packcache"
 	"gitserver/hooks"
 	"gitserver/store"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	// Maintainer, if set, is told about every successful push (repacking
 	// with bitmaps in the background).
 	Maintainer interface{ Schedule(store.Repo) }
+	// Responses, if set, answers identical clone requests over smart HTTP
+	// from whole cached responses (respcache.go).
+	Responses *packcache.Responses
 
 	// bg is the background work started by requests (the post-push build
 	// backstop); Close waits for it, so it never outlives the store.
@@ -134,6 +138,9 @@ type ServiceRequest struct {
 	Stdin     io.Reader
 	Stdout    io.Writer
 	Stderr    io.Writer // nil: captured and logged
+	// NoPackHook runs upload-pack without the pack-objects cache's hook
+	// (the response cache handles the request).
+	NoPackHook bool
 }
 
 // isPush reports whether the request can update refs: receive-pack, but
@@ -228,7 +235,10 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 			Mirror: mirrorURL,
 		}.Environ()...)
 	}
-	args := s.Git.ServiceArgs(req.Service, req.Args...)
+	if req.Service == UploadPack && !req.NoPackHook {
+		env = append(env, s.Git.PackObjectsHookEnv...)
+	}
+	args := s.Git.serviceArgs(req.Service, !req.NoPackHook, req.Args...)
 	if req.Service == ReceivePack {
 		// git itself bounds the pack (index-pack/unpack-objects
 		// --max-input-size), whatever the transport, and says so to the

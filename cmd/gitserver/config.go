@@ -34,6 +34,7 @@ type config struct {
 	MaxPushMB              int64
 	PackCacheMB            int64
 	PackCacheMaxAge        time.Duration
+	ResponseCache          bool
 	MaintenanceDelay       time.Duration
 	HTTPBodyTimeout        time.Duration
 	MirrorMaxSyncs         int
@@ -77,6 +78,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.MaxPushMB, "max-push-mb", 4096, "largest accepted push, in MiB")
 	fs.Int64Var(&c.PackCacheMB, "pack-cache-mb", 1024, "size cap of the cache of identical clone/fetch packs, in MiB (0 disables it)")
 	fs.DurationVar(&c.PackCacheMaxAge, "pack-cache-max-age", 10*time.Minute, "how long a cached pack may be served")
+	fs.BoolVar(&c.ResponseCache, "response-cache", true, "answer identical HTTP clones from whole cached responses, without git (within --pack-cache-mb; false: the pack cache alone)")
 	fs.DurationVar(&c.MaintenanceDelay, "maintenance-delay", 30*time.Second, "quiet time after a push before a repository is repacked (bitmaps, commit-graph)")
 	fs.IntVar(&c.MirrorMaxSyncs, "mirror-max-syncs", 4, "mirror syncs (fetches from upstreams) allowed at once")
 	fs.DurationVar(&c.SSHLoginGrace, "ssh-login-grace", gitserver.DefaultSSHLoginGrace, "time an SSH connection has to authenticate before it is closed")

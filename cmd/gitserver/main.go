@@ -3,6 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+
+	"gitserver/gitserver"
+	"gitserver/gitserver/packcache"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -23,6 +28,11 @@ Run "gitserver serve --help" for the server's flags.
 `
 
 func main() {
+	// git runs the hooks InstallHooks linked to this binary by their
+	// names, without arguments.
+	if name := filepath.Base(os.Args[0]); slices.Contains(gitserver.HookNames, name) {
+		os.Exit(hook([]string{name}))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -40,6 +50,12 @@ func run(args []string) int {
 		return admin(args[1:])
 	case "hook":
 		return hook(args[1:])
+	case "git":
+		// uploadpack.packObjectsHook run by git without a shell:
+		// `gitserver git pack-objects ARGS...`, options in the env.
+		if packcache.IsDirectHook(args, os.Getenv) {
+			return packcache.MainEnv(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+		}
 	case "version", "--version":
 		fmt.Println("gitserver", version)
 		return 0

@@ -15,7 +15,11 @@ import (
 // moves the head so the next clone is a fresh pack with the new commit.
 func TestPackCacheE2E(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t)
+	// HTTP clones go to the response cache (respcache_e2e_test.go) with
+	// upload-pack running without the pack-objects hook; this test is
+	// about the pack cache, which then serves them as it serves SSH and
+	// incremental fetches.
+	s := StartServer(t, WithArgs("--response-cache=false"))
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "cached", "restricted")
 	url := s.RepoURL(admin, "admin", "cached")
@@ -84,7 +88,7 @@ func TestPackCacheE2E(t *testing.T) {
 // out correct.
 func TestPackCacheShallowAndFilter(t *testing.T) {
 	t.Parallel()
-	s := StartServer(t)
+	s := StartServer(t, WithArgs("--response-cache=false")) // see TestPackCacheE2E
 	admin := Cred{"admin", s.AdminPassword}
 	s.CreateRepo(admin, "admin", "shallow", "restricted")
 	url := s.RepoURL(admin, "admin", "shallow")

@@ -257,10 +257,24 @@ func (m *Main) run(ctx context.Context) error {
 	registerStoreMetrics(reg, s)
 
 	git := &gitserver.Git{Path: gitPath, HooksDir: d.hooks(), Home: d.root}
+	var responses *packcache.Responses
+	if c.PackCacheMB > 0 && c.ResponseCache {
+		// Whole clone responses over HTTP, served without git (issue 15);
+		// the same size cap and age as the pack-objects cache, in its own
+		// directory.
+		responses = &packcache.Responses{Cache: packcache.Cache{Dir: filepath.Join(d.cache(), "responses"),
+			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}}
+		reg.MustRegister(packcache.ResponsesCollector(responses.Dir))
+	}
 	if c.PackCacheMB > 0 {
 		packCache := &packcache.Cache{Dir: filepath.Join(d.cache(), "packs"), GitPath: gitPath,
 			MaxBytes: c.PackCacheMB << 20, MaxAge: c.PackCacheMaxAge, MinOccurrences: 1}
-		git.PackObjectsHook = packCache.HookCommand(self)
+		if hook, ok := packCache.DirectHook(self); ok {
+			// git execs it without sh (issue 15); options in the env.
+			git.PackObjectsHook, git.PackObjectsHookEnv = hook, packCache.HookEnv()
+		} else {
+			git.PackObjectsHook = packCache.HookCommand(self)
+		}
 		reg.MustRegister(packcache.Collector(packCache.Dir))
 	}
 	repos := &gitserver.Repos{Root: d.repos(), Git: git}
@@ -304,7 +318,7 @@ func (m *Main) run(ctx context.Context) error {
 	gs := &gitserver.Server{
 		Store: s, Repos: repos, Git: git, Auth: auth, Trigger: trigger, Log: log.With("component", "git"),
 		AnonymousRead: c.AnonymousRead, HookSocket: sockPath, HookSecret: hookSecret,
-		MaxPushBytes: c.MaxPushMB << 20, Metrics: gitserver.NewMetrics(reg),
+		MaxPushBytes: c.MaxPushMB << 20, Metrics: gitserver.NewMetrics(reg), Responses: responses,
 	}
 	// A push's background work (the build backstop) ends before the webhook
 	// notifier and the store close (deferred calls run last to first).

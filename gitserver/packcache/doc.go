@@ -46,5 +46,23 @@
 // The cache is capped at MaxBytes; producers evict least-recently-used
 // entries (mtime, touched on every hit) after writing.
 //
+// # Direct hook (no sh)
+//
+// git runs uploadpack.packObjectsHook through sh only when the command has
+// shell metacharacters. DirectHook is the binary's bare path, so git execs
+// `gitserver git pack-objects ARGS...` itself; the options travel in
+// GITSERVER_PACK_CACHE_* variables (HookEnv, MainEnv).
+//
+// # Responses
+//
+// Responses (responses.go) keeps whole upload-pack responses for the HTTP
+// server process itself, in the same file format and with the same
+// producer/joiner protocol, so that a hit is one file sent with sendfile
+// and no process at all. Its keys come from the caller
+// (gitserver/respcache.go: repository, version of its refs, normalized
+// request); a producer keeps its entry only if the caller says the refs did
+// not move while git ran. Producers do not fsync; the first hit of an entry
+// in a process checks its whole CRC instead.
+//
 // Imports: none
 package packcache

@@ -74,6 +74,70 @@ func (c *Cache) HookCommand(binary string) string {
 	return strings.Join(parts, " ")
 }
 
+// Environment of the direct hook (DirectHook): the options HookCommand
+// puts on the command line.
+const (
+	EnvDir            = "GITSERVER_PACK_CACHE_DIR"
+	EnvMaxBytes       = "GITSERVER_PACK_CACHE_MAX_BYTES"
+	EnvMaxAge         = "GITSERVER_PACK_CACHE_MAX_AGE"
+	EnvGit            = "GITSERVER_PACK_CACHE_GIT"
+	EnvMinOccurrences = "GITSERVER_PACK_CACHE_MIN_OCCURRENCES"
+)
+
+// DirectHook is an uploadpack.packObjectsHook that git runs without a
+// shell: git execs a hook command that has no shell metacharacters itself
+// (run-command's prepare_shell_cmd), as `binary git pack-objects ARGS...`,
+// which saves an `sh` process per clone. The cache's options travel in the
+// environment (HookEnv), which upload-pack passes on. ok is false when
+// binary's path needs quoting; use HookCommand then.
+func (c *Cache) DirectHook(binary string) (hook string, ok bool) {
+	if binary == "" || strings.ContainsAny(binary, "|&;<>()$`\\\"' \t\n*?[#~=%") {
+		return "", false
+	}
+	return binary, true
+}
+
+// HookEnv is the environment DirectHook's process reads its options from.
+func (c *Cache) HookEnv() []string {
+	env := []string{EnvDir + "=" + c.Dir}
+	if c.MaxBytes > 0 {
+		env = append(env, EnvMaxBytes+"="+strconv.FormatInt(c.MaxBytes, 10))
+	}
+	if c.MaxAge > 0 {
+		env = append(env, EnvMaxAge+"="+c.MaxAge.String())
+	}
+	if c.GitPath != "" {
+		env = append(env, EnvGit+"="+c.GitPath)
+	}
+	if c.MinOccurrences > 0 {
+		env = append(env, EnvMinOccurrences+"="+strconv.Itoa(c.MinOccurrences))
+	}
+	return env
+}
+
+// IsDirectHook reports whether a process started as `binary ARGS...` is
+// DirectHook's: git [OPTIONS] pack-objects, with the cache's directory in
+// the environment.
+func IsDirectHook(args []string, getenv func(string) string) bool {
+	// git puts its own options first for a shallow clone:
+	// `git --shallow-file "" pack-objects ...`.
+	return len(args) >= 2 && args[0] == "git" && slices.Contains(args[1:], "pack-objects") && getenv(EnvDir) != ""
+}
+
+// MainEnv is Main for DirectHook: `git pack-objects ARGS...` with the
+// options in the environment.
+func MainEnv(args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	opts := []string{"--dir", getenv(EnvDir)}
+	for _, o := range []struct{ env, flag string }{
+		{EnvMaxBytes, "--max-bytes"}, {EnvMaxAge, "--max-age"}, {EnvGit, "--git"}, {EnvMinOccurrences, "--min-occurrences"},
+	} {
+		if v := getenv(o.env); v != "" {
+			opts = append(opts, o.flag, v)
+		}
+	}
+	return Main(append(opts, args...), stdin, stdout, stderr)
+}
+
 // ShellQuote quotes s for a POSIX shell (git runs hook commands and
 // uploadpack.packObjectsHook through sh).
 func ShellQuote(s string) string {

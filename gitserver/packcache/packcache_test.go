@@ -19,6 +19,9 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("PACKCACHE_HELPER") == "1" {
 		args := os.Args[1:]
+		if IsDirectHook(args, os.Getenv) {
+			os.Exit(MainEnv(args, os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+		}
 		if len(args) >= 2 && args[0] == "hook" && args[1] == "pack-objects" {
 			args = args[2:] // as cmd/gitserver passes them on
 		}
@@ -424,5 +427,41 @@ func TestHookCommandRoundTrip(t *testing.T) {
 	indexPack(t, out)
 	if s := ReadStats(dir); s.Misses != 1 {
 		t.Fatalf("stats %+v in %s", s, dir)
+	}
+}
+
+// TestDirectHookThroughGit: git runs a hook path without shell
+// metacharacters directly (no sh), the options reach it through the
+// environment, and a clone through real upload-pack is answered from the
+// cache the second time.
+func TestDirectHookThroughGit(t *testing.T) {
+	t.Parallel()
+	repo, _ := makeRepo(t, 10)
+	c := &Cache{Dir: filepath.Join(t.TempDir(), "cache"), MaxBytes: 1 << 20, MaxAge: time.Minute}
+	self, _ := os.Executable()
+	hook, ok := c.DirectHook(self)
+	if !ok {
+		t.Skipf("test binary path %q needs quoting", self)
+	}
+	if _, ok := c.DirectHook("/path with space/gitserver"); ok {
+		t.Fatal("a path with a space must not be a direct hook")
+	}
+	for i := range 2 {
+		dst := filepath.Join(t.TempDir(), "clone.git")
+		cmd := exec.Command("git", "clone", "-q", "--bare", "--no-local",
+			"--upload-pack", "git -c uploadpack.packObjectsHook="+hook+" upload-pack", repo, dst)
+		cmd.Env = append(append(gitEnv(t.TempDir()), "PACKCACHE_HELPER=1", "GIT_TRACE=1"), c.HookEnv()...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("clone %d: %v\n%s", i, err, out)
+		}
+		// git traces the hook's command line: run directly, not via sh -c.
+		if !strings.Contains(string(out), "run_command: "+self+" git pack-objects") || strings.Contains(string(out), "sh -c") {
+			t.Fatalf("clone %d: hook not run directly:\n%s", i, out)
+		}
+		git(t, dst, nil, "fsck", "--strict")
+	}
+	if s := ReadStats(c.Dir); s.Misses != 1 || s.Hits != 1 {
+		t.Fatalf("stats %+v, want 1 miss and 1 hit", s)
 	}
 }

@@ -59,24 +59,40 @@ func ReadStats(dir string) Stats {
 // Collector exports the counters of the cache in dir as
 // gitserver_pack_cache_requests_total{result="hit|miss|join|uncached"} and
 // gitserver_pack_cache_evictions_total.
-func Collector(dir string) prometheus.Collector { return collector{dir} }
+func Collector(dir string) prometheus.Collector { return collector{dir, reqDesc} }
 
-type collector struct{ dir string }
+// ResponsesCollector exports the counters of the response cache (Responses)
+// in dir as gitserver_response_cache_requests_total{result="hit|miss|join|uncached"}.
+func ResponsesCollector(dir string) prometheus.Collector { return collector{dir, respDesc} }
+
+type collector struct {
+	dir string
+	req *prometheus.Desc
+}
 
 var (
 	reqDesc = prometheus.NewDesc("gitserver_pack_cache_requests_total",
 		"Pack requests seen by the pack-objects cache, by result.", []string{"result"}, nil)
+	respDesc = prometheus.NewDesc("gitserver_response_cache_requests_total",
+		"Clone requests seen by the response cache (answered without git on a hit), by result.", []string{"result"}, nil)
 	evictDesc = prometheus.NewDesc("gitserver_pack_cache_evictions_total",
 		"Pack cache entries evicted to keep the size cap.", nil, nil)
 )
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) { ch <- reqDesc; ch <- evictDesc }
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.req
+	if c.req == reqDesc {
+		ch <- evictDesc
+	}
+}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := ReadStats(c.dir)
-	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Hits), "hit")
-	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Misses), "miss")
-	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Joins), "join")
-	ch <- prometheus.MustNewConstMetric(reqDesc, prometheus.CounterValue, float64(s.Uncached), "uncached")
-	ch <- prometheus.MustNewConstMetric(evictDesc, prometheus.CounterValue, float64(s.Evictions))
+	ch <- prometheus.MustNewConstMetric(c.req, prometheus.CounterValue, float64(s.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.req, prometheus.CounterValue, float64(s.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(c.req, prometheus.CounterValue, float64(s.Joins), "join")
+	ch <- prometheus.MustNewConstMetric(c.req, prometheus.CounterValue, float64(s.Uncached), "uncached")
+	if c.req == reqDesc {
+		ch <- prometheus.MustNewConstMetric(evictDesc, prometheus.CounterValue, float64(s.Evictions))
+	}
 }
