@@ -25,7 +25,9 @@ import (
 // repository's; /admin/NAME stays the admin user's repository NAME).
 
 func init() {
-	templates["admin"] = template.Must(template.New("admin").Funcs(adminFuncs).ParseFS(templateFS, "templates/layout.html", "templates/admin.html"))
+	templateBuilders["admin"] = func() *template.Template {
+		return template.Must(template.New("admin").Funcs(adminFuncs).ParseFS(templateFS, "templates/layout.html", "templates/admin.html"))
+	}
 }
 
 // userActionForm is one action button of the users list.

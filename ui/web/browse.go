@@ -15,7 +15,6 @@ import (
 	"github.com/alecthomas/chroma/v2"
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
 	"github.com/alecthomas/chroma/v2/lexers"
-	"github.com/alecthomas/chroma/v2/styles"
 
 	"gitserver/gitserver/access"
 	"gitserver/store"
@@ -143,13 +142,13 @@ type RefLink struct {
 
 // browsePath matches the browsing pages' paths (escaped): owner, name,
 // page, and the rest (ref and path, still escaped).
-var browsePath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/(tree|blob|commits)/([^/]+)((?:/[^/]*)*)$`)
+var browsePath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/(tree|blob|commits)/([^/]+)((?:/[^/]*)*)$`)
 
-var refsPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/(branches|tags)$`)
+var refsPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/(branches|tags)$`)
 
 func (pg *Pages) registerBrowse(routeFor func(*regexp.Regexp, http.HandlerFunc)) {
-	routeFor(browsePath, pg.browse)
-	routeFor(refsPath, pg.refsPage)
+	routeFor(browsePath(), pg.browse)
+	routeFor(refsPath(), pg.refsPage)
 }
 
 // ValidRef reports whether ref may be looked up: not empty, no "..", no
@@ -259,7 +258,7 @@ func crumbs(rp store.Repo, ref, path string) []Crumb {
 }
 
 func (pg *Pages) browse(w http.ResponseWriter, r *http.Request) {
-	m := browsePath.FindStringSubmatch(r.URL.EscapedPath())
+	m := browsePath().FindStringSubmatch(r.URL.EscapedPath())
 	if m == nil {
 		http.NotFound(w, r)
 		return
@@ -373,7 +372,7 @@ func entryLinks(rp store.Repo, ref, dir string, entries []TreeEntry) []EntryLink
 }
 
 func (pg *Pages) refsPage(w http.ResponseWriter, r *http.Request) {
-	m := refsPath.FindStringSubmatch(r.URL.EscapedPath())
+	m := refsPath().FindStringSubmatch(r.URL.EscapedPath())
 	if m == nil {
 		http.NotFound(w, r)
 		return
@@ -407,15 +406,14 @@ func isBinary(b []byte) bool {
 	return bytes.IndexByte(b, 0) >= 0
 }
 
-// chromaStyle is the highlighting's colours; ChromaCSS writes them as the
-// stylesheet static/chroma.css (classes only: the CSP forbids inline
-// styles).
-var chromaStyle = styles.Get("github")
+// chromaStyle is empty: the formatter writes classes only (the CSP forbids
+// inline styles), whose colours are static/chroma.css (chroma's "github"
+// style, written by TestChromaCSS). chroma's styles package is not linked
+// into the binary: its init parses every style, which every git hook (a
+// start of this binary) paid on each push.
+var chromaStyle = chroma.MustNewStyle("classes", chroma.StyleEntries{})
 
 var chromaFormatter = chromahtml.New(chromahtml.WithClasses(true), chromahtml.WithLineNumbers(true), chromahtml.TabWidth(4))
-
-// ChromaCSS writes the stylesheet for Highlight's classes.
-func ChromaCSS(buf *bytes.Buffer) error { return chromaFormatter.WriteCSS(buf, chromaStyle) }
 
 // highlight is Highlight without its cache.
 func highlight(name string, src []byte) (template.HTML, error) {

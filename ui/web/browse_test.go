@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/alecthomas/chroma/v2/styles"
 )
 
 // TestChromaCSS: static/chroma.css is the stylesheet for Highlight's
 // classes (-update rewrites it after a change of style or chroma).
 func TestChromaCSS(t *testing.T) {
 	var buf bytes.Buffer
-	if err := ChromaCSS(&buf); err != nil {
+	if err := chromaFormatter.WriteCSS(&buf, styles.Get("github")); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join("static", "chroma.css")

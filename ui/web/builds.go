@@ -22,9 +22,9 @@ const buildsLimit = 100
 const liveRefresh = 5
 
 var (
-	buildsPath  = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/builds$`)
-	versionPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/versions$`)
-	publishPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/builds/([0-9]{1,18})/publish$`)
+	buildsPath  = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/builds$`)
+	versionPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/versions$`)
+	publishPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/builds/([0-9]{1,18})/publish$`)
 )
 
 // matches is a route matcher: the escaped path matches re and its first
@@ -225,7 +225,7 @@ func publishForm(b BuildRow, versions []store.Version, bump, notes string) *Publ
 }
 
 func (pg *Pages) builds(w http.ResponseWriter, r *http.Request) {
-	rr, ok := pg.resolve(w, r, buildsPath, access.OpReadBuilds)
+	rr, ok := pg.resolve(w, r, buildsPath(), access.OpReadBuilds)
 	if !ok {
 		return
 	}
@@ -285,7 +285,7 @@ func (pg *Pages) showBuilds(w http.ResponseWriter, r *http.Request, rr repoReque
 }
 
 func (pg *Pages) publish(w http.ResponseWriter, r *http.Request) {
-	rr, ok := pg.resolve(w, r, publishPath, access.OpReadBuilds)
+	rr, ok := pg.resolve(w, r, publishPath(), access.OpReadBuilds)
 	if !ok {
 		return
 	}
@@ -330,7 +330,7 @@ func (pg *Pages) publish(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pg *Pages) versions(w http.ResponseWriter, r *http.Request) {
-	rr, ok := pg.resolve(w, r, versionPath, access.OpRead)
+	rr, ok := pg.resolve(w, r, versionPath(), access.OpRead)
 	if !ok {
 		return
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -38,7 +37,7 @@ const (
 
 // editPath matches /{owner}/{name}/edit and /{owner}/{name}/edit/{path...}
 // (escaped).
-var editPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/edit((?:/[^/]*)*)$`)
+var editPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/edit((?:/[^/]*)*)$`)
 
 // EditData is the Web IDE page's.
 type EditData struct {
@@ -86,7 +85,7 @@ type IDENode struct {
 // tree, the open file or the New file form) and POST /{owner}/{name}/edit
 // (a commit). Registered before /{owner}/{name}.
 func (pg *Pages) registerIDE(r *mux.Router) {
-	match := func(r *http.Request, _ *mux.RouteMatch) bool { return matches(editPath)(r) }
+	match := func(r *http.Request, _ *mux.RouteMatch) bool { return matches(editPath())(r) }
 	r.Handle("/{owner}/{name}/edit{rest:.*}", pg.headers(http.HandlerFunc(pg.editPage))).Methods(http.MethodGet, http.MethodHead).MatcherFunc(match)
 	r.Handle("/{owner}/{name}/edit", pg.headers(http.HandlerFunc(pg.editCommit))).Methods(http.MethodPost).MatcherFunc(match)
 }
@@ -95,7 +94,7 @@ func (pg *Pages) registerIDE(r *mux.Router) {
 // signed in and hosted (else 403, or the read-only page of a mirror for a
 // GET). ok false when it answered.
 func (pg *Pages) editable(w http.ResponseWriter, r *http.Request) (rr repoRequest, mirror string, ok bool) {
-	rr, ok = pg.resolve(w, r, editPath, access.OpRead)
+	rr, ok = pg.resolve(w, r, editPath(), access.OpRead)
 	if !ok {
 		return rr, "", false
 	}

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"sync"
 
 	"github.com/microcosm-cc/bluemonday"
 	"github.com/yuin/goldmark"
@@ -30,14 +31,23 @@ func staticFiles() fs.FS {
 // pageNames are the pages; each is templates/<name>.html with the layout.
 var pageNames = []string{"login", "home", "repo", "error", "tree", "blob", "log", "refs", "builds", "versions", "settings", "edit", "reposettings"}
 
-// templates are parsed once: each page with the layout.
-var templates = func() map[string]*template.Template {
+// templateBuilders are the pages parsed beside pageNames (admin.go,
+// scmconnect.go register theirs in init).
+var templateBuilders = map[string]func() *template.Template{}
+
+// templates are parsed once, at the first page rendered rather than at
+// start-up: every git hook is a start of this binary, and parsing them
+// all cost each push several milliseconds.
+var templates = sync.OnceValue(func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range pageNames {
 		m[name] = template.Must(template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
+	for name, build := range templateBuilders {
+		m[name] = build()
+	}
 	return m
-}()
+})
 
 // Page is what every template gets: the page's title, the signed-in user
 // (nil when anonymous), the CSRF token its forms carry, and the page's own
@@ -102,7 +112,7 @@ type ErrorData struct {
 // render executes page name into a buffer, then writes it with status.
 func render(w http.ResponseWriter, status int, name string, p Page) error {
 	var buf bytes.Buffer
-	if err := templates[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := templates()[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -114,27 +124,30 @@ func render(w http.ResponseWriter, status int, name string, p Page) error {
 // markdown renders GitHub-flavoured Markdown. Raw HTML is let through to
 // the sanitiser (READMEs use <img>, <details>, <br>), which is what makes
 // the output safe.
-var markdown = goldmark.New(
-	goldmark.WithExtensions(extension.GFM),
-	goldmark.WithRendererOptions(html.WithUnsafe()),
-)
+var markdown = sync.OnceValue(func() goldmark.Markdown {
+	return goldmark.New(
+		goldmark.WithExtensions(extension.GFM),
+		goldmark.WithRendererOptions(html.WithUnsafe()),
+	)
+})
 
 // sanitiser is bluemonday's policy for user-generated content: no scripts,
 // no event-handler attributes, no javascript: URLs, no style, no forms,
-// no frames.
-var sanitiser = func() *bluemonday.Policy {
+// no frames. Built at the first README (as markdown and the templates:
+// not at the start of every git hook).
+var sanitiser = sync.OnceValue(func() *bluemonday.Policy {
 	p := bluemonday.UGCPolicy()
 	p.AllowAttrs("class").Matching(bluemonday.SpaceSeparatedTokens).OnElements("code", "pre", "span")
 	p.RequireNoReferrerOnLinks(true)
 	return p
-}()
+})
 
 // RenderMarkdown renders Markdown source to HTML that is safe to embed in
 // a page: rendered with goldmark, then sanitised with bluemonday.
 func RenderMarkdown(src []byte) (template.HTML, error) {
 	var buf bytes.Buffer
-	if err := markdown.Convert(src, &buf); err != nil {
+	if err := markdown().Convert(src, &buf); err != nil {
 		return "", err
 	}
-	return template.HTML(sanitiser.SanitizeBytes(buf.Bytes())), nil
+	return template.HTML(sanitiser().SanitizeBytes(buf.Bytes())), nil
 }

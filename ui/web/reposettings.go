@@ -23,9 +23,9 @@ import (
 // refuses, with the API's message.
 
 var (
-	settingsPath     = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/settings$`)
-	settingsPostPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/settings/(general|deploy-keys|delete|mirror/sync|mirror/repair)$`)
-	deleteKeyPath    = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)/settings/deploy-keys/([0-9]{1,18})/delete$`)
+	settingsPath     = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/settings$`)
+	settingsPostPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/settings/(general|deploy-keys|delete|mirror/sync|mirror/repair)$`)
+	deleteKeyPath    = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)/settings/deploy-keys/([0-9]{1,18})/delete$`)
 )
 
 // RepoSettingsData is the repository settings page's.
@@ -102,10 +102,10 @@ func (pg *Pages) registerRepoSettings(r *mux.Router) {
 	r.Handle("/-/new", pg.headers(http.HandlerFunc(pg.newRepoForm))).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/-/new", pg.headers(http.HandlerFunc(pg.createRepo))).Methods(http.MethodPost)
 	r.Handle("/{owner}/{name}/settings", pg.headers(http.HandlerFunc(pg.repoSettings))).Methods(http.MethodGet, http.MethodHead).
-		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(settingsPath)(r) })
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(settingsPath())(r) })
 	r.Handle("/{owner}/{name}/settings/{action:.+}", pg.headers(http.HandlerFunc(pg.repoSettingsPost))).Methods(http.MethodPost).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
-			return matches(settingsPostPath)(r) || matches(deleteKeyPath)(r)
+			return matches(settingsPostPath())(r) || matches(deleteKeyPath())(r)
 		})
 }
 
@@ -132,7 +132,7 @@ func (pg *Pages) settingsRequest(w http.ResponseWriter, r *http.Request, re *reg
 func settingsURL(rp store.Repo) string { return "/" + rp.Owner + "/" + rp.Name + "/settings" }
 
 func (pg *Pages) repoSettings(w http.ResponseWriter, r *http.Request) {
-	rr, ok := pg.settingsRequest(w, r, settingsPath)
+	rr, ok := pg.settingsRequest(w, r, settingsPath())
 	if !ok {
 		return
 	}
@@ -238,11 +238,11 @@ func failure(err error) (status int, msg string, ok bool) {
 }
 
 func (pg *Pages) repoSettingsPost(w http.ResponseWriter, r *http.Request) {
-	re, action := settingsPostPath, ""
-	if m := settingsPostPath.FindStringSubmatch(r.URL.EscapedPath()); m != nil {
+	re, action := settingsPostPath(), ""
+	if m := settingsPostPath().FindStringSubmatch(r.URL.EscapedPath()); m != nil {
 		action = m[3]
 	} else {
-		re, action = deleteKeyPath, "delete-key"
+		re, action = deleteKeyPath(), "delete-key"
 	}
 	rr, ok := pg.settingsRequest(w, r, re)
 	if !ok || !pg.checkForm(w, r, rr.s.csrf, rr.s, true) {
@@ -287,7 +287,7 @@ func (pg *Pages) repoSettingsPost(w http.ResponseWriter, r *http.Request) {
 		}
 		back("key-added")
 	case "delete-key":
-		id, _ := strconv.ParseInt(deleteKeyPath.FindStringSubmatch(r.URL.EscapedPath())[3], 10, 64)
+		id, _ := strconv.ParseInt(deleteKeyPath().FindStringSubmatch(r.URL.EscapedPath())[3], 10, 64)
 		if err := svc.DeleteDeployKey(ctx, act, rr.repo, id); err != nil {
 			refuse(err, RepoSettingsData{})
 			return

@@ -20,7 +20,9 @@ import (
 // connected account's login on the provider.
 
 func init() {
-	templates["scm-connect"] = template.Must(template.New("scm-connect").ParseFS(templateFS, "templates/layout.html", "templates/scm-connect.html"))
+	templateBuilders["scm-connect"] = func() *template.Template {
+		return template.Must(template.New("scm-connect").ParseFS(templateFS, "templates/layout.html", "templates/scm-connect.html"))
+	}
 }
 
 // SCMConnectionRow is one configuration in the account page's section.

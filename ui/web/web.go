@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -143,7 +144,7 @@ func IsReserved(segment string) bool {
 
 const namePattern = `[A-Za-z0-9][A-Za-z0-9_.-]{0,99}`
 
-var repoPath = regexp.MustCompile(`^/(` + namePattern + `)/(` + namePattern + `)$`)
+var repoPath = lazyRegexp(`^/(` + namePattern + `)/(` + namePattern + `)$`)
 
 func (pg *Pages) secure() bool { return strings.HasPrefix(strings.ToLower(pg.BaseURL), "https://") }
 
@@ -183,14 +184,14 @@ func (pg *Pages) Register(r *mux.Router) {
 	// Repository settings and creation
 	pg.registerRepoSettings(r)
 	r.Handle("/{owner}/{name}/builds", pg.headers(http.HandlerFunc(pg.builds))).Methods(http.MethodGet, http.MethodHead).
-		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath)(r) })
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(buildsPath())(r) })
 	r.Handle("/{owner}/{name}/builds/{id}/publish", pg.headers(http.HandlerFunc(pg.publish))).Methods(http.MethodPost).
-		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(publishPath)(r) })
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(publishPath())(r) })
 	r.Handle("/{owner}/{name}/versions", pg.headers(http.HandlerFunc(pg.versions))).Methods(http.MethodGet, http.MethodHead).
-		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(versionPath)(r) })
+		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool { return matches(versionPath())(r) })
 	r.Handle("/{owner}/{name}", pg.headers(http.HandlerFunc(pg.repoHome))).Methods(http.MethodGet, http.MethodHead).
 		MatcherFunc(func(r *http.Request, _ *mux.RouteMatch) bool {
-			m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
+			m := repoPath().FindStringSubmatch(r.URL.EscapedPath())
 			return m != nil && !IsReserved(m[1])
 		})
 	pg.registerBrowse(func(re *regexp.Regexp, h http.HandlerFunc) {
@@ -476,7 +477,7 @@ func (pg *Pages) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (pg *Pages) repoHome(w http.ResponseWriter, r *http.Request) {
-	m := repoPath.FindStringSubmatch(r.URL.EscapedPath())
+	m := repoPath().FindStringSubmatch(r.URL.EscapedPath())
 	if m == nil {
 		http.NotFound(w, r)
 		return
@@ -546,4 +547,11 @@ func isHex64(s string) bool {
 func isMarkdown(name string) bool {
 	n := strings.ToLower(name)
 	return strings.HasSuffix(n, ".md") || strings.HasSuffix(n, ".markdown")
+}
+
+// lazyRegexp compiles a path pattern at its first use, not at start-up:
+// every git hook is a start of this binary, and the patterns (names of up
+// to 100 characters) cost each push milliseconds.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
