@@ -224,11 +224,41 @@ func TestStalledBodyTimesOut(t *testing.T) {
 		"application/x-git-receive-pack-request", body.Bytes(), gitRunning("receive-pack"))
 	check("stalled push", elapsed, answer)
 
-	// A fetch: half a want line.
+	// A fetch: half a want line. The response cache reads a fetch's request
+	// (up to its size limit) before any git starts, so nothing runs while it
+	// stalls; without the cache, upload-pack reads it, and is killed.
 	want := "want " + c1 + "\n"
+	halfWant := []byte(fmt.Sprintf("%04x%s", len(want)+4, want[:20]))
 	elapsed, answer = stalledRequest(t, s, admin, "/git/admin/r.git/git-upload-pack",
-		"application/x-git-upload-pack-request", []byte(fmt.Sprintf("%04x%s", len(want)+4, want[:20])), gitRunning("upload-pack"))
+		"application/x-git-upload-pack-request", halfWant, func() {
+			time.Sleep(timeout / 2)
+			if busy := processesIn(t, s.Data); len(busy) > 0 {
+				t.Errorf("while a fetch's request stalls, the response cache runs no git yet:\n%s", strings.Join(busy, "\n"))
+			}
+		})
 	check("stalled fetch", elapsed, answer)
+	uncached := StartServer(t, WithArgs("--http-body-timeout", timeout.String(), "--response-cache=false"))
+	uncached.CreateRepo(Cred{"admin", uncached.AdminPassword}, "admin", "r", "restricted")
+	func() {
+		s := uncached // what gitRunning and check look at
+		elapsed, answer := stalledRequest(t, s, Cred{"admin", s.AdminPassword}, "/git/admin/r.git/git-upload-pack",
+			"application/x-git-upload-pack-request", halfWant, func() {
+				time.Sleep(timeout / 2)
+				if busy := strings.Join(processesIn(t, s.Data), "\n"); !strings.Contains(busy, "upload-pack") {
+					t.Errorf("while the body stalls (no response cache), no git upload-pack runs in the data directory:\n%s", busy)
+				}
+			})
+		if elapsed > timeout+5*time.Second || elapsed < timeout-200*time.Millisecond {
+			t.Errorf("stalled fetch without the response cache: connection closed after %v, want about %v: %q", elapsed.Round(time.Millisecond), timeout, answer)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for busy := processesIn(t, s.Data); len(busy) > 0; busy = processesIn(t, s.Data) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stalled fetch without the response cache: git still running 5s after the connection closed:\n%s", strings.Join(busy, "\n"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 
 	// Without credentials: answered 401, and the unread body does not hold
 	// the connection either.

@@ -53,8 +53,12 @@ func Load(path string) (*Keyring, error) {
 // the same key and no reader ever sees a partial file.
 func LoadOrCreate(path string) (*Keyring, error) {
 	kr, err := Load(path)
-	if !errors.Is(err, fs.ErrNotExist) || fileExists(path) {
+	if !errors.Is(err, fs.ErrNotExist) {
 		return kr, err
+	}
+	if fileExists(path) {
+		// Another process linked it in between: read theirs.
+		return Load(path)
 	}
 	kr, err = Generate()
 	if err != nil {
