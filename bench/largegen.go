@@ -119,13 +119,12 @@ func fastImport(repo string, size genSize) error {
 }
 
 type genState struct {
-	w      *bufio.Writer
-	rnd    uint64
-	files  []string   // paths
-	lines  [][]string // current content of each file
-	mark   int
-	when   int64
-	nlines int
+	w     *bufio.Writer
+	rnd   uint64
+	files []string   // paths
+	lines [][]string // current content of each file
+	mark  int
+	when  int64
 }
 
 func (g *genState) next() uint64 {

@@ -135,9 +135,6 @@ func checkCRC(f *os.File) bool {
 	return binary.BigEndian.Uint32(t[24:28]) == crc.Sum32()
 }
 
-// errJoinGaveUp: no producer published the entry in time.
-var errJoinGaveUp = errors.New("response cache: producer did not publish in time")
-
 // Serve answers the request with key: from a complete entry, from a
 // running producer, or by running it (writing an entry once the key has
 // been seen MinOccurrences times before). An error after bytes were sent

@@ -223,24 +223,23 @@ func (s gcmSealer) Open(c, aad []byte) ([]byte, error) {
 
 // filled is what fillEveryTable created, to check a restored store with.
 type filled struct {
-	alice, bob, org   store.Account
-	repo, gone        store.Repo
-	token             string
-	userKey, deploy   store.Key
-	running           store.Build
-	version           store.Version
-	mirrorRepo        store.Repo
-	mirror            store.Mirror
-	config            store.SCMConfig
-	session           string
-	oauthState        string
-	deliveryID        string
-	privateKeyMarker  string
-	clientSecret      string
-	connectionToken   string
-	oauthVerifier     string
-	webhookSecret     string
-	auditBeforeFilled int
+	alice, bob, org  store.Account
+	repo, gone       store.Repo
+	token            string
+	userKey, deploy  store.Key
+	running          store.Build
+	version          store.Version
+	mirrorRepo       store.Repo
+	mirror           store.Mirror
+	config           store.SCMConfig
+	session          string
+	oauthState       string
+	deliveryID       string
+	privateKeyMarker string
+	clientSecret     string
+	connectionToken  string
+	oauthVerifier    string
+	webhookSecret    string
 }
 
 // fillEveryTable writes at least one row into every table of
