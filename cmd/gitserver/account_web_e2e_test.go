@@ -92,11 +92,7 @@ func TestAccountPageInBrowser(t *testing.T) {
 	pw := s.CreateUser("hugo", false)
 	s.CreateRepo(Cred{"hugo", pw}, "hugo", "notes", "restricted")
 
-	b.Open(s.URL + "/login")
-	b.Fill("Username", "hugo")
-	b.Fill("Password", pw)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
+	signInBrowser(b, s, "hugo", pw)
 	b.Follow("Settings")
 	b.WaitText("Account settings")
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"gitserver/store"
@@ -194,14 +193,7 @@ func TestAdminSCMAndConnectionsInBrowser(t *testing.T) {
 		"name": "gitserver", "redirect_uris": []string{base + "/scm/1/callback"}, "confidential_client": true,
 	}, &app)
 
-	// The test Gitea has no frontend assets: its pages alert() that they
-	// failed to load, which would block the tab. Dismiss such dialogs.
-	chromedp.ListenTarget(b.ctx, func(ev any) {
-		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			t.Logf("dismissed a dialog on Gitea's page: %s", d.Message)
-			go chromedp.Run(b.ctx, page.HandleJavaScriptDialog(false))
-		}
-	})
+	b.DismissDialogs() // the test Gitea's pages alert() that their assets failed to load
 	signInBrowser(b, s, "admin", admin.Secret)
 	b.Open(s.URL + "/admin?tab=scm")
 	b.WaitText("No SCM configurations.")
@@ -292,14 +284,7 @@ func TestAdminSCMAndConnectionsInBrowser(t *testing.T) {
 
 	// The admin removes the configuration.
 	b.Click("Sign out")
-	// The test Gitea has no frontend assets: its pages alert() that they
-	// failed to load, which would block the tab. Dismiss such dialogs.
-	chromedp.ListenTarget(b.ctx, func(ev any) {
-		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			t.Logf("dismissed a dialog on Gitea's page: %s", d.Message)
-			go chromedp.Run(b.ctx, page.HandleJavaScriptDialog(false))
-		}
-	})
+	b.DismissDialogs() // the test Gitea's pages alert() that their assets failed to load
 	signInBrowser(b, s, "admin", admin.Secret)
 	b.Open(s.URL + "/admin?tab=scm")
 	b.clickIn("scm-1", "Remove")

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -229,4 +230,16 @@ func (b *Browser) Capture(path string, width, height int64) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// DismissDialogs closes the page's JavaScript dialogs as they open (and
+// logs them): the test harness's Gitea has no built assets, and its pages
+// alert() that their scripts failed to load, which would block the tab.
+func (b *Browser) DismissDialogs() {
+	chromedp.ListenTarget(b.ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			b.t.Logf("dismissed a dialog: %s", d.Message)
+			go chromedp.Run(b.ctx, page.HandleJavaScriptDialog(true))
+		}
+	})
 }

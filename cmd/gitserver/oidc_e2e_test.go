@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/chromedp"
-
 	"gitserver/store"
 	"gitserver/store/sqlite"
 )
@@ -510,7 +507,7 @@ func regeneratePassword(t *testing.T, hc *http.Client, s *TestServer) string {
 // and that password clones and pushes over HTTP.
 func TestOIDCGiteaInBrowser(t *testing.T) {
 	b := NewBrowser(t)
-	acceptDialogs(b)
+	b.DismissDialogs()
 	e := newOIDCEnv(t)
 	pw := e.user(t, "olivia", true)
 	s := e.start(t)
@@ -559,17 +556,6 @@ func TestOIDCGiteaInBrowser(t *testing.T) {
 	if credWorks(t, s, Cred{"olivia", pw}) {
 		t.Fatal("the Gitea password works here")
 	}
-}
-
-// acceptDialogs dismisses the browser's JavaScript dialogs as they open:
-// the harness's Gitea has no built assets, and its pages alert() that
-// their scripts failed to load, which would block the tab.
-func acceptDialogs(b *Browser) {
-	chromedp.ListenTarget(b.ctx, func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go chromedp.Run(b.ctx, page.HandleJavaScriptDialog(true))
-		}
-	})
 }
 
 // TestRegeneratePasswordAPI: POST /api/v1/user/password answers a new

@@ -46,11 +46,7 @@ func TestPublishInBrowser(t *testing.T) {
 	built := runBuild(t, s, worker, c1, "succeeded")
 	id := jsonNum(t, built, "id")
 
-	b.Open(s.URL + "/login")
-	b.Fill("Username", "erin")
-	b.Fill("Password", pw)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
+	signInBrowser(b, s, "erin", pw)
 	b.Open(s.URL + "/erin/app")
 	b.Follow("Builds")
 	b.WaitText("succeeded")

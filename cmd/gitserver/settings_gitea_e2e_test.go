@@ -58,11 +58,7 @@ func TestHostedRepoInBrowser(t *testing.T) {
 	}
 	hostValue := "scm-" + strconv.FormatInt(c.ID, 10)
 
-	b.Open(s.URL + "/login")
-	b.Fill("Username", "carol")
-	b.Fill("Password", carol.Secret)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
+	signInBrowser(b, s, "carol", carol.Secret)
 	b.Follow("New repository")
 	b.WaitText("Repository host")
 	var opts string

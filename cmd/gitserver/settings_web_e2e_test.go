@@ -52,11 +52,7 @@ func TestRepoSettingsInBrowser(t *testing.T) {
 	erin := Cred{"erin", pw}
 	g := NewGitEnv(t)
 
-	b.Open(s.URL + "/login")
-	b.Fill("Username", "erin")
-	b.Fill("Password", pw)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
+	signInBrowser(b, s, "erin", pw)
 
 	// The modal opens in place (script), closes with Cancel, and opens
 	// again; without script the link is /-/new (TestRepoSettingsAccess).
@@ -421,11 +417,7 @@ func TestMirrorSettingsInBrowser(t *testing.T) {
 	_, mi := p.here.JSON("GET", "/api/v1/repos/admin/app/mirror", p.admin, nil)
 	_, wh := p.here.JSON("GET", "/api/v1/repos/admin/app/mirror/webhook", p.admin, nil)
 
-	b.Open(p.here.URL + "/login")
-	b.Fill("Username", "admin")
-	b.Fill("Password", p.admin.Secret)
-	b.Click("Sign in")
-	b.WaitText("Your repositories")
+	signInBrowser(b, p.here, "admin", p.admin.Secret)
 	b.Open(p.here.URL + "/admin/app/settings")
 	b.WaitText("Upstream")
 	if st := b.Text("#mirror-status"); st != "ok" {
