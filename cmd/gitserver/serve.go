@@ -341,7 +341,8 @@ func (m *Main) run(ctx context.Context) error {
 	mirrors := &mirror.Engine{Store: s, Git: git, Repos: repos, Builds: trigger, Log: log.With("component", "mirror"),
 		Metrics: mirror.NewMetrics(reg), Maintainer: maint, TempDir: d.run(), MaxSyncs: c.MirrorMaxSyncs, MaxFetchBytes: c.MaxPushMB << 20, Self: self, Locks: locks}
 	// Provider-hosted mirrors follow renames and transfers by stable id.
-	hosted := &service.Service{Store: s, SCM: scmFactory(scmHTTPClient), HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
+	providers := scmFactory(scmHTTPClient) // one factory for the mirrors, the API and the pages
+	hosted := &service.Service{Store: s, SCM: providers, HTTPClient: scmHTTPClient, BaseURL: c.BaseURL, Log: log.With("component", "mirror")}
 	mirrors.Resolve = hosted.ResolveHosted
 	mirrors.PollHead = hosted.PolledHead // Bitbucket Server's api mode
 	defer func() {
@@ -351,17 +352,18 @@ func (m *Main) run(ctx context.Context) error {
 	}()
 	api := &ui.API{Store: s, Auth: auth, Repos: repos, Log: log.With("component", "api"),
 		BaseURL: c.BaseURL, AnonymousRead: c.AnonymousRead, Mirrors: mirrors, // SSHURL is set once SSH listens
-		SCM: scmFactory(scmHTTPClient), SCMHostKeys: scmHostKeys{}, SCMHTTPClient: scmHTTPClient}
+		SCM: providers, SCMHostKeys: scmHostKeys{}, SCMHTTPClient: scmHTTPClient}
 
-	pages := &web.Pages{Store: s, Auth: auth, Git: webGit{git: git, repos: repos}, Repos: repos, BaseURL: c.BaseURL,
+	pageGit := webGit{git: git, repos: repos}
+	pages := &web.Pages{Store: s, Auth: auth, Git: pageGit, Repos: repos, BaseURL: c.BaseURL,
 		AnonymousRead: c.AnonymousRead, Log: log.With("component", "web")} // SSHURL is set once SSH listens
 	// Web IDE: commits go through the push policy and the post-receive trigger.
-	pages.EditGit = webGit{git: git, repos: repos}
+	pages.EditGit = pageGit
 	pages.Committer = &gitserver.WebCommitter{Git: git, Repos: repos, Trigger: trigger, Maintainer: maint,
 		TempDir: d.run(), Log: log.With("component", "web-ide")}
 	// Admin: the panel's SCM forms use the API's providers; its status
 	// shows versions and the data directory's disk.
-	pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = scmFactory(scmHTTPClient), scmHostKeys{}, scmHTTPClient
+	pages.SCM, pages.SCMHostKeys, pages.SCMHTTPClient = api.SCM, api.SCMHostKeys, api.SCMHTTPClient
 	pages.Status = adminStatus(version, gitVersion, d.root)
 	api.Session = pages.SessionPrincipal // the OAuth callback of a connection started on a page
 	if pages.SSO, err = c.OIDC.sso(c.BaseURL); err != nil {
