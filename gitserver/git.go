@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -132,13 +133,15 @@ func ParseService(program string) (Service, bool) {
 // server's configuration is given on the command line (which beats any repo
 // config), and the repository is always ".".
 func (g *Git) ServiceArgs(service Service, extra ...string) []string {
-	return g.serviceArgs(service, true, extra...)
+	return g.serviceArgs(service, true, true, extra...)
 }
 
 // serviceArgs is ServiceArgs; packHook false leaves the pack-objects hook
 // out (a request the response cache handles: the hook process would cost
 // more than it can save).
-func (g *Git) serviceArgs(service Service, packHook bool, extra ...string) []string {
+// pushHooks false runs receive-pack without any hook (the hook-free push,
+// fastpush.go).
+func (g *Git) serviceArgs(service Service, packHook, pushHooks bool, extra ...string) []string {
 	args := []string{
 		"-c", "uploadpack.hideRefs=refs/gitserver/",
 		"-c", "receive.hideRefs=refs/gitserver/",
@@ -160,7 +163,7 @@ func (g *Git) serviceArgs(service Service, packHook bool, extra ...string) []str
 		}
 	case ReceivePack:
 		args = append(args,
-			"-c", "core.hooksPath="+g.HooksDir,
+			"-c", "core.hooksPath="+g.hooksPath(pushHooks),
 			"-c", "receive.fsckObjects=true",
 			"-c", "receive.denyNonFastForwards=true",
 			"-c", "receive.denyCurrentBranch=refuse",
@@ -171,6 +174,16 @@ func (g *Git) serviceArgs(service Service, packHook bool, extra ...string) []str
 	args = append(args, string(service))
 	args = append(args, extra...)
 	return append(args, ".")
+}
+
+// hooksPath is core.hooksPath for receive-pack: HooksDir, or with hooks
+// false a directory without hooks (it need not exist: git looks for each
+// hook with access(2) and runs none it cannot find).
+func (g *Git) hooksPath(hooks bool) string {
+	if hooks {
+		return g.HooksDir
+	}
+	return filepath.Join(g.HooksDir, "none")
 }
 
 var safeProtocol = regexp.MustCompile(`^[0-9a-zA-Z]+=[0-9a-zA-Z]+(:[0-9a-zA-Z]+=[0-9a-zA-Z]+)*$`)

@@ -81,7 +81,7 @@ func (s *Server) uploadPackKey(repo store.Repo, proto string, in io.Reader) (key
 	field(dir)
 	field(version)
 	field(strings.Join(ProtocolEnv(proto), ""))
-	field(strings.Join(s.Git.serviceArgs(UploadPack, false, "--stateless-rpc"), "\x00"))
+	field(strings.Join(s.Git.serviceArgs(UploadPack, false, true, "--stateless-rpc"), "\x00"))
 	field(string(norm))
 	return hex.EncodeToString(h.Sum(nil)), version, body, nil
 }

@@ -1,6 +1,7 @@
 package gitserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,14 @@ type Server struct {
 	// Responses, if set, answers identical clone requests over smart HTTP
 	// from whole cached responses (respcache.go).
 	Responses *packcache.Responses
+
+	// Backstop, if set, is the trigger of the post-push build backstop
+	// (nil: Trigger). Fault injection slows it down on its own.
+	Backstop *hooks.Trigger
+	// BeforeEnqueue, when set, runs after git updated the refs of a
+	// hook-free push and before its build is queued (fault injection: a
+	// crash there, as hooks.SocketServer.BeforeEnqueue on the hook path).
+	BeforeEnqueue func()
 
 	// bg is the background work started by requests (the post-push build
 	// backstop); Close waits for it, so it never outlives the store.
@@ -178,6 +187,7 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	env := ProtocolEnv(req.Protocol)
 	gitCtx := ctx
 	refsUpdated := func() bool { return false }
+	var fast *pushCommands // the hook-free push's commands
 	tracked := false
 	pushID := ""
 	if req.isPush() {
@@ -228,6 +238,16 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 				return &ServiceError{Service: req.Service, Err: err}
 			}
 		}
+		// The hook-free push (fastpush.go): smart HTTP sends the
+		// command list ahead of the pack, so the server can tell a push
+		// that needs no hook before git starts.
+		if req.isPush() && mirrorURL == "" && s.Trigger != nil && slices.Contains(req.Args, "--stateless-rpc") {
+			pc, err := readPushCommands(req.Stdin)
+			req.Stdin = io.MultiReader(bytes.NewReader(pc.Head), req.Stdin)
+			if err == nil && pc.hookFree() {
+				fast = &pc
+			}
+		}
 		env = append(env, hooks.Env{
 			RepoID: req.Repo.ID, Repo: req.Repo.FullName(), DefaultBranch: req.Repo.DefaultBranch,
 			Pusher: req.Principal.Name(), PusherID: pusherID, Transport: req.Transport,
@@ -238,7 +258,7 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	if req.Service == UploadPack && !req.NoPackHook {
 		env = append(env, s.Git.PackObjectsHookEnv...)
 	}
-	args := s.Git.serviceArgs(req.Service, !req.NoPackHook, req.Args...)
+	args := s.Git.serviceArgs(req.Service, !req.NoPackHook, fast == nil, req.Args...)
 	if req.Service == ReceivePack {
 		// git itself bounds the pack (index-pack/unpack-objects
 		// --max-input-size), whatever the transport, and says so to the
@@ -247,6 +267,11 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	}
 	cmd := s.Git.Command(gitCtx, s.Repos.Dir(req.Repo), env, args...)
 	cmd.Stdout = req.Stdout
+	var out *pushOutput
+	if fast != nil {
+		out = newPushOutput(req.Stdout)
+		cmd.Stdout = out
+	}
 	var errb limitedBuffer
 	errb.limit = 64 << 10
 	if req.Stderr != nil {
@@ -284,6 +309,17 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	}
 	// post-receive has run (and reached the daemon) iff git updated refs.
 	updated := refsUpdated()
+	if fast != nil {
+		// No hook ran: git's report says what it did, and the server
+		// does what post-receive would (the build and its line).
+		u := fast.Updates[0]
+		updated = out.Updated(u.Ref)
+		var lines []string
+		if updated {
+			lines = s.afterHookFreePush(gitCtx, req, u)
+		}
+		out.Finish(lines)
+	}
 	result := "ok"
 	if err != nil && !updated {
 		result = "error"
@@ -303,7 +339,11 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		s.bg.Go(ctx, func(ctx context.Context) {
 			bctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if _, _, terr := s.Trigger.EnsureHeadBuilt(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
+			backstop := s.Backstop
+			if backstop == nil {
+				backstop = s.Trigger
+			}
+			if _, _, terr := backstop.EnsureHeadBuilt(bctx, req.Repo, req.Principal.Name(), ""); terr != nil {
 				s.Log.Error("queue owed build", "repo", req.Repo.FullName(), "err", terr, "request_id", req.RequestID)
 			}
 		})
@@ -317,6 +357,23 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}
 	}
 	return nil
+}
+
+// afterHookFreePush does post-receive's work for a hook-free push that
+// updated u: it queues the build of a moved default branch and returns the
+// lines for the pusher.
+func (s *Server) afterHookFreePush(ctx context.Context, req ServiceRequest, u hooks.RefUpdate) []string {
+	if s.BeforeEnqueue != nil {
+		s.BeforeEnqueue()
+	}
+	lines, err := s.Trigger.PostReceive(ctx, req.Repo.ID, req.Principal.Name(), []hooks.RefUpdate{u})
+	if err != nil {
+		// The backstop after the answer (and else the next start)
+		// queues it.
+		s.Log.Error("post-receive", "repo", req.Repo.FullName(), "err", err, "request_id", req.RequestID)
+		return []string{fmt.Sprintf("gitserver: build notification delayed; the server will queue it (reference %s)", req.RequestID)}
+	}
+	return lines
 }
 
 // pushGrace is how long a push's git may still run once its client has

@@ -26,14 +26,15 @@ var faults = map[string]func(faultSite){
 	"crash-before-enqueue": func(f faultSite) {
 		// The crash-reconcile test: die after git has updated the refs
 		// and before the build is queued.
-		f.Socket.BeforeEnqueue = func() { f.Log.Warn("fault injection: exiting before enqueue"); os.Exit(3) }
+		crash := func() { f.Log.Warn("fault injection: exiting before enqueue"); os.Exit(3) }
+		f.Socket.BeforeEnqueue = crash // the hook path
+		f.Server.BeforeEnqueue = crash // the hook-free push
 	},
 	"slow-backstop": func(f faultSite) {
-		// The shutdown test: the hook's enqueue fails and the post-push
-		// backstop takes 2 s, so a stop right after the push finds the
-		// backstop still running. (Two triggers: the push tracking of
-		// the slow one never hears of post-receive, so such a push is
-		// judged by git's exit alone.)
+		// The shutdown test: the push's enqueue (post-receive's or the
+		// hook-free push's) fails and the post-push backstop takes 2 s,
+		// so a stop right after the push finds the backstop still
+		// running.
 		t := f.Trigger
 		failing := &hooks.Trigger{Store: f.Store, RepoDir: f.Repos.Dir, Log: t.Log, OnQueued: t.OnQueued,
 			Git: func(context.Context, string, ...string) (string, error) {
@@ -48,6 +49,6 @@ var faults = map[string]func(faultSite){
 				}
 				return f.Git.Output(ctx, dir, args...)
 			}}
-		f.Socket.Trigger, f.Server.Trigger = failing, slow
+		f.Socket.Trigger, f.Server.Trigger, f.Server.Backstop = failing, failing, slow
 	},
 }
