@@ -139,7 +139,7 @@ func (pc pushCommands) hookFree() bool {
 // pushOutput filters receive-pack's side-band output to the client on the
 // hook-free path: it rewrites git's non-fast-forward message into the
 // policy's line, records the report-status result of each ref, and holds
-// back the final flush (finish writes it). Anything it cannot parse is
+// back the final flush (Finish writes it). Anything it cannot parse is
 // passed through untouched from there on (and the result is then unknown).
 type pushOutput struct {
 	w       io.Writer
@@ -251,7 +251,14 @@ func (o *pushOutput) Updated(ref string) bool { return o.Results[ref] == "ok" }
 // failed before its end, or the output could not be parsed) it writes
 // nothing: the stream is not ours to end.
 func (o *pushOutput) Finish(lines []string) {
-	if o.raw || !o.held || len(o.pending) > 0 {
+	if len(o.pending) > 0 && !o.raw {
+		// git's output ended inside a packet: pass on what it wrote.
+		o.releaseHeld()
+		o.w.Write(o.pending)
+		o.pending = nil
+		return
+	}
+	if o.raw || !o.held {
 		return
 	}
 	for _, l := range lines {

@@ -80,6 +80,7 @@ func (s *Server) maxPush() int64 {
 type Metrics struct {
 	ops      *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	pushes   *prometheus.CounterVec
 }
 
 // NewMetrics registers the git-operation metrics with reg.
@@ -95,7 +96,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
 		}, []string{"service", "transport"}),
 	}
-	reg.MustRegister(m.ops, m.duration)
+	m.pushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gitserver_pushes_total",
+		Help: "Pushes (receive-pack runs) by whether git ran the hooks or the push was hook-free (fastpush.go).",
+	}, []string{"hooks"})
+	reg.MustRegister(m.ops, m.duration, m.pushes)
 	return m
 }
 
@@ -330,6 +335,13 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	if s.Metrics != nil {
 		s.Metrics.ops.WithLabelValues(string(req.Service), req.Transport, result).Inc()
 		s.Metrics.duration.WithLabelValues(string(req.Service), req.Transport).Observe(time.Since(start).Seconds())
+		if req.isPush() {
+			hooksRun := "run"
+			if fast != nil {
+				hooksRun = "none"
+			}
+			s.Metrics.pushes.WithLabelValues(hooksRun).Inc()
+		}
 	}
 	if req.isPush() && s.Trigger != nil {
 		// Backstop for the post-receive hook: whatever happened to it, a
