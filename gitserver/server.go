@@ -190,6 +190,17 @@ func (e *ServiceError) ExitCode() int {
 func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 	start := time.Now()
 	env := ProtocolEnv(req.Protocol)
+	if req.isPush() && !slices.Contains(req.Args, "--stateless-rpc") && s.Trigger != nil {
+		// SSH runs receive-pack as one session. Run it as smart HTTP
+		// does instead, the advertisement and then the request, so that
+		// the server reads the commands before git starts (the hook-free
+		// push, fastpush.go). receive-pack answers the same either way:
+		// stateless, it only skips the advertisement.
+		if err := s.advertiseRefs(ctx, req, env); err != nil {
+			return err
+		}
+		req.Args = append(slices.Clip(req.Args), "--stateless-rpc")
+	}
 	gitCtx := ctx
 	refsUpdated := func() bool { return false }
 	var fast *pushCommands // the hook-free push's commands
@@ -366,6 +377,20 @@ func (s *Server) RunService(ctx context.Context, req ServiceRequest) error {
 		s.Maintainer.Schedule(req.Repo)
 	}
 	if err != nil {
+		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}
+	}
+	return nil
+}
+
+// advertiseRefs writes receive-pack's ref advertisement for req (the first
+// half of an SSH push, see RunService).
+func (s *Server) advertiseRefs(ctx context.Context, req ServiceRequest, env []string) error {
+	cmd := s.Git.Command(ctx, s.Repos.Dir(req.Repo), env, s.Git.serviceArgs(ReceivePack, false, true, "--stateless-rpc", "--advertise-refs")...)
+	cmd.Stdout = req.Stdout
+	var errb limitedBuffer
+	errb.limit = 64 << 10
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
 		return &ServiceError{Service: req.Service, Err: err, Stderr: strings.TrimSpace(errb.String())}
 	}
 	return nil

@@ -119,3 +119,50 @@ func TestHookFreePushE2E(t *testing.T) {
 		}
 	}
 }
+
+// TestHookFreePushSSHE2E: over SSH too. The server runs receive-pack as
+// smart HTTP does (advertisement, then the request) so that it reads the
+// commands first; a fast-forward then starts no hook, and everything else
+// is as before.
+func TestHookFreePushSSHE2E(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t)
+	runs := spyHooks(t, s)
+	admin := Cred{"admin", s.AdminPassword}
+	s.CreateRepo(admin, "admin", "fastssh", "restricted")
+	g := NewGitEnv(t)
+	url := sshGitEnv(t, s, g, "fastssh")
+	work := g.Init(url)
+	c1 := g.Commit(work, "a.txt", "1\n", "c1")
+	g.Must(work, "push", "-q", "origin", "master")
+	if got := strings.Join(runs(), " "); got != "pre-receive post-receive" {
+		t.Fatalf("creation ran hooks %q, want pre-receive post-receive", got)
+	}
+	c2 := g.Commit(work, "a.txt", "2\n", "c2")
+	out := g.Must(work, "push", "origin", "master")
+	if len(runs()) != 2 {
+		t.Fatalf("a fast-forward ran hooks: %v", runs())
+	}
+	if !regexp.MustCompile(`remote: gitserver: build \d+ queued for ` + c2[:12]).MatchString(out) {
+		t.Errorf("no build line in the push output:\n%s", out)
+	}
+	if b := s.Builds(admin, "admin", "fastssh"); len(b) != 2 || b[0]["commit"] != c2 {
+		t.Fatalf("builds when the push returned: %v", b)
+	}
+	// Nothing to push: the client sends no command at all.
+	if out := g.Must(work, "push", "origin", "master"); !strings.Contains(out, "Everything up-to-date") {
+		t.Errorf("empty push:\n%s", out)
+	}
+	g.Must(work, "checkout", "-q", "-b", "rewrite", c1)
+	g.Commit(work, "a.txt", "rewritten\n", "rewrite")
+	out = pushFails(t, g, work, "--force", "origin", "rewrite:master")
+	if line := "remote: rejected refs/heads/master: non-fast-forward update would rewrite history"; !strings.Contains(out, line) {
+		t.Errorf("output lacks %q:\n%s", line, out)
+	}
+	if got := strings.TrimSpace(g.Must(work, "ls-remote", "origin", "refs/heads/master")); !strings.HasPrefix(got, c2) {
+		t.Fatalf("master after the refused push: %s", got)
+	}
+	if len(runs()) != 2 {
+		t.Fatalf("hooks ran: %v", runs())
+	}
+}
