@@ -46,8 +46,8 @@ func TestReadPushCommands(t *testing.T) {
 		{"empty", "", false, false, 0},
 		{"flush only", "0000", false, false, 0},
 		{"cut in a header", pktOf(oidA+" "+oidB+" refs/heads/master\x00"+modernCaps+"\n") + "00", false, false, 1},
-		{"cut in a line", pktOf(oidA+" "+oidB+" refs/heads/master\x00"+modernCaps+"\n")[:30], false, false, 0},
-		{"no flush", pktOf(oidA+" "+oidB+" refs/heads/master\x00"+modernCaps+"\n"), false, false, 1},
+		{"cut in a line", pktOf(oidA + " " + oidB + " refs/heads/master\x00" + modernCaps + "\n")[:30], false, false, 0},
+		{"no flush", pktOf(oidA + " " + oidB + " refs/heads/master\x00" + modernCaps + "\n"), false, false, 1},
 		{"bad length", "zzzz" + pack, false, false, 0},
 		{"delimiter", "0001" + pack, false, false, 0},
 		{"too long", pktOf(oidA+" "+oidB+" refs/heads/"+strings.Repeat("x", maxCommandSection)+"\n") + "0000", false, false, 0},
@@ -184,7 +184,7 @@ func TestPolicyMessage(t *testing.T) {
 		"error: denying non-fast-forward refs/heads/main (you should pull first)\n": "rejected refs/heads/main: non-fast-forward update would rewrite history\n",
 		"error: denying non-fast-forward refs/heads/main (you should pull first)":   "",
 		"error: denying non-fast-forward a b (you should pull first)\n":             "",
-		"error: denying ref deletion for refs/heads/main\n":                          "",
+		"error: denying ref deletion for refs/heads/main\n":                         "",
 	} {
 		got, ok := policyMessage(in)
 		if ok != (want != "") || got != want {
