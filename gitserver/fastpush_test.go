@@ -192,3 +192,56 @@ func TestPolicyMessage(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadPushCommands: whatever a client sends, the command reader never
+// panics, never reads past the flush it stops at, and loses no byte: what
+// it read, then the rest, is the request git gets.
+func FuzzReadPushCommands(f *testing.F) {
+	f.Add([]byte(pktOf(oidA+" "+oidB+" refs/heads/master\x00"+modernCaps+"\n") + "0000PACK"))
+	f.Add([]byte(pktOf("shallow "+oidA+"\n") + "0000"))
+	f.Add([]byte("0004" + "ffff" + "0000"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := bytes.NewReader(body)
+		pc, err := readPushCommands(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(r)
+		if !bytes.Equal(append(append([]byte{}, pc.Head...), rest...), body) {
+			t.Fatalf("lost bytes")
+		}
+		if pc.OK && !bytes.HasSuffix(pc.Head, []byte("0000")) {
+			t.Fatalf("OK without a flush: %q", pc.Head)
+		}
+		if pc.hookFree() && (len(pc.Updates) != 1 || pc.Updates[0].Created() || pc.Updates[0].Deleted()) {
+			t.Fatalf("hook-free: %v", pc.Updates)
+		}
+	})
+}
+
+// FuzzPushOutput: whatever receive-pack writes, the filter passes every
+// byte on once and in order (with Finish adding nothing), unless it is the
+// one message it rewrites.
+func FuzzPushOutput(f *testing.F) {
+	f.Add([]byte(reportStream([]string{"progress\n"}, [][2]string{{"refs/heads/master", "ok"}})), 3)
+	f.Add([]byte("0000000000050100"), 1)
+	f.Add([]byte("fatal: x\n"), 2)
+	f.Fuzz(func(t *testing.T, out []byte, piece int) {
+		if piece <= 0 || piece > 1<<16 {
+			piece = 1 << 16
+		}
+		var b bytes.Buffer
+		o := newPushOutput(&b)
+		for s := out; len(s) > 0; {
+			k := min(piece, len(s))
+			if n, err := o.Write(s[:k]); n != k || err != nil {
+				t.Fatalf("write %d: %d %v", k, n, err)
+			}
+			s = s[k:]
+		}
+		o.Finish(nil)
+		if !bytes.Contains(out, []byte("denying non-fast-forward")) && !bytes.Equal(b.Bytes(), out) {
+			t.Fatalf("output changed:\n got %q\nwant %q", b.Bytes(), out)
+		}
+	})
+}
