@@ -18,6 +18,13 @@
 // its refs read at every request and the normalized request, streamed with
 // sendfile, no git process on a hit.
 //
+// A push of one fast-forward of an existing branch runs receive-pack
+// without hooks (fastpush.go, issue 15): the server reads the push's
+// commands ahead of git, lets receive.denyNonFastForwards ask the policy's
+// only question, rewrites git's refusal into the policy's line, and queues
+// the build from git's report. SSH pushes run receive-pack as smart HTTP
+// does (advertisement, then request) for that reason.
+//
 // It also holds the HTTP server's plumbing (middleware.go): the router and
 // its safety options, request ids and logging, panic recovery, HTTP
 // metrics, /healthz /readyz /metrics, and the build-lease expiry loop.
