@@ -142,7 +142,8 @@ func fakeSignIn(t *testing.T, s *TestServer) (int, string, string) {
 	return code, body, h.Get("Location")
 }
 
-// TestOIDCForgedTokens: ID tokens for another audience, expired, from
+// TestOIDCForgedTokens: ID tokens for another audience or authorized
+// party, expired, from
 // another issuer, signed with another key, for another nonce, a provider
 // whose discovery names another issuer, names that are not account names,
 // and an e-mail outside the allowed domains: each refused with a clear
@@ -167,6 +168,8 @@ func TestOIDCForgedTokens(t *testing.T) {
 		msg    string
 	}{
 		{"another audience", "aud", nil, func(c map[string]any) { c["aud"] = "someone-else" }, http.StatusForbidden, "signature, issuer or audience"},
+		{"issued to another party", "azp", nil, func(c map[string]any) { c["aud"], c["azp"] = []any{fakeClientID, "someone-else"}, "someone-else" }, http.StatusForbidden, "issued to another client (azp)"},
+		{"several audiences, no party", "noazp", nil, func(c map[string]any) { c["aud"] = []any{fakeClientID, "someone-else"} }, http.StatusForbidden, "issued to another client (azp)"},
 		{"expired", "exp", nil, func(c map[string]any) {
 			c["iat"], c["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-30*time.Minute).Unix()
 		}, http.StatusForbidden, "ID token has expired"},
@@ -211,6 +214,16 @@ func TestOIDCForgedTokens(t *testing.T) {
 	}
 	if a, _, err := db.OIDCUser(ctx, idp.srv.URL, "sub-fay"); err != nil || a.Name != "fay" {
 		t.Fatalf("fay: %+v, %v", a, err)
+	}
+
+	// Several audiences with this client as the authorized party: fine.
+	idp.mu.Lock()
+	idp.mint = func(nonce string) string {
+		return idp.token(idp.key, idp.claims(nonce, "gil", func(c map[string]any) { c["aud"], c["azp"] = []any{fakeClientID, "api"}, fakeClientID }))
+	}
+	idp.mu.Unlock()
+	if code, body, loc := fakeSignIn(t, s); code != http.StatusSeeOther || loc != "/" {
+		t.Fatalf("several audiences, azp this client = %d (%q)\n%s", code, loc, body)
 	}
 
 	// Linking allowed: never the built-in admin (break glass).

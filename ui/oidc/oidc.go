@@ -232,6 +232,9 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, &Refusal{Msg: "The ID token's claims could not be read.", Err: err}
 	}
+	if err := authorizedParty(idt.Audience, claims["azp"], c.cfg.ClientID); err != nil {
+		return Identity{}, &Refusal{Msg: "The identity provider's ID token was issued to another client (azp). Sign in again, or ask an administrator.", Err: err}
+	}
 	id := Identity{Issuer: idt.Issuer, Subject: idt.Subject, RefreshToken: tok.RefreshToken}
 	id.Email, _ = claims["email"].(string)
 	if err := c.admit(claims, id.Email); err != nil {
@@ -245,6 +248,25 @@ func (c *Client) Exchange(ctx context.Context, code, verifier, nonce string) (Id
 		id.Admin = &admin
 	}
 	return id, nil
+}
+
+// authorizedParty applies OpenID Connect Core 3.1.3.7 items 4 and 5 (the
+// audience itself is go-oidc's check): a token for several audiences must
+// name its authorized party, and an azp present must be this client.
+func authorizedParty(aud []string, azp any, clientID string) error {
+	switch v := azp.(type) {
+	case nil:
+		if len(aud) > 1 {
+			return fmt.Errorf("ID token for %d audiences without azp", len(aud))
+		}
+		return nil
+	case string:
+		if v != clientID {
+			return fmt.Errorf("ID token's azp %q is not this client", v)
+		}
+		return nil
+	}
+	return fmt.Errorf("ID token's azp is a %T, not a string", azp)
 }
 
 // username is the account name the claims propose: the username claim,

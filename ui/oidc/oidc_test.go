@@ -124,3 +124,24 @@ func TestUsername(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthorizedParty(t *testing.T) {
+	for _, tc := range []struct {
+		aud []string
+		azp any
+		ok  bool
+	}{
+		{[]string{"me"}, nil, true},
+		{[]string{"me"}, "me", true},
+		{[]string{"me", "other"}, "me", true},
+		{[]string{"me", "other"}, nil, false},
+		{[]string{"me"}, "other", false},
+		{[]string{"me", "other"}, "other", false},
+		{[]string{"me"}, 42.0, false},
+		{[]string{"me"}, "", false},
+	} {
+		if err := authorizedParty(tc.aud, tc.azp, "me"); (err == nil) != tc.ok {
+			t.Errorf("aud %v azp %v: %v, want ok %v", tc.aud, tc.azp, err, tc.ok)
+		}
+	}
+}
