@@ -35,6 +35,24 @@ type SSO struct {
 
 	mu  sync.Mutex
 	due map[int64]time.Time // user id → when its link is worth asking the store about again
+
+	startsOnce sync.Once
+	starts     *httpauth.Throttle // sign-ins started per client (startThrottle)
+}
+
+// Sign-ins a client may start within ssoStartWindow: each start stores a
+// pending sign-in for ssoStateTTL, for anyone who asks, so the starts of
+// one client are bounded (a client is an IPv4 address or an IPv6 /64, as
+// for the sign-in throttle; behind a reverse proxy, every user shares the
+// proxy's).
+const (
+	ssoStartLimit  = 120
+	ssoStartWindow = 10 * time.Minute
+)
+
+func (s *SSO) startThrottle() *httpauth.Throttle {
+	s.startsOnce.Do(func() { s.starts = httpauth.NewThrottle(ssoStartLimit, ssoStartWindow) })
+	return s.starts
 }
 
 // DefaultRefreshInterval is SSO.RefreshInterval's default.
@@ -77,6 +95,19 @@ func (pg *Pages) ssoStart(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
+	// Every start counts (as a failure would for the password throttle):
+	// the state row it stores lives for ssoStateTTL whether or not the
+	// sign-in completes.
+	done, wait := pg.SSO.startThrottle().Begin(httpauth.ClientIP(r))
+	if done == nil {
+		secs := max(int(wait.Round(time.Second)/time.Second), 1)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		pg.ssoRefused(w, r, http.StatusTooManyRequests, &oidc.Refusal{
+			Msg: fmt.Sprintf("Too many sign-ins were started from your address. Try again in %d seconds.", secs),
+			Err: errors.New("sign-in starts throttled")})
+		return
+	}
+	done(true)
 	st := store.OIDCState{State: store.RandomHex(32), Nonce: store.RandomHex(16), Verifier: oauth2.GenerateVerifier(),
 		ExpiresAt: pg.Store.Now().Add(ssoStateTTL)}
 	u, err := pg.SSO.Client.AuthCodeURL(r.Context(), st.State, st.Nonce, st.Verifier)

@@ -137,3 +137,45 @@ func TestLeaverWhoIsTheOnlyAdmin(t *testing.T) {
 		t.Errorf("the leaver's session: %v, want ended", err)
 	}
 }
+
+// TestSSOStartsThrottled: /oidc/login stores a pending sign-in for anyone
+// who asks, so one client's starts are bounded (ssoStartLimit per
+// ssoStartWindow); past the bound it gets 429 with Retry-After and nothing
+// is stored, while another client still starts sign-ins.
+func TestSSOStartsThrottled(t *testing.T) {
+	e := newEnv(t, false)
+	ctx := context.Background()
+	client, err := oidc.New(oidc.Config{Issuer: revokingIdP(t), ClientID: "c", ClientSecret: "s", RedirectURL: "http://git.example.test/oidc/callback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pages.SSO = &SSO{Client: client, ProviderName: "IdP"}
+	start := func(ip string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/oidc/login", nil)
+		r.RemoteAddr = ip + ":40000"
+		w := httptest.NewRecorder()
+		e.pages.ssoStart(w, r)
+		return w
+	}
+	consume := func(w *httptest.ResponseRecorder) bool {
+		for _, c := range w.Result().Cookies() {
+			if c.Name == e.pages.cookieName(ssoCookie) && c.Value != "" {
+				_, err := e.store.ConsumeOIDCState(ctx, c.Value)
+				return err == nil
+			}
+		}
+		return false
+	}
+	for i := range ssoStartLimit {
+		if w := start("192.0.2.1"); w.Code != http.StatusSeeOther || (i == 0 && !consume(w)) {
+			t.Fatalf("start %d = %d, want 303 and a stored sign-in", i+1, w.Code)
+		}
+	}
+	w := start("192.0.2.1")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || consume(w) {
+		t.Fatalf("start past the limit = %d (Retry-After %q), want 429 and nothing stored", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := start("198.51.100.7"); w.Code != http.StatusSeeOther || !consume(w) {
+		t.Fatalf("another client's start = %d, want 303", w.Code)
+	}
+}
