@@ -37,6 +37,9 @@ type config struct {
 	ResponseCache          bool
 	MaintenanceDelay       time.Duration
 	HTTPBodyTimeout        time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (gitserver.WithTrustedProxies).
+	TrustedProxies string
 	MirrorMaxSyncs         int
 	// SSH connections that have not authenticated yet (gitserver.SSHServer).
 	SSHLoginGrace         time.Duration
@@ -88,6 +91,7 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.DatabaseMaxConns, "database-max-conns", 10, "size of the PostgreSQL connection pool (per node)")
 	fs.StringVar(&c.ReposDir, "repos-dir", "", "repository root; several nodes on one --database-url share it (default <data>/repos)")
 	fs.DurationVar(&c.HTTPBodyTimeout, "http-body-timeout", 60*time.Second, "end an HTTP request whose body receives no byte for this long (a stalled push or fetch)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies in front of the server (comma-separated IPs and CIDR prefixes): for requests from them, the client is the rightmost X-Forwarded-For address not among them (sign-in throttles, logs)")
 	oidcFlags(fs, &c.OIDC)
 	return fs
 }
@@ -243,6 +247,9 @@ func (c config) validate() error {
 	}
 	if c.HTTPBodyTimeout <= 0 {
 		return errors.New("--http-body-timeout must be positive")
+	}
+	if _, err := gitserver.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %v", err)
 	}
 	if err := validateDatabaseURL(c.DatabaseURL); err != nil {
 		return err

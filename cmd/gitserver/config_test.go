@@ -125,6 +125,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "webhook without secret", args: []string{"--build-webhook", "http://ci.example/hook"}, want: "secret"},
 		{name: "max push zero", args: []string{"--max-push-mb", "0"}, want: "--max-push-mb"},
 		{name: "body timeout zero", args: []string{"--http-body-timeout", "0s"}, want: "--http-body-timeout"},
+		{name: "trusted proxy by name", args: []string{"--trusted-proxies", "10.0.0.1,proxy.example.com"}, want: `--trusted-proxies: "proxy.example.com" is not an IP address or a CIDR prefix`},
+		{name: "trusted proxies from the environment", env: map[string]string{"GITSERVER_TRUSTED_PROXIES": "10.0.0.0/33"}, want: "--trusted-proxies"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clearServeEnv(t)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -574,6 +575,65 @@ func TestHTTPThrottle(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("right password from 127.0.0.2: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTPThrottleBehindProxy: with --trusted-proxies, requests from the
+// proxy are throttled per X-Forwarded-For client: one user's wrong
+// passwords lock out that user only, and the others behind the same proxy
+// (here a real git client sending the header) still get in. A peer that is
+// not a trusted proxy cannot escape its throttle by varying the header.
+func TestHTTPThrottleBehindProxy(t *testing.T) {
+	t.Parallel()
+	s := StartServer(t, WithArgs("--trusted-proxies", "127.0.0.1/32, 10.0.0.0/8"))
+	s.CreateRepo(Cred{"admin", s.AdminPassword}, "admin", "p", "restricted")
+	path := "/git/admin/p.git/info/refs?service=git-upload-pack"
+	from := func(client string, auth map[string]string) map[string]string {
+		h := map[string]string{"X-Forwarded-For": client + ", 10.1.2.3"}
+		maps.Copy(h, auth)
+		return h
+	}
+	bad := basicAuth("admin", "wrong-password")
+	throttled := false
+	for i := 0; i < 25 && !throttled; i++ {
+		switch r := rawHTTP(t, s.HTTPAddr, "GET", path, from("203.0.113.5", bad), nil); r.Status {
+		case 429:
+			throttled = true
+		case 401:
+		default:
+			t.Fatalf("wrong password %d: %d", i, r.Status)
+		}
+	}
+	if !throttled {
+		t.Fatal("no 429 after 25 wrong passwords from one client behind the proxy")
+	}
+	if r := rawHTTP(t, s.HTTPAddr, "GET", path, from("203.0.113.5", basicAuth("admin", s.AdminPassword)), nil); r.Status != 429 {
+		t.Fatalf("right password from the throttled client: %d, want 429", r.Status)
+	}
+	// Another user behind the same proxy: a real clone.
+	g := NewGitEnv(t)
+	g.Must("", "-c", "http.extraHeader=X-Forwarded-For: 203.0.113.6", "ls-remote", s.RepoURL(Cred{"admin", s.AdminPassword}, "admin", "p"))
+
+	// 127.0.0.2 is not a trusted proxy: its X-Forwarded-For is not
+	// believed, so a new header per guess does not reset its throttle.
+	_, port, _ := net.SplitHostPort(s.HTTPAddr)
+	client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}).DialContext}}
+	got := map[int]int{}
+	for i := 0; i < 25; i++ {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+port+path, nil)
+		req.SetBasicAuth("admin", "wrong-password")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got[resp.StatusCode]++
+	}
+	if got[429] == 0 || got[401] > 20 {
+		t.Fatalf("25 wrong passwords from an untrusted peer with varying X-Forwarded-For: %v (status: count), want 429s", got)
 	}
 }
 

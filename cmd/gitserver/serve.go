@@ -375,10 +375,14 @@ func (m *Main) run(ctx context.Context) error {
 	// Repository settings and creation: the mirror and provider operations, as the API's.
 	pages.Mirrors = mirrors
 	r := newRouter(gitserver.Health{Store: s, GitPath: gitPath, Metrics: reg}, gs, api, mirrors, pages)
+	trustedProxies, _ := gitserver.ParseTrustedProxies(c.TrustedProxies) // validated by loadConfig
+	if len(trustedProxies) > 0 {
+		log.Info("trusting X-Forwarded-For from reverse proxies", "trusted_proxies", trustedProxies)
+	}
 
 	httpSrv := &http.Server{
-		Handler: gitserver.WithBodyTimeout(
-			gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)), c.HTTPBodyTimeout),
+		Handler: gitserver.WithTrustedProxies(gitserver.WithBodyTimeout(
+			gitserver.WithRequestLog(r, log.With("component", "http"), gitserver.NewHTTPMetrics(reg)), c.HTTPBodyTimeout), trustedProxies),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
