@@ -40,7 +40,7 @@ type config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (gitserver.WithTrustedProxies).
 	TrustedProxies string
-	MirrorMaxSyncs         int
+	MirrorMaxSyncs int
 	// SSH connections that have not authenticated yet (gitserver.SSHServer).
 	SSHLoginGrace         time.Duration
 	SSHMaxStartupsPerIP   int
