@@ -27,7 +27,8 @@
 //
 // It also holds the HTTP server's plumbing (middleware.go): the router and
 // its safety options, request ids and logging, panic recovery, HTTP
-// metrics, /healthz /readyz /metrics, and the build-lease expiry loop.
+// metrics, /healthz /readyz /metrics, and the build-lease expiry loop;
+// and the client address behind trusted reverse proxies (realip.go).
 //
 // gitserver imports store, hooks, httperr and its own sub-packages (the
 // access policy gitserver/access, which Server.Resolve applies for both
