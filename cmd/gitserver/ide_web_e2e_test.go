@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -336,6 +337,25 @@ func TestWebIDEOverHTTP(t *testing.T) {
 	// Without the CSRF token: refused, nothing committed.
 	if code, _, _ := post(url.Values{"op": {"create"}, "parent": {""}, "name": {"x.txt"}, "content": {"x"}, "message": {"m"}}); code != http.StatusForbidden {
 		t.Fatalf("post without CSRF token = %d, want 403", code)
+	}
+	// A body that is no form: 400, one over the bound: 413; nothing
+	// committed either way.
+	for _, tc := range []struct {
+		body string
+		want int
+	}{{"op=create&name=%zz", http.StatusBadRequest}, {"content=" + strings.Repeat("x", 4<<20), http.StatusRequestEntityTooLarge}} {
+		req, _ := http.NewRequest("POST", s.URL+"/erin/plain/edit", strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", s.URL)
+		res, err := c.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("body %.20q...: %d, want %d", tc.body, res.StatusCode, tc.want)
+		}
 	}
 	// Invalid names: the message, the form again with the text.
 	for name, want := range map[string]string{"../x": `&#34;.&#34; and &#34;..&#34; are not allowed`, ".git/config": `&#34;.git&#34; is not allowed`,

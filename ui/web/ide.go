@@ -265,7 +265,12 @@ func (pg *Pages) editCommit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxEditForm)
 	if err := r.ParseForm(); err != nil {
 		s, ok, _ := pg.current(r)
-		pg.errorPage(w, r, s, ok, http.StatusRequestEntityTooLarge, "Too large", "The form could not be read: a file may be at most 1 MiB.")
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			pg.errorPage(w, r, s, ok, http.StatusRequestEntityTooLarge, "Too large", "The form could not be read: a file may be at most 1 MiB.")
+			return
+		}
+		pg.errorPage(w, r, s, ok, http.StatusBadRequest, "Bad request", "The form could not be read (it is not a valid form). Go back and send it again.")
 		return
 	}
 	rr, _, ok := pg.editable(w, r)
