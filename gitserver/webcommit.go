@@ -87,7 +87,7 @@ func (wc *WebCommitter) log() *slog.Logger {
 }
 
 // entry is a path's entry in a tree: git's mode and type.
-type entry struct{ mode, typ string }
+type entry struct{ mode, typ, oid string }
 
 // commitOnce reads the branch, builds the commit on its head and moves the
 // branch from that head. retry reports that the branch moved meanwhile.
@@ -137,8 +137,13 @@ func (wc *WebCommitter) commitOnce(ctx context.Context, r store.Repo, dir, ref s
 			fmt.Fprintf(&info, "0 %s\t%s\x00", strings.Repeat("0", len(head)), c.Path)
 			continue
 		}
-		oid, err := wc.run(ctx, dir, nil, bytes.NewReader(c.Content), "hash-object", "-w", "--stdin")
-		if err != nil {
+		var oid string
+		if c.Keep {
+			// A rename that keeps the content: the moved file's blob
+			// (checkShapes made sure From exists as a file: its edit
+			// deletes it).
+			oid = existing[c.From].oid
+		} else if oid, err = wc.run(ctx, dir, nil, bytes.NewReader(c.Content), "hash-object", "-w", "--stdin"); err != nil {
 			return res, false, err
 		}
 		mode := "100644"
@@ -313,7 +318,7 @@ func (wc *WebCommitter) entries(ctx context.Context, dir, commit string, changes
 		if !ok || len(f) != 3 {
 			return nil, fmt.Errorf("ls-tree: bad line %q", rec)
 		}
-		out[name] = entry{mode: f[0], typ: f[1]}
+		out[name] = entry{mode: f[0], typ: f[1], oid: f[2]}
 	}
 	return out, nil
 }

@@ -426,3 +426,43 @@ func TestWebCommitRenameKeepsMode(t *testing.T) {
 		t.Fatalf("bin/run.sh lost its mode: %q", got)
 	}
 }
+
+// TestWebCommitRenameKeepsContent: a rename with Keep moves the file's blob
+// as it is (a binary file's bytes never pass through the form), with its
+// mode; Keep is refused for anything but a rename of an existing file.
+func TestWebCommitRenameKeepsContent(t *testing.T) {
+	f := newWebCommitFixture(t)
+	f.mustCommit("", "init", put("a.txt", "a\n"))
+	wt := f.clone()
+	gitOut(t, wt, "config", "core.fileMode", "true")
+	bin := []byte("\x00\x01binary\xff")
+	os.WriteFile(filepath.Join(wt, "logo.png"), bin, 0o755)
+	gitOut(t, wt, "add", "logo.png")
+	gitOut(t, wt, "commit", "-qm", "Add logo")
+	gitOut(t, wt, "push", "-q", "origin", "main")
+	blob := gitOut(t, f.dir, "rev-parse", "main:logo.png")
+
+	f.mustCommit(f.head(), "Move logo", del("logo.png"), service.FileChange{Path: "img/logo.png", New: true, From: "logo.png", Keep: true})
+	if got := gitOut(t, f.dir, "ls-tree", "main", "img/logo.png"); !strings.HasPrefix(got, "100755 blob "+blob+"\t") {
+		t.Fatalf("img/logo.png: %q, want mode 100755 and blob %s", got, blob)
+	}
+	if got := gitOut(t, f.dir, "ls-tree", "main", "logo.png"); got != "" {
+		t.Fatalf("logo.png still there: %q", got)
+	}
+
+	head := f.head()
+	for name, changes := range map[string][]service.FileChange{
+		"a copy (From not deleted)": {{Path: "copy.png", New: true, From: "img/logo.png", Keep: true}},
+		"content given too":         {del("a.txt"), {Path: "b.txt", New: true, From: "a.txt", Keep: true, Content: []byte("x")}},
+		"not a new file":            {del("a.txt"), {Path: "img/logo.png", From: "a.txt", Keep: true}},
+		"no From":                   {del("a.txt"), {Path: "b.txt", New: true, Keep: true}},
+		"From that does not exist":  {del("nope.txt"), {Path: "b.txt", New: true, From: "nope.txt", Keep: true}},
+	} {
+		if _, err := f.commit(head, "m", changes...); err == nil {
+			t.Errorf("%s: committed", name)
+		}
+	}
+	if f.head() != head {
+		t.Fatal("a refused edit moved the branch")
+	}
+}

@@ -393,8 +393,30 @@ func TestWebIDEOverHTTP(t *testing.T) {
 	r.g.Must(work, "push", "-q", "origin", r.branch)
 	for path, want := range map[string]string{"big.txt": "is a large file (1048577 bytes)", "blob.bin": "is a binary file (3 bytes)"} {
 		code, page, _ := c.do("GET", "/erin/plain/edit/"+path, nil)
-		if code != 200 || !strings.Contains(page, want) || strings.Contains(page, `<textarea`) || !strings.Contains(page, `value="delete"`) {
-			t.Errorf("%s: %d, want %q, no editor, a Delete form\n%s", path, code, want, page)
+		if code != 200 || !strings.Contains(page, want) || strings.Contains(page, `<textarea`) || !strings.Contains(page, `value="delete"`) ||
+			!strings.Contains(page, `value="rename"`) {
+			t.Errorf("%s: %d, want %q, no editor, a Rename and a Delete form\n%s", path, code, want, page)
+		}
+	}
+	// They can be renamed: the content moves as it is (it never passes
+	// through the form).
+	r.pull()
+	for from, to := range map[string]string{"big.txt": "docs/big.txt", "blob.bin": "assets/blob.bin"} {
+		wantContent, _ := r.file(from)
+		csrf, parent = ideForm(t, c, "/erin/plain/edit/"+from)
+		if code, page, _ := post(url.Values{"csrf": {csrf}, "op": {"rename"}, "parent": {parent}, "path": {from}, "name": {from}, "message": {"m"}}); code != http.StatusBadRequest ||
+			!strings.Contains(page, "The name is unchanged") {
+			t.Fatalf("rename %s to itself = %d\n%s", from, code, page)
+		}
+		if code, page, _ := post(url.Values{"csrf": {csrf}, "op": {"rename"}, "parent": {parent}, "path": {from}, "name": {to}, "message": {"Move " + from}}); code != http.StatusSeeOther {
+			t.Fatalf("rename %s = %d\n%s", from, code, page)
+		}
+		r.pull()
+		if got, ok := r.file(to); !ok || got != wantContent || len(got) == 0 {
+			t.Fatalf("%s after the rename: %d bytes (%v), want the %d bytes of %s", to, len(got), ok, len(wantContent), from)
+		}
+		if _, ok := r.file(from); ok {
+			t.Fatalf("%s still exists after its rename", from)
 		}
 	}
 

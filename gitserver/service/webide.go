@@ -30,13 +30,17 @@ const (
 // FileChange is one change of a Web IDE commit: the file Path gets
 // Content, or is deleted. New: the file must not exist yet (a new file, a
 // rename's target). From: a rename's target names the file it moves,
-// whose mode (executable, symbolic link) it keeps.
+// whose mode (executable, symbolic link) it keeps. Keep: the target keeps
+// From's content too (Content unused), which is how a binary or large file,
+// whose content the IDE does not carry, is renamed; the same edit must
+// delete From.
 type FileChange struct {
 	Path    string
 	Content []byte
 	Delete  bool
 	New     bool
 	From    string
+	Keep    bool
 }
 
 // Edit is what a Web IDE form asks to commit.
@@ -221,5 +225,20 @@ func checkEdit(e Edit) error {
 			return refuse(store.ErrInvalid, fmt.Sprintf("%s is larger than %d bytes", c.Path, MaxEditBytes))
 		}
 	}
+	for _, c := range e.Changes {
+		if c.Keep && (c.Delete || !c.New || c.From == "" || len(c.Content) > 0 || !deletes(e.Changes, c.From)) {
+			return refuse(store.ErrInvalid, fmt.Sprintf("%s: keeping a file's content is for renaming it", c.Path))
+		}
+	}
 	return nil
+}
+
+// deletes reports whether changes delete path.
+func deletes(changes []FileChange, path string) bool {
+	for _, c := range changes {
+		if c.Delete && c.Path == path {
+			return true
+		}
+	}
+	return false
 }

@@ -311,6 +311,15 @@ func (pg *Pages) editCommit(w http.ResponseWriter, r *http.Request) {
 		} else {
 			changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, Content: []byte(content), New: true, From: orig}}
 		}
+	case "rename":
+		// A binary or large file: only its name changes (the form has no
+		// content).
+		d.Path = orig
+		if name == orig {
+			pg.errorPage(w, r, rr.s, true, http.StatusBadRequest, "Not renamed", "The name is unchanged: nothing to commit.")
+			return
+		}
+		changes = []service.FileChange{{Path: orig, Delete: true}, {Path: name, New: true, From: orig, Keep: true}}
 	case "delete":
 		d.Path, d.FileName, d.DeleteMessage, d.Message = orig, orig, f.Get("message"), ""
 		changes = []service.FileChange{{Path: orig, Delete: true}}
@@ -345,6 +354,8 @@ func (pg *Pages) editCommit(w http.ResponseWriter, r *http.Request) {
 			pg.errorPage(w, r, rr.s, true, status, "Not allowed", msg)
 		case op == "delete":
 			pg.errorPage(w, r, rr.s, true, status, "Not deleted", msg)
+		case op == "rename":
+			pg.errorPage(w, r, rr.s, true, status, "Not renamed", msg)
 		default:
 			// The form again, with what the user sent and why it was not
 			// committed.
