@@ -159,10 +159,12 @@ func isDotGit(seg string) bool {
 }
 
 // NoreplyEmail is the e-mail address of a Web IDE commit's author:
-// <name>@users.noreply.<host of baseURL> (accounts have no address).
+// <name>@users.noreply.<host of baseURL> (accounts have no address). An
+// IPv6 host, which cannot follow "users.noreply." in a domain, counts as no
+// host (localhost).
 func NoreplyEmail(name, baseURL string) string {
 	host := "localhost"
-	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" && !strings.Contains(u.Hostname(), ":") {
 		host = strings.ToLower(u.Hostname())
 	}
 	return name + "@users.noreply." + host

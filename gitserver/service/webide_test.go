@@ -48,7 +48,8 @@ func TestNoreplyEmail(t *testing.T) {
 	for base, want := range map[string]string{
 		"https://Git.Example.com:8443/x": "erin@users.noreply.git.example.com",
 		"":                               "erin@users.noreply.localhost",
-		"http://[::1]:8080":              "erin@users.noreply.::1",
+		"http://[::1]:8080":              "erin@users.noreply.localhost", // no domain: as without a host
+		"http://10.0.0.5:8080":           "erin@users.noreply.10.0.0.5",
 	} {
 		if got := service.NoreplyEmail("erin", base); got != want {
 			t.Errorf("%q: %q, want %q", base, got, want)
