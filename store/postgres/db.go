@@ -597,7 +597,16 @@ func (s *DB) TryLock(ctx context.Context, key string) (release func(), ok bool, 
 	}
 	var once sync.Once
 	return func() {
-		// Closing the session releases its advisory locks.
-		once.Do(func() { conn.Close(context.Background()) })
+		once.Do(func() {
+			// Unlock first: the lock is free when this statement returns.
+			// Closing the session frees it too, but only once the server
+			// has processed the disconnect, after Close has returned: a
+			// TryLock right after release could still find it held.
+			// (If the unlock fails, the close still frees it.)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, "gitserver:"+key)
+			conn.Close(ctx)
+		})
 	}, true, nil
 }
