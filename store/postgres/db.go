@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"gitserver/store"
+	"gitserver/store/sqlcore"
 )
 
 //go:embed migrations/*.sql
@@ -41,6 +42,10 @@ const migrationLock = 0x67697473657276 // "gitserv"
 // concurrent use, and any number of DB values (processes, nodes) may share
 // one database.
 type DB struct {
+	// Core holds the statements shared with store/sqlite (most of
+	// store.Store).
+	*sqlcore.Core
+
 	pool  *pgxpool.Pool
 	sqldb *sql.DB
 	w, r  *dbw // the same pool: the names keep the SQLite implementation's shape
@@ -104,6 +109,15 @@ func Open(ctx context.Context, dbURL string, opt Options) (*DB, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.Core = sqlcore.New(sqlcore.Config{
+		Engine: engine{s}, W: s.w, R: s.r, Now: s.now, Sealer: s.sealer,
+		Dialect: sqlcore.Dialect{
+			// A build another claimer is taking is not waited for; the
+			// next one is taken instead.
+			SkipLocked:  ` FOR UPDATE SKIP LOCKED`,
+			TableExists: `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?`,
+		},
+	})
 	if err := s.migrate(ctx); err != nil {
 		sqldb.Close()
 		pool.Close()
@@ -193,13 +207,6 @@ func (s *DB) PoolStats() (inUse, idle, max int) {
 	return int(st.AcquiredConns()), int(st.IdleConns()), int(st.MaxConns())
 }
 
-// QueueDepth returns the number of queued builds.
-func (s *DB) QueueDepth(ctx context.Context) (int, error) {
-	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds WHERE status = 'queued'`).Scan(&n)
-	return n, err
-}
-
 func (s *DB) migrate(ctx context.Context) error {
 	conn, err := s.sqldb.Conn(ctx)
 	if err != nil {
@@ -256,7 +263,7 @@ func (s *DB) migrate(ctx context.Context) error {
 
 // errRetry rolls a transaction back and runs it again: a guard found that
 // another writer changed what the transaction read.
-var errRetry = errors.New("store: concurrent update; retrying")
+var errRetry = sqlcore.ErrRetry
 
 // tx runs fn in a SERIALIZABLE transaction: what SQLite's single writer
 // gives the guards written for it (a guard that reads other rows, such as
@@ -368,13 +375,6 @@ func (s *DB) notify() {
 	s.mu.Unlock()
 }
 
-// pgNotify announces, within tx (so at its commit), that a build became
-// claimable.
-func pgNotify(ctx context.Context, tx *txw) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', '')`)
-	return err
-}
-
 // listen holds a dedicated connection that LISTENs on notifyChannel and
 // closes Changed on every notification, after every (re)connection (a
 // notification may have been missed meanwhile) and every recheck.
@@ -455,50 +455,32 @@ func isSerializationErr(err error) bool {
 	return c == "40001" || c == "40P01"
 }
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
+func micros(t time.Time) int64 { return sqlcore.Micros(t) }
+
+// engine gives sqlcore.Core PostgreSQL's transactions, errors and
+// notifications.
+type engine struct{ s *DB }
+
+// Tx runs fn SERIALIZABLE (DB.tx).
+func (e engine) Tx(ctx context.Context, fn func(sqlcore.Q) error) error {
+	return e.s.tx(ctx, func(tx *txw) error { return fn(tx) })
 }
 
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
+// QueueTx runs fn READ COMMITTED (DB.txRC).
+func (e engine) QueueTx(ctx context.Context, fn func(sqlcore.Q) error) error {
+	return e.s.txRC(ctx, func(tx *txw) error { return fn(tx) })
 }
 
-func wrapUnlessSentinel(op string, err error) error {
-	if store.IsSentinel(err) {
-		return err
-	}
-	return fmt.Errorf("store: %s: %w", op, err)
+// BuildsChanged runs pg_notify in tx: delivered at commit to every node's
+// listener.
+func (engine) BuildsChanged(ctx context.Context, tx sqlcore.Q) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', '')`)
+	return err
 }
 
-func truncate(s string, n int) string { return store.Truncate(s, n) }
-
-type scanner interface{ Scan(...any) error }
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// writeAudit appends entries to the audit log within tx: they commit with
-// the change tx makes, or not at all.
-func (s *DB) writeAudit(ctx context.Context, tx execer, entries []store.AuditEntry) error {
-	for _, e := range entries {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-			micros(s.now()), e.Actor, e.Action, e.Target, e.Detail); err != nil {
-			return fmt.Errorf("store: audit: %w", err)
-		}
-	}
-	return nil
-}
+func (e engine) Notify()                   { e.s.notify() }
+func (engine) IsUnique(err error) bool     { return isUniqueErr(err) }
+func (engine) IsForeignKey(err error) bool { return isForeignKeyErr(err) }
 
 // dbw and txw run the statements, written with ? placeholders as in
 // store/sqlite, with PostgreSQL's $n (rebind) and Go bools as the 0/1 the

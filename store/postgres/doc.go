@@ -1,7 +1,9 @@
 // Package postgres implements store.Store on PostgreSQL (15 or newer),
 // through github.com/jackc/pgx/v5: a pgxpool connection pool (Options.MaxConns)
 // behind database/sql (pgx's stdlib), so that the statements are those of
-// store/sqlite, written with ? placeholders and rebound to $n.
+// store/sqlcore, shared with store/sqlite, written with ? placeholders and
+// rebound to $n. DB embeds *sqlcore.Core and gives it the transactions,
+// notifications and error classification below (engine, db.go).
 //
 // The schema (migrations/*.sql) mirrors store/sqlite's, table for table and
 // column for column (BIGINT, TEXT, BYTEA; CITEXT where SQLite says COLLATE
@@ -31,9 +33,9 @@
 // in one transaction, moving each identity past the ids loaded.
 //
 // Secrets are sealed with Options.Sealer exactly as in store/sqlite
-// (sealedColumns, sealAAD). Nothing but cmd/ (and benchmarks and tests)
+// (sqlcore.SealedColumns). Nothing but cmd/ (and benchmarks and tests)
 // imports it.
 //
-// Imports: gitserver/store
-// Test imports: gitserver/store/postgres/pgtest, gitserver/store/sqlite, gitserver/store/storetest
+// Imports: gitserver/store, gitserver/store/sqlcore
+// Test imports: gitserver/store/postgres/pgtest, gitserver/store/sqlcore, gitserver/store/sqlite, gitserver/store/storetest
 package postgres

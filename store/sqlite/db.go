@@ -19,6 +19,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"gitserver/store"
+	"gitserver/store/sqlcore"
 )
 
 //go:embed migrations/*.sql
@@ -27,6 +28,10 @@ var migrationFS embed.FS
 // DB is the SQLite implementation of store.Store. It is safe for concurrent
 // use, and several DB values (processes) may share one file.
 type DB struct {
+	// Core holds the statements shared with store/postgres (most of
+	// store.Store).
+	*sqlcore.Core
+
 	w   *sql.DB // single writer connection
 	r   *sql.DB // read-only pool
 	now func() time.Time
@@ -83,6 +88,14 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	s.r = r
+	s.Core = sqlcore.New(sqlcore.Config{
+		Engine: engine{s}, W: w, R: r, Now: s.now, Sealer: s.sealer,
+		Dialect: sqlcore.Dialect{
+			// The single writer holds the database: no row locks.
+			SkipLocked:  "",
+			TableExists: `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`,
+		},
+	})
 	// Files of an earlier version, created before the database was
 	// owner-only.
 	for _, suffix := range []string{"-wal", "-shm"} {
@@ -178,7 +191,7 @@ func (s *DB) migrate(ctx context.Context) error {
 // errRetry rolls a transaction back and runs it again: a guard found that
 // another writer changed what the transaction read (it cannot happen while
 // SQLite serialises writers, but the SQL does not rely on that).
-var errRetry = errors.New("store: concurrent update; retrying")
+var errRetry = sqlcore.ErrRetry
 
 // tx runs fn in an immediate (write-locked) transaction on the writer, up to
 // three times while fn returns errRetry.
@@ -218,19 +231,7 @@ func (s *DB) notify() {
 	s.mu.Unlock()
 }
 
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
+func micros(t time.Time) int64 { return sqlcore.Micros(t) }
 
 // isUniqueErr reports whether err is a violation of a UNIQUE constraint or
 // a primary key, by SQLite's extended result code.
@@ -252,29 +253,23 @@ func isForeignKeyErr(err error) bool {
 	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
-func wrapUnlessSentinel(op string, err error) error {
-	if store.IsSentinel(err) {
-		return err
-	}
-	return fmt.Errorf("store: %s: %w", op, err)
+// engine gives sqlcore.Core SQLite's transactions and errors.
+type engine struct{ s *DB }
+
+// Tx runs fn in an immediate (write-locked) transaction on the writer.
+func (e engine) Tx(ctx context.Context, fn func(sqlcore.Q) error) error {
+	return e.s.tx(ctx, func(tx *sql.Tx) error { return fn(tx) })
 }
 
-func truncate(s string, n int) string { return store.Truncate(s, n) }
-
-type scanner interface{ Scan(...any) error }
-
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+// QueueTx is Tx: SQLite has one isolation, serialisable writers.
+func (e engine) QueueTx(ctx context.Context, fn func(sqlcore.Q) error) error {
+	return e.Tx(ctx, fn)
 }
 
-// writeAudit appends entries to the audit log within tx: they commit with
-// the change tx makes, or not at all.
-func (s *DB) writeAudit(ctx context.Context, tx execer, entries []store.AuditEntry) error {
-	for _, e := range entries {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-			micros(s.now()), e.Actor, e.Action, e.Target, e.Detail); err != nil {
-			return fmt.Errorf("store: audit: %w", err)
-		}
-	}
-	return nil
-}
+// BuildsChanged does nothing: a file has no channel between processes;
+// claimers of another process re-read the table on their timer.
+func (engine) BuildsChanged(context.Context, sqlcore.Q) error { return nil }
+
+func (e engine) Notify()                   { e.s.notify() }
+func (engine) IsUnique(err error) bool     { return isUniqueErr(err) }
+func (engine) IsForeignKey(err error) bool { return isForeignKeyErr(err) }

@@ -11,15 +11,18 @@
 // ON CONFLICT and RETURNING, constraint errors recognised by their SQLite
 // extended code).
 //
+// The statements themselves are store/sqlcore's, shared with
+// store/postgres: DB embeds *sqlcore.Core and gives it the writer's
+// transactions and SQLite's constraint errors (engine, db.go).
+//
 // Secrets (deploy private keys, webhook secrets, OAuth tokens) are stored
-// sealed with Options.Sealer, each for the aad "table.column:id"
-// (sealAAD). Every sealed column is registered in sealedColumns
-// (secrets.go), which ResealAll, the key rotation, walks; a column that
-// is not registered would stop opening after a rotation.
+// sealed with Options.Sealer, each for the aad "table.column:id"; the
+// sealed columns are registered in sqlcore.SealedColumns, which
+// ResealAll, the key rotation, walks.
 //
-// It imports only gitserver/store of this module. Nothing but cmd/ (and
-// benchmarks and tests) imports it; everything else uses store.Store.
+// Nothing but cmd/ (and benchmarks and tests) imports it; everything else
+// uses store.Store.
 //
-// Imports: gitserver/store
-// Test imports: gitserver/store/storetest
+// Imports: gitserver/store, gitserver/store/sqlcore
+// Test imports: gitserver/store/sqlcore, gitserver/store/storetest
 package sqlite

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitserver/store"
+	"gitserver/store/sqlcore"
 )
 
 // TestSchemaEnforcesUniqueness: the invariants the store's SQL relies on
@@ -100,13 +101,13 @@ func TestGuardsInTheStatements(t *testing.T) {
 	}
 	// A heartbeat or completion with a stale token, or after the lease ran out.
 	at := micros(now)
-	if n := rows(`UPDATE builds SET lease_expires_at = 0`+leaseGuard, b.ID, "stale", at); n != 0 {
+	if n := rows(`UPDATE builds SET lease_expires_at = 0`+sqlcore.LeaseGuard, b.ID, "stale", at); n != 0 {
 		t.Errorf("lease guard, stale token: %d rows", n)
 	}
-	if n := rows(`UPDATE builds SET lease_expires_at = 0`+leaseGuard, b.ID, c.LeaseToken, micros(now.Add(time.Hour))); n != 0 {
+	if n := rows(`UPDATE builds SET lease_expires_at = 0`+sqlcore.LeaseGuard, b.ID, c.LeaseToken, micros(now.Add(time.Hour))); n != 0 {
 		t.Errorf("lease guard, expired lease: %d rows", n)
 	}
-	if n := rows(`UPDATE builds SET lease_expires_at = lease_expires_at`+leaseGuard, b.ID, c.LeaseToken, at); n != 1 {
+	if n := rows(`UPDATE builds SET lease_expires_at = lease_expires_at`+sqlcore.LeaseGuard, b.ID, c.LeaseToken, at); n != 1 {
 		t.Errorf("lease guard, live token: %d rows", n)
 	}
 	// An enqueue of the same commit that found no build when it looked.

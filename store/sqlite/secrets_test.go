@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gitserver/store/sqlcore"
 )
 
 // TestResealAll: every registered sealed column of an existing table is
@@ -23,11 +25,9 @@ func TestResealAll(t *testing.T) {
 		t.Fatalf("ResealAll over the real registry = %d, %v; want 0 (no sealed column yet)", n, err)
 	}
 
-	saved := sealedColumns
-	t.Cleanup(func() { sealedColumns = saved })
-	sealedColumns = []sealedColumn{
-		{table: "not_yet", column: "secret", idColumn: "id"},
-		{table: "things", column: "secret", idColumn: "id"},
+	s.Sealed = []sqlcore.SealedColumn{
+		{Table: "not_yet", Column: "secret", IDColumn: "id"},
+		{Table: "things", Column: "secret", IDColumn: "id"},
 	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE things (id INTEGER PRIMARY KEY, secret BLOB)`); err != nil {
 		t.Fatal(err)

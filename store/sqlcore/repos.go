@@ -1,4 +1,4 @@
-package sqlite
+package sqlcore
 
 import (
 	"context"
@@ -24,14 +24,14 @@ func scanRepo(row scanner) (store.Repo, error) {
 
 // insertRepo inserts nr's row (created at now) and returns its id: a
 // taken name is ErrExists, an unknown owner ErrNotFound.
-func insertRepo(ctx context.Context, tx *sql.Tx, nr store.NewRepo, now time.Time) (int64, error) {
+func (s *Core) insertRepo(ctx context.Context, tx Q, nr store.NewRepo, now time.Time) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO repos (owner_id, name, visibility, default_branch, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 		nr.OwnerID, nr.Name, string(nr.Visibility), nr.DefaultBranch, micros(now)).Scan(&id)
 	switch {
-	case isUniqueErr(err):
+	case s.e.IsUnique(err):
 		return 0, fmt.Errorf("%w: repository %q exists", store.ErrExists, nr.Name)
-	case isForeignKeyErr(err):
+	case s.e.IsForeignKey(err):
 		return 0, fmt.Errorf("%w: no account with id %d", store.ErrNotFound, nr.OwnerID)
 	case err != nil:
 		return 0, fmt.Errorf("store: create repo: %w", err)
@@ -40,14 +40,14 @@ func insertRepo(ctx context.Context, tx *sql.Tx, nr store.NewRepo, now time.Time
 }
 
 // CreateRepo records a new repository. The caller creates its directory.
-func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.AuditEntry) (store.Repo, error) {
+func (s *Core) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.AuditEntry) (store.Repo, error) {
 	if err := nr.Normalize(); err != nil {
 		return store.Repo{}, err
 	}
 	now := s.now().UTC()
 	var r store.Repo
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		id, err := insertRepo(ctx, tx, nr, now)
+	err := s.tx(ctx, func(tx Q) error {
+		id, err := s.insertRepo(ctx, tx, nr, now)
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func (s *DB) CreateRepo(ctx context.Context, nr store.NewRepo, audit ...store.Au
 }
 
 // RepoByName finds owner/name (case-insensitive).
-func (s *DB) RepoByName(ctx context.Context, owner, name string) (store.Repo, error) {
+func (s *Core) RepoByName(ctx context.Context, owner, name string) (store.Repo, error) {
 	r, err := scanRepo(s.r.QueryRowContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id WHERE a.name = ? AND r.name = ?`, owner, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Repo{}, fmt.Errorf("%w: repository %s/%s", store.ErrNotFound, truncate(owner, 100), truncate(name, 100))
@@ -75,11 +75,11 @@ func (s *DB) RepoByName(ctx context.Context, owner, name string) (store.Repo, er
 }
 
 // RepoByID finds a repository by id.
-func (s *DB) RepoByID(ctx context.Context, id int64) (store.Repo, error) {
+func (s *Core) RepoByID(ctx context.Context, id int64) (store.Repo, error) {
 	return s.repoByID(ctx, s.r, id)
 }
 
-func (s *DB) repoByID(ctx context.Context, q querier, id int64) (store.Repo, error) {
+func (s *Core) repoByID(ctx context.Context, q querier, id int64) (store.Repo, error) {
 	r, err := scanRepo(q.QueryRowContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id WHERE r.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Repo{}, fmt.Errorf("%w: repository %d", store.ErrNotFound, id)
@@ -91,7 +91,7 @@ func (s *DB) repoByID(ctx context.Context, q querier, id int64) (store.Repo, err
 }
 
 // Repos lists every repository, ordered by id.
-func (s *DB) Repos(ctx context.Context) ([]store.Repo, error) {
+func (s *Core) Repos(ctx context.Context) ([]store.Repo, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+repoCols+` FROM repos r JOIN accounts a ON a.id = r.owner_id ORDER BY r.id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: repos: %w", err)
@@ -110,8 +110,8 @@ func (s *DB) Repos(ctx context.Context) ([]store.Repo, error) {
 
 // DeleteRepo removes a repository's records (builds, versions, deploy keys).
 // The caller removes its directory.
-func (s *DB) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+func (s *Core) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		for _, q := range []string{
 			`DELETE FROM mirror_deliveries WHERE hook_id IN (SELECT hook_id FROM mirrors WHERE repo_id = ?)`,
 			`DELETE FROM mirrors WHERE repo_id = ?`,
@@ -135,12 +135,12 @@ func (s *DB) DeleteRepo(ctx context.Context, id int64, audit ...store.AuditEntry
 }
 
 // UpdateRepo changes a repository's visibility and default branch.
-func (s *DB) UpdateRepo(ctx context.Context, id int64, u store.RepoUpdate, audit ...store.AuditEntry) (store.Repo, error) {
+func (s *Core) UpdateRepo(ctx context.Context, id int64, u store.RepoUpdate, audit ...store.AuditEntry) (store.Repo, error) {
 	if err := u.Check(); err != nil {
 		return store.Repo{}, err
 	}
 	var r store.Repo
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var err error
 		if u.Visibility != nil {
 			if _, err = tx.ExecContext(ctx, `UPDATE repos SET visibility = ? WHERE id = ?`, string(*u.Visibility), id); err != nil {

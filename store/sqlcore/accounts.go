@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -35,14 +35,14 @@ func scanAccount(row scanner) (store.Account, error) {
 }
 
 // CountUsers returns the number of user accounts.
-func (s *DB) CountUsers(ctx context.Context) (int, error) {
+func (s *Core) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE kind = 'user'`).Scan(&n)
 	return n, err
 }
 
 // CreateUser creates a user account with the given password.
-func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) CreateUser(ctx context.Context, name, password string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
 	if err := store.CheckAccountName("user", name); err != nil {
 		return store.Account{}, err
 	}
@@ -55,10 +55,10 @@ func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, 
 	}
 	now := s.now().UTC()
 	var id int64
-	err = s.tx(ctx, func(tx *txw) error {
+	err = s.tx(ctx, func(tx Q) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO accounts (name, kind, password_hash, is_admin, created_at) VALUES (?, 'user', ?, ?, ?) RETURNING id`,
 			name, string(hash), admin, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return fmt.Errorf("%w: the name %q is taken", store.ErrExists, name)
 		}
 		if err != nil {
@@ -73,7 +73,7 @@ func (s *DB) CreateUser(ctx context.Context, name, password string, admin bool, 
 }
 
 // SetPassword replaces a user's password.
-func (s *DB) SetPassword(ctx context.Context, name, password string, audit ...store.AuditEntry) error {
+func (s *Core) SetPassword(ctx context.Context, name, password string, audit ...store.AuditEntry) error {
 	if len(password) < store.MinPasswordLen {
 		return fmt.Errorf("%w: password must be at least %d characters", store.ErrInvalid, store.MinPasswordLen)
 	}
@@ -81,7 +81,7 @@ func (s *DB) SetPassword(ctx context.Context, name, password string, audit ...st
 	if err != nil {
 		return fmt.Errorf("store: hash password: %w", err)
 	}
-	return s.tx(ctx, func(tx *txw) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE name = ? AND kind = 'user'`, string(hash), name)
 		if err != nil {
 			return fmt.Errorf("store: set password: %w", err)
@@ -98,7 +98,7 @@ func (s *DB) SetPassword(ctx context.Context, name, password string, audit ...st
 }
 
 // AccountByName finds a user or organisation by name (case-insensitive).
-func (s *DB) AccountByName(ctx context.Context, name string) (store.Account, error) {
+func (s *Core) AccountByName(ctx context.Context, name string) (store.Account, error) {
 	a, err := scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("%w: no account %q", store.ErrNotFound, truncate(name, 100))
@@ -107,7 +107,7 @@ func (s *DB) AccountByName(ctx context.Context, name string) (store.Account, err
 }
 
 // AccountByID finds an account by id.
-func (s *DB) AccountByID(ctx context.Context, id int64) (store.Account, error) {
+func (s *Core) AccountByID(ctx context.Context, id int64) (store.Account, error) {
 	a, err := scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("%w: no account with id %d", store.ErrNotFound, id)
@@ -116,7 +116,7 @@ func (s *DB) AccountByID(ctx context.Context, id int64) (store.Account, error) {
 }
 
 // UserByName finds a user (not an organisation) by name.
-func (s *DB) UserByName(ctx context.Context, name string) (store.Account, error) {
+func (s *Core) UserByName(ctx context.Context, name string) (store.Account, error) {
 	a, err := s.AccountByName(ctx, name)
 	if err != nil {
 		return a, err
@@ -129,9 +129,9 @@ func (s *DB) UserByName(ctx context.Context, name string) (store.Account, error)
 
 // SetDisabled disables or re-enables a user. Disabling an enabled admin
 // needs another enabled admin, checked in the UPDATE itself.
-func (s *DB) SetDisabled(ctx context.Context, name string, disabled bool, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) SetDisabled(ctx context.Context, name string, disabled bool, audit ...store.AuditEntry) (store.Account, error) {
 	var a store.Account
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var err error
 		a, err = scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts SET disabled = ?
 			WHERE name = ? AND kind = 'user' AND (? = 0 OR is_admin = 0 OR disabled <> 0 OR EXISTS (
@@ -175,7 +175,7 @@ var dummyHash = sync.OnceValue(func() []byte {
 })
 
 // CheckPassword verifies a user's password.
-func (s *DB) CheckPassword(ctx context.Context, name, password string) (store.Account, error) {
+func (s *Core) CheckPassword(ctx context.Context, name, password string) (store.Account, error) {
 	var a store.Account
 	var hash string
 	var created int64
@@ -198,7 +198,7 @@ func (s *DB) CheckPassword(ctx context.Context, name, password string) (store.Ac
 
 // UserWithPasswordHash returns an account and its stored password hash in
 // one read (the sign-in cache checks both on every request).
-func (s *DB) UserWithPasswordHash(ctx context.Context, userID int64) (store.Account, string, error) {
+func (s *Core) UserWithPasswordHash(ctx context.Context, userID int64) (store.Account, string, error) {
 	var a store.Account
 	var h string
 	var created int64
@@ -221,7 +221,7 @@ func hashToken(tok string) string {
 
 // CreateToken creates a token for a user and returns its secret, which is not
 // stored and cannot be shown again.
-func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes []store.Scope, audit ...store.AuditEntry) (string, store.Token, error) {
+func (s *Core) CreateToken(ctx context.Context, userID int64, label string, scopes []store.Scope, audit ...store.AuditEntry) (string, store.Token, error) {
 	clean, err := store.CleanScopes(scopes)
 	if err != nil {
 		return "", store.Token{}, err
@@ -235,7 +235,7 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 	secret := store.TokenPrefix + base64.RawURLEncoding.EncodeToString(store.RandomBytes(30))
 	now := s.now().UTC()
 	var id int64
-	err = s.tx(ctx, func(tx *txw) error {
+	err = s.tx(ctx, func(tx Q) error {
 		var name string
 		var kind store.AccountKind
 		var isAdmin bool
@@ -264,7 +264,7 @@ func (s *DB) CreateToken(ctx context.Context, userID int64, label string, scopes
 		// The guard repeats what was read: a user demoted meanwhile (by
 		// another writer) gets no privileged token.
 		err = tx.QueryRowContext(ctx, `INSERT INTO tokens (user_id, name, hash, scopes, created_at)
-			SELECT id, ?::text, ?::text, ?::text, ?::bigint FROM accounts WHERE id = ? AND kind = 'user' AND (is_admin <> 0 OR ? = 0) RETURNING id`,
+			SELECT id, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM accounts WHERE id = ? AND kind = 'user' AND (is_admin <> 0 OR ? = 0) RETURNING id`,
 			label, hashToken(secret), store.JoinScopes(clean), micros(now), userID, privileged).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errRetry
@@ -291,7 +291,7 @@ func splitScopes(col string) []store.Scope {
 
 // CheckToken finds the token with the given secret. If name is not empty the
 // token must belong to that user.
-func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account, store.Token, error) {
+func (s *Core) CheckToken(ctx context.Context, name, secret string) (store.Account, store.Token, error) {
 	if !strings.HasPrefix(secret, store.TokenPrefix) || len(secret) > 200 {
 		return store.Account{}, store.Token{}, store.ErrBadCredentials
 	}
@@ -323,7 +323,7 @@ func (s *DB) CheckToken(ctx context.Context, name, secret string) (store.Account
 }
 
 // Tokens lists a user's tokens, oldest first.
-func (s *DB) Tokens(ctx context.Context, userID int64) ([]store.Token, error) {
+func (s *Core) Tokens(ctx context.Context, userID int64) ([]store.Token, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, user_id, name, scopes, created_at FROM tokens WHERE user_id = ? ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: tokens: %w", err)
@@ -345,8 +345,8 @@ func (s *DB) Tokens(ctx context.Context, userID int64) ([]store.Token, error) {
 }
 
 // DeleteToken revokes token id of user userID.
-func (s *DB) DeleteToken(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) DeleteToken(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ? AND user_id = ?`, id, userID)
 		if err != nil {
 			return fmt.Errorf("store: delete token: %w", err)
@@ -359,16 +359,16 @@ func (s *DB) DeleteToken(ctx context.Context, userID, id int64, audit ...store.A
 }
 
 // CreateOrg creates an organisation whose first owner is creatorID.
-func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) CreateOrg(ctx context.Context, name string, creatorID int64, audit ...store.AuditEntry) (store.Account, error) {
 	if err := store.CheckAccountName("organisation", name); err != nil {
 		return store.Account{}, err
 	}
 	var org store.Account
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		now := s.now().UTC()
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO accounts (name, kind, created_at) VALUES (?, 'org', ?) RETURNING id`, name, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return fmt.Errorf("%w: the name %q is taken", store.ErrExists, name)
 		}
 		if err != nil {
@@ -389,11 +389,11 @@ func (s *DB) CreateOrg(ctx context.Context, name string, creatorID int64, audit 
 // SetMembership adds a user to an organisation or changes their role. The
 // only owner cannot be demoted: the upsert's update repeats that guard, so
 // it holds whatever the number of writers.
-func (s *DB) SetMembership(ctx context.Context, orgID, userID int64, role store.Role, audit ...store.AuditEntry) error {
+func (s *Core) SetMembership(ctx context.Context, orgID, userID int64, role store.Role, audit ...store.AuditEntry) error {
 	if !role.Valid() {
 		return fmt.Errorf("%w: role must be \"owner\" or \"member\"", store.ErrInvalid)
 	}
-	return s.tx(ctx, func(tx *txw) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)
 			ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role
 			WHERE excluded.role = 'owner' OR memberships.role <> 'owner' OR `+otherOwner,
@@ -414,8 +414,8 @@ const otherOwner = `EXISTS (SELECT 1 FROM memberships o WHERE o.org_id = members
 
 // RemoveMember removes a user from an organisation, unless they are its only
 // owner (guarded in the DELETE itself).
-func (s *DB) RemoveMember(ctx context.Context, orgID, userID int64, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) RemoveMember(ctx context.Context, orgID, userID int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE org_id = ? AND user_id = ? AND (role <> 'owner' OR `+otherOwner+`)`, orgID, userID)
 		if err != nil {
 			return fmt.Errorf("store: remove member: %w", err)
@@ -436,7 +436,7 @@ func (s *DB) RemoveMember(ctx context.Context, orgID, userID int64, audit ...sto
 }
 
 // Role returns a user's role in an organisation, or "" if not a member.
-func (s *DB) Role(ctx context.Context, orgID, userID int64) (store.Role, error) {
+func (s *Core) Role(ctx context.Context, orgID, userID int64) (store.Role, error) {
 	var role string
 	err := s.r.QueryRowContext(ctx, `SELECT role FROM memberships WHERE org_id = ? AND user_id = ?`, orgID, userID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -450,7 +450,7 @@ func (s *DB) Role(ctx context.Context, orgID, userID int64) (store.Role, error) 
 
 // Audit appends an audit event on its own (changes are audited in their
 // own transaction, through the audit entries of the mutating methods).
-func (s *DB) Audit(ctx context.Context, actor, action, target, detail string) error {
+func (s *Core) Audit(ctx context.Context, actor, action, target, detail string) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
 		micros(s.now()), actor, action, target, detail)
 	if err != nil {
@@ -460,7 +460,7 @@ func (s *DB) Audit(ctx context.Context, actor, action, target, detail string) er
 }
 
 // AuditEvents returns the newest audit events first.
-func (s *DB) AuditEvents(ctx context.Context, limit int) ([]store.AuditEvent, error) {
+func (s *Core) AuditEvents(ctx context.Context, limit int) ([]store.AuditEvent, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, at, actor, action, target, detail FROM audit_events ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit events: %w", err)
@@ -480,7 +480,7 @@ func (s *DB) AuditEvents(ctx context.Context, limit int) ([]store.AuditEvent, er
 }
 
 // UserOrgs lists the organisations a user is a member of, by name.
-func (s *DB) UserOrgs(ctx context.Context, userID int64) ([]store.Account, error) {
+func (s *Core) UserOrgs(ctx context.Context, userID int64) ([]store.Account, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE kind = 'org' AND id IN (SELECT org_id FROM memberships WHERE user_id = ?) ORDER BY name`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: user orgs: %w", err)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlcore
 
 import (
 	"context"
@@ -18,18 +18,18 @@ func oidcStateHash(state string) string {
 }
 
 // CreateOIDCState stores a pending sign-in.
-func (s *DB) CreateOIDCState(ctx context.Context, st store.OIDCState) error {
+func (s *Core) CreateOIDCState(ctx context.Context, st store.OIDCState) error {
 	if st.State == "" || st.Nonce == "" || st.Verifier == "" {
 		return store.Errorf(store.ErrInvalid, "an OIDC sign-in needs a state, a nonce and a verifier")
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx Q) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oidc_states WHERE expires_at < ?`, micros(s.now())); err != nil {
 			return fmt.Errorf("store: oidc state: %w", err)
 		}
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO oidc_states (state_hash, nonce, verifier, return_to, expires_at)
-			VALUES (?, ?, x'', ?, ?) RETURNING id`, oidcStateHash(st.State), st.Nonce, truncate(st.ReturnTo, 2048), micros(st.ExpiresAt)).Scan(&id)
-		if isUniqueErr(err) {
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, oidcStateHash(st.State), st.Nonce, emptyBlob, truncate(st.ReturnTo, 2048), micros(st.ExpiresAt)).Scan(&id)
+		if s.e.IsUnique(err) {
 			return store.Errorf(store.ErrExists, "OIDC state exists")
 		}
 		if err != nil {
@@ -47,10 +47,10 @@ func (s *DB) CreateOIDCState(ctx context.Context, st store.OIDCState) error {
 }
 
 // ConsumeOIDCState removes and returns a pending sign-in, once.
-func (s *DB) ConsumeOIDCState(ctx context.Context, state string) (store.OIDCState, error) {
+func (s *Core) ConsumeOIDCState(ctx context.Context, state string) (store.OIDCState, error) {
 	var out store.OIDCState
 	var expired bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		expired = false
 		var id, expires int64
 		var verifier []byte
@@ -86,7 +86,7 @@ func (s *DB) ConsumeOIDCState(ctx context.Context, state string) (store.OIDCStat
 
 const oidcLinkCols = `user_id, issuer, subject, refresh_token, generation, refreshed_at, created_at`
 
-func (s *DB) scanOIDCLink(row scanner) (store.OIDCLink, error) {
+func (s *Core) scanOIDCLink(row scanner) (store.OIDCLink, error) {
 	var l store.OIDCLink
 	var tok []byte
 	var refreshed, created int64
@@ -102,7 +102,7 @@ func (s *DB) scanOIDCLink(row scanner) (store.OIDCLink, error) {
 }
 
 // OIDCUser finds the user linked to issuer and subject.
-func (s *DB) OIDCUser(ctx context.Context, issuer, subject string) (store.Account, store.OIDCLink, error) {
+func (s *Core) OIDCUser(ctx context.Context, issuer, subject string) (store.Account, store.OIDCLink, error) {
 	l, err := s.scanOIDCLink(s.r.QueryRowContext(ctx, `SELECT `+oidcLinkCols+` FROM oidc_links WHERE issuer = ? AND subject = ?`, issuer, subject))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, store.OIDCLink{}, store.Errorf(store.ErrNotFound, "no account is linked to this identity")
@@ -115,7 +115,7 @@ func (s *DB) OIDCUser(ctx context.Context, issuer, subject string) (store.Accoun
 }
 
 // OIDCLinkOf returns a user's link.
-func (s *DB) OIDCLinkOf(ctx context.Context, userID int64) (store.OIDCLink, error) {
+func (s *Core) OIDCLinkOf(ctx context.Context, userID int64) (store.OIDCLink, error) {
 	l, err := s.scanOIDCLink(s.r.QueryRowContext(ctx, `SELECT `+oidcLinkCols+` FROM oidc_links WHERE user_id = ?`, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.OIDCLink{}, store.Errorf(store.ErrNotFound, "account %d is not linked to an identity provider", userID)
@@ -137,14 +137,14 @@ func checkNewOIDCUser(nu store.NewOIDCUser) error {
 }
 
 // insertLink writes the link of userID in tx.
-func (s *DB) insertLink(ctx context.Context, tx *sql.Tx, userID int64, nu store.NewOIDCUser, now time.Time) error {
+func (s *Core) insertLink(ctx context.Context, tx Q, userID int64, nu store.NewOIDCUser, now time.Time) error {
 	tok, err := s.sealIn("oidc_links", "refresh_token", userID, nu.RefreshToken)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO oidc_links (user_id, issuer, subject, refresh_token, refreshed_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		userID, nu.Issuer, nu.Subject, tok, micros(now), micros(now))
-	if isUniqueErr(err) {
+	if s.e.IsUnique(err) {
 		return store.Errorf(store.ErrExists, "this account or this identity is linked already")
 	}
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *DB) insertLink(ctx context.Context, tx *sql.Tx, userID int64, nu store.
 }
 
 // CreateOIDCUser creates a user without a password, and its link.
-func (s *DB) CreateOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) CreateOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...store.AuditEntry) (store.Account, error) {
 	if err := store.CheckAccountName("user", nu.Name); err != nil {
 		return store.Account{}, err
 	}
@@ -163,10 +163,10 @@ func (s *DB) CreateOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...
 	}
 	now := s.now().UTC()
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO accounts (name, kind, password_hash, is_admin, created_at) VALUES (?, 'user', '', ?, ?) RETURNING id`,
 			nu.Name, nu.Admin, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return fmt.Errorf("%w: the name %q is taken", store.ErrExists, nu.Name)
 		}
 		if err != nil {
@@ -184,13 +184,13 @@ func (s *DB) CreateOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...
 }
 
 // LinkOIDCUser links an existing user.
-func (s *DB) LinkOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) LinkOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...store.AuditEntry) (store.Account, error) {
 	if err := checkNewOIDCUser(nu); err != nil {
 		return store.Account{}, err
 	}
 	now := s.now().UTC()
 	var a store.Account
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var err error
 		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ? AND kind = 'user'`, nu.Name))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -211,10 +211,10 @@ func (s *DB) LinkOIDCUser(ctx context.Context, nu store.NewOIDCUser, audit ...st
 }
 
 // OIDCSignedIn records a sign-in of a linked user.
-func (s *DB) OIDCSignedIn(ctx context.Context, userID int64, refreshToken string, admin *bool, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) OIDCSignedIn(ctx context.Context, userID int64, refreshToken string, admin *bool, audit ...store.AuditEntry) (store.Account, error) {
 	now := s.now().UTC()
 	var a store.Account
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE oidc_links SET refreshed_at = ? WHERE user_id = ?`, micros(now), userID)
 		if err != nil {
 			return err
@@ -235,8 +235,8 @@ func (s *DB) OIDCSignedIn(ctx context.Context, userID int64, refreshToken string
 			// Demoting needs another enabled admin, checked in the UPDATE
 			// itself (as SetDisabled).
 			res, err := tx.ExecContext(ctx, `UPDATE accounts SET is_admin = ?
-				WHERE id = ? AND (? OR NOT is_admin OR disabled OR EXISTS (
-					SELECT 1 FROM accounts o WHERE o.kind = 'user' AND o.is_admin AND NOT o.disabled AND o.id <> accounts.id))`,
+				WHERE id = ? AND (? <> 0 OR is_admin = 0 OR disabled <> 0 OR EXISTS (
+					SELECT 1 FROM accounts o WHERE o.kind = 'user' AND o.is_admin <> 0 AND o.disabled = 0 AND o.id <> accounts.id))`,
 				*admin, userID, *admin)
 			if err != nil {
 				return err
@@ -258,11 +258,11 @@ func (s *DB) OIDCSignedIn(ctx context.Context, userID int64, refreshToken string
 }
 
 // ClaimOIDCRefresh claims the refresh of a user's link when it is due.
-func (s *DB) ClaimOIDCRefresh(ctx context.Context, userID int64, olderThan time.Duration) (store.OIDCLink, bool, error) {
+func (s *Core) ClaimOIDCRefresh(ctx context.Context, userID int64, olderThan time.Duration) (store.OIDCLink, bool, error) {
 	now := s.now().UTC()
 	var l store.OIDCLink
 	var won bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var err error
 		// The UPDATE is the guard: of concurrent claimers one moves
 		// refreshed_at past the threshold.
@@ -292,13 +292,13 @@ func (s *DB) ClaimOIDCRefresh(ctx context.Context, userID int64, olderThan time.
 }
 
 // SetOIDCRefreshToken replaces a claimed refresh token.
-func (s *DB) SetOIDCRefreshToken(ctx context.Context, userID, generation int64, refreshToken string) (bool, error) {
+func (s *Core) SetOIDCRefreshToken(ctx context.Context, userID, generation int64, refreshToken string) (bool, error) {
 	tok, err := s.sealIn("oidc_links", "refresh_token", userID, refreshToken)
 	if err != nil {
 		return false, err
 	}
 	var wrote bool
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE oidc_links SET refresh_token = ?, generation = generation + 1 WHERE user_id = ? AND generation = ?`,
 			tok, userID, generation)
 		if err != nil {
@@ -312,9 +312,9 @@ func (s *DB) SetOIDCRefreshToken(ctx context.Context, userID, generation int64, 
 }
 
 // OIDCRefreshesDue lists linked, enabled users whose refresh is due.
-func (s *DB) OIDCRefreshesDue(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
+func (s *Core) OIDCRefreshesDue(ctx context.Context, olderThan time.Duration, limit int) ([]int64, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT l.user_id FROM oidc_links l JOIN accounts a ON a.id = l.user_id
-		WHERE NOT a.disabled AND l.refreshed_at <= ? ORDER BY l.refreshed_at, l.user_id LIMIT ?`,
+		WHERE a.disabled = 0 AND l.refreshed_at <= ? ORDER BY l.refreshed_at, l.user_id LIMIT ?`,
 		micros(s.now().UTC().Add(-olderThan)), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: oidc refreshes due: %w", err)

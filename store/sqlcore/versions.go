@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // (build_id) and UNIQUE (repo_id, major, minor, patch). A version number
 // taken by a concurrent publish retries the transaction (the next number is
 // read again); the build published concurrently is ErrConflict.
-func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string, audit ...store.AuditEntry) (store.Version, error) {
+func (s *Core) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by string, audit ...store.AuditEntry) (store.Version, error) {
 	if _, _, _, err := store.NextVersion(0, 0, 0, bump); err != nil {
 		return store.Version{}, err
 	}
@@ -25,7 +25,7 @@ func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by
 		return store.Version{}, fmt.Errorf("%w: release notes longer than 64 KiB", store.ErrInvalid)
 	}
 	var v store.Version
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		b, err := buildByID(ctx, tx, buildID)
 		if err != nil || b.RepoID != repoID {
 			return fmt.Errorf("%w: build %d of this repository", store.ErrNotFound, buildID)
@@ -50,9 +50,9 @@ func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by
 		now := s.now().UTC()
 		var id int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO versions (repo_id, major, minor, patch, commit_id, build_id, release_notes, published_by, published_at)
-			SELECT ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint, ?::text, ?::text, ?::bigint FROM builds WHERE id = ? AND repo_id = ? AND status = 'succeeded' RETURNING id`,
+			SELECT CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM builds WHERE id = ? AND repo_id = ? AND status = 'succeeded' RETURNING id`,
 			repoID, ma, mi, pa, b.Commit, buildID, notes, by, micros(now), buildID, repoID).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) || isUniqueErr(err) {
+		if errors.Is(err, sql.ErrNoRows) || s.e.IsUnique(err) {
 			return errRetry // the build or the version number changed meanwhile: read again
 		}
 		if err != nil {
@@ -77,7 +77,7 @@ func (s *DB) Publish(ctx context.Context, repoID, buildID int64, bump, notes, by
 }
 
 // Versions lists a repository's versions, newest first.
-func (s *DB) Versions(ctx context.Context, repoID int64) ([]store.Version, error) {
+func (s *Core) Versions(ctx context.Context, repoID int64) ([]store.Version, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, repo_id, major, minor, patch, commit_id, build_id, release_notes, published_by, published_at
 		FROM versions WHERE repo_id = ? ORDER BY major DESC, minor DESC, patch DESC`, repoID)
 	if err != nil {
@@ -99,7 +99,7 @@ func (s *DB) Versions(ctx context.Context, repoID int64) ([]store.Version, error
 
 // PinnedCommits lists every published commit of a repository (for
 // re-pinning at start-up).
-func (s *DB) PinnedCommits(ctx context.Context, repoID int64) ([]string, error) {
+func (s *Core) PinnedCommits(ctx context.Context, repoID int64) ([]string, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT commit_id FROM versions WHERE repo_id = ?`, repoID)
 	if err != nil {
 		return nil, fmt.Errorf("store: pinned commits: %w", err)

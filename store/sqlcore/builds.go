@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -42,13 +42,13 @@ func buildByID(ctx context.Context, q querier, id int64) (store.Build, error) {
 }
 
 // BuildByID returns one build.
-func (s *DB) BuildByID(ctx context.Context, id int64) (store.Build, error) {
+func (s *Core) BuildByID(ctx context.Context, id int64) (store.Build, error) {
 	return buildByID(ctx, s.r, id)
 }
 
 // Builds lists a repository's builds, newest first, optionally only those in
 // one status.
-func (s *DB) Builds(ctx context.Context, repoID int64, status store.BuildStatus, limit int) ([]store.Build, error) {
+func (s *Core) Builds(ctx context.Context, repoID int64, status store.BuildStatus, limit int) ([]store.Build, error) {
 	q := `SELECT ` + buildCols + buildFrom + `WHERE b.repo_id = ?`
 	args := []any{repoID}
 	if status != "" {
@@ -94,7 +94,7 @@ func buildBase(ctx context.Context, q querier, repoID int64, oldHead string) (ba
 }
 
 // BuildBase returns the commit a build queued now would follow.
-func (s *DB) BuildBase(ctx context.Context, repoID int64, oldHead string) (string, error) {
+func (s *Core) BuildBase(ctx context.Context, repoID int64, oldHead string) (string, error) {
 	base, _, err := buildBase(ctx, s.r, repoID, oldHead)
 	if err != nil {
 		return "", fmt.Errorf("store: build base: %w", err)
@@ -113,13 +113,13 @@ func (s *DB) BuildBase(ctx context.Context, repoID int64, oldHead string) (strin
 // INSERT does nothing on either conflict; the transaction then tells "this
 // commit has a build" (return it) from "another build was queued meanwhile"
 // (ErrConflict, after a rollback).
-func (s *DB) EnqueueBuild(ctx context.Context, nb store.NewBuild) (store.Build, bool, error) {
+func (s *Core) EnqueueBuild(ctx context.Context, nb store.NewBuild) (store.Build, bool, error) {
 	if nb.CommitCount < 0 {
 		return store.Build{}, false, fmt.Errorf("%w: negative commit count", store.ErrInvalid)
 	}
 	var id int64
 	created := false
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		id, created = 0, false
 		err := tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE repo_id = ? AND commit_id = ?`, nb.RepoID, nb.Commit).Scan(&id)
 		if err == nil {
@@ -155,15 +155,16 @@ func (s *DB) EnqueueBuild(ctx context.Context, nb store.NewBuild) (store.Build, 
 			// A concurrent writer queued this commit, or another one.
 			return errRetry
 		}
-		if isForeignKeyErr(err) {
+		if s.e.IsForeignKey(err) {
 			return fmt.Errorf("%w: repository %d", store.ErrNotFound, nb.RepoID)
 		}
 		if err != nil {
 			return err
 		}
 		created = true
-		// Delivered at commit to every node's listener.
-		return pgNotify(ctx, tx)
+		// Delivered at commit to every node's listener, where the engine
+		// has any.
+		return s.e.BuildsChanged(ctx, tx)
 	})
 	if errors.Is(err, errRetry) {
 		err = fmt.Errorf("%w: repository %d: builds were queued concurrently", store.ErrConflict, nb.RepoID)
@@ -172,14 +173,14 @@ func (s *DB) EnqueueBuild(ctx context.Context, nb store.NewBuild) (store.Build, 
 		return store.Build{}, false, wrapUnlessSentinel("enqueue build", err)
 	}
 	if created {
-		s.notify()
+		s.e.Notify()
 	}
 	b, err := buildByID(ctx, s.w, id)
 	return b, created, err
 }
 
 // HasBuildFor reports whether any build exists for commit in the repository.
-func (s *DB) HasBuildFor(ctx context.Context, repoID int64, commit string) (bool, error) {
+func (s *Core) HasBuildFor(ctx context.Context, repoID int64, commit string) (bool, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds WHERE repo_id = ? AND commit_id = ?`, repoID, commit).Scan(&n)
 	return n > 0, err
@@ -190,7 +191,7 @@ func (s *DB) HasBuildFor(ctx context.Context, repoID int64, commit string) (bool
 // back to the queue. Every update repeats the expiry condition, so a build
 // that another writer expired, heartbeated or completed meanwhile is left
 // alone.
-func (s *DB) expireLeases(ctx context.Context, tx *txw) (int, error) {
+func (s *Core) expireLeases(ctx context.Context, tx Q) (int, error) {
 	now := micros(s.now())
 	rows, err := tx.QueryContext(ctx, `SELECT id, repo_id, attempt, previous_commit, commit_count FROM builds WHERE status = 'running' AND lease_expires_at < ?`, now)
 	if err != nil {
@@ -219,7 +220,7 @@ func (s *DB) expireLeases(ctx context.Context, tx *txw) (int, error) {
 	for _, e := range list {
 		if e.attempt >= store.MaxAttempts {
 			_, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'failed', finished_at = ?, lease_token = '', clone_token_hash = '',
-				message = 'lease expired on attempt ' || attempt || '; giving up after ' || ?::bigint || ' attempts' WHERE id = ?`+expired,
+				message = 'lease expired on attempt ' || attempt || '; giving up after ' || CAST(? AS BIGINT) || ' attempts' WHERE id = ?`+expired,
 				now, store.MaxAttempts, e.id, now)
 			if err != nil {
 				return 0, err
@@ -252,7 +253,7 @@ func (s *DB) expireLeases(ctx context.Context, tx *txw) (int, error) {
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE builds SET status = 'queued', attempt = attempt + 1, lease_token = '', clone_token_hash = '',
 			lease_expires_at = 0, worker = '', message = 'lease expired; re-queued' WHERE id = ?`+expired, e.id, now)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return 0, errRetry // a newer build was queued meanwhile
 		}
 		if err != nil {
@@ -266,13 +267,13 @@ func (s *DB) expireLeases(ctx context.Context, tx *txw) (int, error) {
 }
 
 // ExpireLeases runs lease expiry now (the server calls it periodically).
-func (s *DB) ExpireLeases(ctx context.Context) (int, error) {
+func (s *Core) ExpireLeases(ctx context.Context) (int, error) {
 	var n int
-	err := s.txRC(ctx, func(tx *txw) error {
+	err := s.e.QueueTx(ctx, func(tx Q) error {
 		var err error
 		n, err = s.expireLeases(ctx, tx)
 		if err == nil && n > 0 {
-			err = pgNotify(ctx, tx)
+			err = s.e.BuildsChanged(ctx, tx)
 		}
 		return err
 	})
@@ -280,7 +281,7 @@ func (s *DB) ExpireLeases(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("store: expire leases: %w", err)
 	}
 	if n > 0 {
-		s.notify()
+		s.e.Notify()
 	}
 	return n, nil
 }
@@ -290,24 +291,25 @@ func (s *DB) ExpireLeases(ctx context.Context) (int, error) {
 // ErrNotFound when nothing is queued. The claim's UPDATE repeats
 // status = 'queued': when another claimer took the build first it changes
 // no row, and the next queued build is tried.
-func (s *DB) ClaimBuild(ctx context.Context, worker string, lease time.Duration) (store.Build, error) {
+func (s *Core) ClaimBuild(ctx context.Context, worker string, lease time.Duration) (store.Build, error) {
 	var id int64
 	cloneToken := store.CloneTokenPrefix + base64.RawURLEncoding.EncodeToString(store.RandomBytes(30))
 	requeued := 0
-	err := s.txRC(ctx, func(tx *txw) error {
+	err := s.e.QueueTx(ctx, func(tx Q) error {
 		var err error
 		if requeued, err = s.expireLeases(ctx, tx); err != nil {
 			return err
 		}
 		if requeued > 0 {
-			if err := pgNotify(ctx, tx); err != nil {
+			if err := s.e.BuildsChanged(ctx, tx); err != nil {
 				return err
 			}
 		}
 		for tries := 0; tries < 10; tries++ {
-			// SKIP LOCKED: a build another claimer is taking is not
-			// waited for; the next one is taken instead.
-			err = tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`).Scan(&id)
+			// With SKIP LOCKED (where the engine has row locks), a build
+			// another claimer is taking is not waited for; the next one is
+			// taken instead.
+			err = tx.QueryRowContext(ctx, `SELECT id FROM builds WHERE status = 'queued' ORDER BY queued_at, id LIMIT 1`+s.d.SkipLocked).Scan(&id)
 			if errors.Is(err, sql.ErrNoRows) {
 				return store.ErrNotFound
 			}
@@ -328,7 +330,7 @@ func (s *DB) ClaimBuild(ctx context.Context, worker string, lease time.Duration)
 		return errRetry
 	})
 	if requeued > 0 {
-		s.notify() // other waiting claimers may take what expiry re-queued
+		s.e.Notify() // other waiting claimers may take what expiry re-queued
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Build{}, fmt.Errorf("%w: no queued build", store.ErrNotFound)
@@ -347,7 +349,7 @@ func (s *DB) ClaimBuild(ctx context.Context, worker string, lease time.Duration)
 // CheckCloneToken finds the build whose live lease the clone token secret
 // belongs to: the build must be running and its lease not expired (a
 // heartbeat extends both). Anything else is ErrBadCredentials.
-func (s *DB) CheckCloneToken(ctx context.Context, secret string) (store.BuildGrant, error) {
+func (s *Core) CheckCloneToken(ctx context.Context, secret string) (store.BuildGrant, error) {
 	if !strings.HasPrefix(secret, store.CloneTokenPrefix) || len(secret) > 200 {
 		return store.BuildGrant{}, store.ErrBadCredentials
 	}
@@ -364,43 +366,43 @@ func (s *DB) CheckCloneToken(ctx context.Context, secret string) (store.BuildGra
 	return g, nil
 }
 
-// leaseGuard is the WHERE clause of every update under a lease: the build is
+// LeaseGuard is the WHERE clause of every update under a lease: the build is
 // running, under this (non-empty) token, and its lease has not run out.
-const leaseGuard = ` WHERE id = ? AND status = 'running' AND lease_token = ? AND lease_token <> '' AND lease_expires_at >= ?`
+const LeaseGuard = ` WHERE id = ? AND status = 'running' AND lease_token = ? AND lease_token <> '' AND lease_expires_at >= ?`
 
 // Heartbeat extends a running build's lease by its original length.
-func (s *DB) Heartbeat(ctx context.Context, id int64, token string) (store.Build, error) {
-	return s.withLease(ctx, "heartbeat", id, token, func(tx *txw, now int64) (sql.Result, error) {
-		return tx.ExecContext(ctx, `UPDATE builds SET lease_expires_at = ? + lease_seconds * 1000000`+leaseGuard, now, id, token, now)
+func (s *Core) Heartbeat(ctx context.Context, id int64, token string) (store.Build, error) {
+	return s.withLease(ctx, "heartbeat", id, token, func(tx Q, now int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE builds SET lease_expires_at = ? + lease_seconds * 1000000`+LeaseGuard, now, id, token, now)
 	})
 }
 
 // CompleteBuild records a running build's result.
-func (s *DB) CompleteBuild(ctx context.Context, id int64, token string, status store.BuildStatus, message, logURL string) (store.Build, error) {
+func (s *Core) CompleteBuild(ctx context.Context, id int64, token string, status store.BuildStatus, message, logURL string) (store.Build, error) {
 	if status != store.BuildSucceeded && status != store.BuildFailed {
 		return store.Build{}, fmt.Errorf("%w: status must be \"succeeded\" or \"failed\"", store.ErrInvalid)
 	}
-	return s.withLease(ctx, "complete build", id, token, func(tx *txw, now int64) (sql.Result, error) {
-		return tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '', clone_token_hash = ''`+leaseGuard,
+	return s.withLease(ctx, "complete build", id, token, func(tx Q, now int64) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE builds SET status = ?, message = ?, log_url = ?, finished_at = ?, lease_token = '', clone_token_hash = ''`+LeaseGuard,
 			string(status), message, logURL, now, id, token, now)
 	})
 }
 
-// withLease runs update (guarded by leaseGuard) on build id in a write
+// withLease runs update (guarded by LeaseGuard) on build id in a write
 // transaction, after expiring leases, and returns the build as that
 // transaction left it (not as a later writer may have). When
 // the guard matches no row the build is read to tell ErrNotFound from
 // ErrConflict.
-func (s *DB) withLease(ctx context.Context, op string, id int64, token string, update func(tx *txw, now int64) (sql.Result, error)) (store.Build, error) {
+func (s *Core) withLease(ctx context.Context, op string, id int64, token string, update func(tx Q, now int64) (sql.Result, error)) (store.Build, error) {
 	requeued := 0
 	var out store.Build
-	err := s.txRC(ctx, func(tx *txw) error {
+	err := s.e.QueueTx(ctx, func(tx Q) error {
 		var err error
 		if requeued, err = s.expireLeases(ctx, tx); err != nil {
 			return err
 		}
 		if requeued > 0 {
-			if err := pgNotify(ctx, tx); err != nil {
+			if err := s.e.BuildsChanged(ctx, tx); err != nil {
 				return err
 			}
 		}
@@ -422,7 +424,7 @@ func (s *DB) withLease(ctx context.Context, op string, id int64, token string, u
 		return fmt.Errorf("%w: stale or wrong lease token for build %d", store.ErrConflict, b.ID)
 	})
 	if requeued > 0 && err == nil {
-		s.notify()
+		s.e.Notify()
 	}
 	if err != nil {
 		return store.Build{}, wrapUnlessSentinel(op, err)

@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 )
 
 // CreateSession starts a session of userID.
-func (s *DB) CreateSession(ctx context.Context, userID int64) (string, store.Session, error) {
+func (s *Core) CreateSession(ctx context.Context, userID int64) (string, store.Session, error) {
 	id := store.RandomHex(32)
 	now := s.now()
 	sess := store.Session{UserID: userID, CSRF: store.RandomHex(32), CreatedAt: fromMicros(micros(now)), LastSeen: fromMicros(micros(now))}
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE last_seen < ? OR created_at < ?`,
 			micros(now.Add(-store.SessionIdle)), micros(now.Add(-store.SessionMaxAge))); err != nil {
 			return err
@@ -31,7 +31,7 @@ func (s *DB) CreateSession(ctx context.Context, userID int64) (string, store.Ses
 }
 
 // SessionByID returns a live session and its (enabled) account.
-func (s *DB) SessionByID(ctx context.Context, id string) (store.Account, store.Session, error) {
+func (s *Core) SessionByID(ctx context.Context, id string) (store.Account, store.Session, error) {
 	now := s.now()
 	var a store.Account
 	var sess store.Session
@@ -61,7 +61,7 @@ func (s *DB) SessionByID(ctx context.Context, id string) (store.Account, store.S
 }
 
 // DeleteSession ends a session.
-func (s *DB) DeleteSession(ctx context.Context, id string) error {
+func (s *Core) DeleteSession(ctx context.Context, id string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, store.SessionIDHash(id)); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
@@ -69,7 +69,7 @@ func (s *DB) DeleteSession(ctx context.Context, id string) error {
 }
 
 // DeleteUserSessions ends every session of userID.
-func (s *DB) DeleteUserSessions(ctx context.Context, userID int64) (int, error) {
+func (s *Core) DeleteUserSessions(ctx context.Context, userID int64) (int, error) {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete sessions: %w", err)

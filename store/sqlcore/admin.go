@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // ListAccounts lists the accounts of a kind, by name (the column collates
 // without case).
-func (s *DB) ListAccounts(ctx context.Context, kind store.AccountKind) ([]store.Account, error) {
+func (s *Core) ListAccounts(ctx context.Context, kind store.AccountKind) ([]store.Account, error) {
 	if !kind.Valid() {
 		return nil, fmt.Errorf("%w: account kind %q", store.ErrInvalid, truncate(string(kind), 20))
 	}
@@ -33,9 +33,9 @@ func (s *DB) ListAccounts(ctx context.Context, kind store.AccountKind) ([]store.
 
 // SetAdmin makes a user an admin or not. Demoting an enabled admin needs
 // another enabled admin, checked in the UPDATE itself (as SetDisabled).
-func (s *DB) SetAdmin(ctx context.Context, name string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
+func (s *Core) SetAdmin(ctx context.Context, name string, admin bool, audit ...store.AuditEntry) (store.Account, error) {
 	var a store.Account
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var err error
 		a, err = scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts SET is_admin = ?
 			WHERE name = ? AND kind = 'user' AND (? <> 0 OR is_admin = 0 OR disabled <> 0 OR EXISTS (
@@ -63,7 +63,7 @@ func (s *DB) SetAdmin(ctx context.Context, name string, admin bool, audit ...sto
 }
 
 // Members lists an organisation's members, by name.
-func (s *DB) Members(ctx context.Context, orgID int64) ([]store.Member, error) {
+func (s *Core) Members(ctx context.Context, orgID int64) ([]store.Member, error) {
 	var kind string
 	err := s.r.QueryRowContext(ctx, `SELECT kind FROM accounts WHERE id = ?`, orgID).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && kind != string(store.KindOrg) {
@@ -94,7 +94,7 @@ func (s *DB) Members(ctx context.Context, orgID int64) ([]store.Member, error) {
 }
 
 // CountBuilds counts the builds in a status, every repository.
-func (s *DB) CountBuilds(ctx context.Context, status store.BuildStatus) (int, error) {
+func (s *Core) CountBuilds(ctx context.Context, status store.BuildStatus) (int, error) {
 	var n int
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM builds WHERE status = ?`, string(status)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count builds: %w", err)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlcore
 
 import (
 	"context"
@@ -16,7 +16,7 @@ func aad(column string, repoID int64) []byte {
 	return sealAAD("mirrors", column, repoID)
 }
 
-func (s *DB) seal(column string, repoID int64, plain []byte) ([]byte, error) {
+func (s *Core) seal(column string, repoID int64, plain []byte) ([]byte, error) {
 	if s.sealer == nil {
 		return plain, nil
 	}
@@ -27,7 +27,7 @@ func (s *DB) seal(column string, repoID int64, plain []byte) ([]byte, error) {
 	return out, nil
 }
 
-func (s *DB) open(column string, repoID int64, sealed []byte) ([]byte, error) {
+func (s *Core) open(column string, repoID int64, sealed []byte) ([]byte, error) {
 	if s.sealer == nil {
 		return sealed, nil
 	}
@@ -40,7 +40,7 @@ func (s *DB) open(column string, repoID int64, sealed []byte) ([]byte, error) {
 }
 
 // CreateMirror records a repository and its mirror in one transaction.
-func (s *DB) CreateMirror(ctx context.Context, nr store.NewRepo, nm store.NewMirror, audit ...store.AuditEntry) (store.Repo, store.Mirror, error) {
+func (s *Core) CreateMirror(ctx context.Context, nr store.NewRepo, nm store.NewMirror, audit ...store.AuditEntry) (store.Repo, store.Mirror, error) {
 	if err := nr.Normalize(); err != nil {
 		return store.Repo{}, store.Mirror{}, err
 	}
@@ -50,8 +50,8 @@ func (s *DB) CreateMirror(ctx context.Context, nr store.NewRepo, nm store.NewMir
 	now := s.now().UTC()
 	var r store.Repo
 	var m store.Mirror
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		id, err := insertRepo(ctx, tx, nr, now)
+	err := s.tx(ctx, func(tx Q) error {
+		id, err := s.insertRepo(ctx, tx, nr, now)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ const mirrorCols = `m.repo_id, m.url, m.public_key, m.private_key, m.known_hosts
 	m.last_delivery_at, m.next_sync_at, COALESCE(m.scm_config_id, 0), m.remote_id, m.remote_full_name, m.remote_html_url,
 	m.remote_default_branch, COALESCE(m.remote_user_id, 0)`
 
-func (s *DB) scanMirror(row scanner) (store.Mirror, error) {
+func (s *Core) scanMirror(row scanner) (store.Mirror, error) {
 	var m store.Mirror
 	var key, secret []byte
 	var fps, status string
@@ -119,7 +119,7 @@ func (s *DB) scanMirror(row scanner) (store.Mirror, error) {
 	return m, nil
 }
 
-func (s *DB) mirrorWhere(ctx context.Context, q querier, where string, args ...any) (store.Mirror, error) {
+func (s *Core) mirrorWhere(ctx context.Context, q querier, where string, args ...any) (store.Mirror, error) {
 	m, err := s.scanMirror(q.QueryRowContext(ctx, `SELECT `+mirrorCols+` FROM mirrors m WHERE `+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Mirror{}, fmt.Errorf("%w: mirror", store.ErrNotFound)
@@ -131,16 +131,16 @@ func (s *DB) mirrorWhere(ctx context.Context, q querier, where string, args ...a
 }
 
 // MirrorByRepo returns the mirror of a repository.
-func (s *DB) MirrorByRepo(ctx context.Context, repoID int64) (store.Mirror, error) {
+func (s *Core) MirrorByRepo(ctx context.Context, repoID int64) (store.Mirror, error) {
 	return s.mirrorWhere(ctx, s.r, `m.repo_id = ?`, repoID)
 }
 
 // MirrorByHookID finds the mirror of an inbound webhook id.
-func (s *DB) MirrorByHookID(ctx context.Context, hookID string) (store.Mirror, error) {
+func (s *Core) MirrorByHookID(ctx context.Context, hookID string) (store.Mirror, error) {
 	return s.mirrorWhere(ctx, s.r, `m.hook_id = ?`, hookID)
 }
 
-func (s *DB) mirrorList(ctx context.Context, query string, args ...any) ([]store.Mirror, error) {
+func (s *Core) mirrorList(ctx context.Context, query string, args ...any) ([]store.Mirror, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+mirrorCols+` FROM mirrors m `+query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: mirrors: %w", err)
@@ -158,22 +158,22 @@ func (s *DB) mirrorList(ctx context.Context, query string, args ...any) ([]store
 }
 
 // Mirrors lists every mirror.
-func (s *DB) Mirrors(ctx context.Context) ([]store.Mirror, error) {
+func (s *Core) Mirrors(ctx context.Context) ([]store.Mirror, error) {
 	return s.mirrorList(ctx, `ORDER BY m.repo_id`)
 }
 
 // DueMirrors lists mirrors due for a sync.
-func (s *DB) DueMirrors(ctx context.Context, now time.Time, limit int) ([]store.Mirror, error) {
+func (s *Core) DueMirrors(ctx context.Context, now time.Time, limit int) ([]store.Mirror, error) {
 	return s.mirrorList(ctx, `WHERE m.next_sync_at <= ? AND m.status != 'syncing' ORDER BY m.next_sync_at, m.repo_id LIMIT ?`, micros(now), limit)
 }
 
 // UpdateMirror changes a mirror's synchronisation state.
-func (s *DB) UpdateMirror(ctx context.Context, repoID int64, u store.MirrorUpdate) (store.Mirror, error) {
+func (s *Core) UpdateMirror(ctx context.Context, repoID int64, u store.MirrorUpdate) (store.Mirror, error) {
 	if err := u.Validate(); err != nil {
 		return store.Mirror{}, err
 	}
 	var m store.Mirror
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		set := []string{`status = ?`}
 		args := []any{string(u.Status)}
 		if u.Synced {
@@ -231,10 +231,10 @@ func (s *DB) UpdateMirror(ctx context.Context, repoID int64, u store.MirrorUpdat
 }
 
 // RecordDelivery remembers a delivery id and reports whether it is new.
-func (s *DB) RecordDelivery(ctx context.Context, hookID, deliveryID string) (bool, error) {
+func (s *Core) RecordDelivery(ctx context.Context, hookID, deliveryID string) (bool, error) {
 	now := s.now()
 	var fresh bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET last_delivery_at = ? WHERE hook_id = ?`, micros(now), hookID)
 		if err != nil {
 			return fmt.Errorf("store: record delivery: %w", err)
@@ -247,7 +247,7 @@ func (s *DB) RecordDelivery(ctx context.Context, hookID, deliveryID string) (boo
 		}
 		var id int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO mirror_deliveries (hook_id, delivery_id, received_at) VALUES (?, ?, ?)
-			ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING rowid`, hookID, truncate(deliveryID, 200), micros(now)).Scan(&id)
+			ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING 1`, hookID, truncate(deliveryID, 200), micros(now)).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			fresh = false

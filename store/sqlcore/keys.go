@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -30,16 +30,16 @@ func nullID(id int64) any {
 
 // AddKey stores a key. A key already stored anywhere (same fingerprint)
 // gives ErrExists.
-func (s *DB) AddKey(ctx context.Context, nk store.NewKey, audit ...store.AuditEntry) (store.Key, error) {
+func (s *Core) AddKey(ctx context.Context, nk store.NewKey, audit ...store.AuditEntry) (store.Key, error) {
 	if err := nk.Normalize(); err != nil {
 		return store.Key{}, err
 	}
 	now := s.now().UTC()
 	var id int64
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO ssh_keys (user_id, repo_id, title, fingerprint, public_key, read_only, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			nullID(nk.UserID), nullID(nk.RepoID), nk.Title, nk.Fingerprint, nk.PublicKey, nk.ReadOnly, micros(now)).Scan(&id)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return fmt.Errorf("%w: this key is already in use (fingerprint %s)", store.ErrExists, nk.Fingerprint)
 		}
 		if err != nil {
@@ -55,7 +55,7 @@ func (s *DB) AddKey(ctx context.Context, nk store.NewKey, audit ...store.AuditEn
 }
 
 // KeyByFingerprint finds a key by its SHA256 fingerprint.
-func (s *DB) KeyByFingerprint(ctx context.Context, fp string) (store.Key, error) {
+func (s *Core) KeyByFingerprint(ctx context.Context, fp string) (store.Key, error) {
 	k, err := scanKey(s.r.QueryRowContext(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE fingerprint = ?`, fp))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Key{}, fmt.Errorf("%w: key %s", store.ErrNotFound, fp)
@@ -67,16 +67,16 @@ func (s *DB) KeyByFingerprint(ctx context.Context, fp string) (store.Key, error)
 }
 
 // UserKeys lists a user's keys.
-func (s *DB) UserKeys(ctx context.Context, userID int64) ([]store.Key, error) {
+func (s *Core) UserKeys(ctx context.Context, userID int64) ([]store.Key, error) {
 	return s.keys(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE user_id = ? ORDER BY id`, userID)
 }
 
 // DeployKeys lists a repository's deploy keys.
-func (s *DB) DeployKeys(ctx context.Context, repoID int64) ([]store.Key, error) {
+func (s *Core) DeployKeys(ctx context.Context, repoID int64) ([]store.Key, error) {
 	return s.keys(ctx, `SELECT `+keyCols+` FROM ssh_keys WHERE repo_id = ? ORDER BY id`, repoID)
 }
 
-func (s *DB) keys(ctx context.Context, q string, arg int64) ([]store.Key, error) {
+func (s *Core) keys(ctx context.Context, q string, arg int64) ([]store.Key, error) {
 	rows, err := s.r.QueryContext(ctx, q, arg)
 	if err != nil {
 		return nil, fmt.Errorf("store: keys: %w", err)
@@ -94,17 +94,17 @@ func (s *DB) keys(ctx context.Context, q string, arg int64) ([]store.Key, error)
 }
 
 // DeleteUserKey removes key id of user userID.
-func (s *DB) DeleteUserKey(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
+func (s *Core) DeleteUserKey(ctx context.Context, userID, id int64, audit ...store.AuditEntry) error {
 	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND user_id = ?`, id, userID, audit)
 }
 
 // DeleteDeployKey removes deploy key id of repository repoID.
-func (s *DB) DeleteDeployKey(ctx context.Context, repoID, id int64, audit ...store.AuditEntry) error {
+func (s *Core) DeleteDeployKey(ctx context.Context, repoID, id int64, audit ...store.AuditEntry) error {
 	return s.deleteKey(ctx, `DELETE FROM ssh_keys WHERE id = ? AND repo_id = ?`, id, repoID, audit)
 }
 
-func (s *DB) deleteKey(ctx context.Context, q string, id, owner int64, audit []store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) deleteKey(ctx context.Context, q string, id, owner int64, audit []store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, q, id, owner)
 		if err != nil {
 			return fmt.Errorf("store: delete key: %w", err)

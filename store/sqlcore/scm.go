@@ -1,4 +1,4 @@
-package postgres
+package sqlcore
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // sealIn seals a secret of table.column in row id; "" is stored as NULL.
-func (s *DB) sealIn(table, column string, id int64, plain string) ([]byte, error) {
+func (s *Core) sealIn(table, column string, id int64, plain string) ([]byte, error) {
 	if plain == "" {
 		return nil, nil
 	}
@@ -28,7 +28,7 @@ func (s *DB) sealIn(table, column string, id int64, plain string) ([]byte, error
 }
 
 // openIn opens a value sealIn sealed; NULL or empty is "".
-func (s *DB) openIn(table, column string, id int64, sealed []byte) (string, error) {
+func (s *Core) openIn(table, column string, id int64, sealed []byte) (string, error) {
 	if len(sealed) == 0 {
 		return "", nil
 	}
@@ -53,7 +53,7 @@ func splitLines(s string) []string {
 const scmConfigCols = `id, name, kind, mode, website_url, api_url, ssh_url, client_id, client_secret, project_key, access_token,
 	allowed_owners, known_hosts, host_key_fingerprints, created_at, updated_at`
 
-func (s *DB) scanSCMConfig(row scanner) (store.SCMConfig, error) {
+func (s *Core) scanSCMConfig(row scanner) (store.SCMConfig, error) {
 	var c store.SCMConfig
 	var secret, token []byte
 	var owners, fps string
@@ -74,7 +74,7 @@ func (s *DB) scanSCMConfig(row scanner) (store.SCMConfig, error) {
 	return c, nil
 }
 
-func (s *DB) scmConfigByID(ctx context.Context, q querier, id int64) (store.SCMConfig, error) {
+func (s *Core) scmConfigByID(ctx context.Context, q querier, id int64) (store.SCMConfig, error) {
 	c, err := s.scanSCMConfig(q.QueryRowContext(ctx, `SELECT `+scmConfigCols+` FROM scm_configs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SCMConfig{}, store.Errorf(store.ErrNotFound, "no SCM configuration with id %d", id)
@@ -95,12 +95,12 @@ func scmConfigExists(c store.SCMConfig) error {
 
 // writeSCMConfig writes every field of c into row c.ID (inserted first
 // when insert).
-func (s *DB) writeSCMConfig(ctx context.Context, tx *txw, c *store.SCMConfig, insert bool) error {
+func (s *Core) writeSCMConfig(ctx context.Context, tx Q, c *store.SCMConfig, insert bool) error {
 	now := micros(s.now())
 	if insert {
 		err := tx.QueryRowContext(ctx, `INSERT INTO scm_configs (name, kind, mode, website_url, api_url, ssh_url, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, c.Name, c.Kind, c.Mode, c.WebsiteURL, c.APIURL, c.SSHURL, now, now).Scan(&c.ID)
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return scmConfigExists(*c)
 		}
 		if err != nil {
@@ -120,7 +120,7 @@ func (s *DB) writeSCMConfig(ctx context.Context, tx *txw, c *store.SCMConfig, in
 		updated_at = ? WHERE id = ?`,
 		c.Name, c.Kind, c.Mode, c.WebsiteURL, c.APIURL, c.SSHURL, c.ClientID, secret, c.ProjectKey, token,
 		strings.Join(c.AllowedOwners, "\n"), c.KnownHosts, strings.Join(c.HostKeyFingerprints, "\n"), now, c.ID)
-	if isUniqueErr(err) {
+	if s.e.IsUnique(err) {
 		return scmConfigExists(*c)
 	}
 	if err != nil {
@@ -133,20 +133,20 @@ func (s *DB) writeSCMConfig(ctx context.Context, tx *txw, c *store.SCMConfig, in
 }
 
 // CreateSCMConfig records a configuration.
-func (s *DB) CreateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
+func (s *Core) CreateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
 	return s.saveSCMConfig(ctx, c, true, audit)
 }
 
 // UpdateSCMConfig replaces a configuration.
-func (s *DB) UpdateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
+func (s *Core) UpdateSCMConfig(ctx context.Context, c store.SCMConfig, audit ...store.AuditEntry) (store.SCMConfig, error) {
 	return s.saveSCMConfig(ctx, c, false, audit)
 }
 
 // saveSCMConfig writes c (inserting it first when insert is set), reads it
 // back and records audit, all in one transaction.
-func (s *DB) saveSCMConfig(ctx context.Context, c store.SCMConfig, insert bool, audit []store.AuditEntry) (store.SCMConfig, error) {
+func (s *Core) saveSCMConfig(ctx context.Context, c store.SCMConfig, insert bool, audit []store.AuditEntry) (store.SCMConfig, error) {
 	var out store.SCMConfig
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		cc := c
 		if err := s.writeSCMConfig(ctx, tx, &cc, insert); err != nil {
 			return err
@@ -164,12 +164,12 @@ func (s *DB) saveSCMConfig(ctx context.Context, c store.SCMConfig, insert bool, 
 }
 
 // SCMConfigByID returns one configuration.
-func (s *DB) SCMConfigByID(ctx context.Context, id int64) (store.SCMConfig, error) {
+func (s *Core) SCMConfigByID(ctx context.Context, id int64) (store.SCMConfig, error) {
 	return s.scmConfigByID(ctx, s.r, id)
 }
 
 // SCMConfigs lists every configuration.
-func (s *DB) SCMConfigs(ctx context.Context) ([]store.SCMConfig, error) {
+func (s *Core) SCMConfigs(ctx context.Context) ([]store.SCMConfig, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+scmConfigCols+` FROM scm_configs ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: scm configurations: %w", err)
@@ -209,15 +209,15 @@ func scmConfigRepos(ctx context.Context, q queryer, id int64) ([]store.Repo, err
 }
 
 // SCMConfigRepos lists the repositories created through a configuration.
-func (s *DB) SCMConfigRepos(ctx context.Context, id int64) ([]store.Repo, error) {
+func (s *Core) SCMConfigRepos(ctx context.Context, id int64) ([]store.Repo, error) {
 	return scmConfigRepos(ctx, s.r, id)
 }
 
 // LinkMirrorSCMConfig links (or unlinks) a mirror and a configuration.
-func (s *DB) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ? WHERE repo_id = ?`, nullID(configID), repoID)
-		if isForeignKeyErr(err) {
+		if s.e.IsForeignKey(err) {
 			return store.Errorf(store.ErrNotFound, "no SCM configuration with id %d", configID)
 		}
 		if err != nil {
@@ -231,12 +231,12 @@ func (s *DB) LinkMirrorSCMConfig(ctx context.Context, repoID, configID int64, au
 }
 
 // SetMirrorRemote records a mirror's remote repository and configuration.
-func (s *DB) SetMirrorRemote(ctx context.Context, repoID, configID int64, r store.MirrorRemote, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) SetMirrorRemote(ctx context.Context, repoID, configID int64, r store.MirrorRemote, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET scm_config_id = ?, remote_id = ?, remote_full_name = ?, remote_html_url = ?,
 			remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
 			configID, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), nullID(r.UserID), repoID)
-		if isForeignKeyErr(err) {
+		if s.e.IsForeignKey(err) {
 			return store.Errorf(store.ErrNotFound, "no SCM configuration with id %d or no user with id %d", configID, r.UserID)
 		}
 		if err != nil {
@@ -250,15 +250,15 @@ func (s *DB) SetMirrorRemote(ctx context.Context, repoID, configID int64, r stor
 }
 
 // RelocateMirror records a hosted mirror's moved remote.
-func (s *DB) RelocateMirror(ctx context.Context, repoID int64, url string, r store.MirrorRemote, audit ...store.AuditEntry) error {
+func (s *Core) RelocateMirror(ctx context.Context, repoID int64, url string, r store.MirrorRemote, audit ...store.AuditEntry) error {
 	if len(url) > 2048 {
 		return store.Errorf(store.ErrInvalid, "mirror url is longer than 2048 bytes")
 	}
-	return s.tx(ctx, func(tx *txw) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mirrors SET url = CASE WHEN ? = '' THEN url ELSE ? END, remote_id = ?, remote_full_name = ?,
 			remote_html_url = ?, remote_default_branch = ?, remote_user_id = ? WHERE repo_id = ?`,
 			url, url, truncate(r.ID, 200), truncate(r.FullName, 400), truncate(r.HTMLURL, 2048), truncate(r.DefaultBranch, 255), nullID(r.UserID), repoID)
-		if isForeignKeyErr(err) {
+		if s.e.IsForeignKey(err) {
 			return store.Errorf(store.ErrNotFound, "no user with id %d", r.UserID)
 		}
 		if err != nil {
@@ -273,9 +273,9 @@ func (s *DB) RelocateMirror(ctx context.Context, repoID int64, url string, r sto
 
 // DeleteSCMConfig removes a configuration unless repositories use it (or
 // force unlinks them).
-func (s *DB) DeleteSCMConfig(ctx context.Context, id int64, force bool, audit ...store.AuditEntry) ([]store.Repo, error) {
+func (s *Core) DeleteSCMConfig(ctx context.Context, id int64, force bool, audit ...store.AuditEntry) ([]store.Repo, error) {
 	var unlinked []store.Repo
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		c, err := s.scmConfigByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -320,7 +320,7 @@ func (s *DB) DeleteSCMConfig(ctx context.Context, id int64, force bool, audit ..
 
 const scmConnCols = `id, user_id, config_id, login, access_token, refresh_token, token_type, expires_at, version, created_at, updated_at`
 
-func (s *DB) scanSCMConnection(row scanner) (store.SCMConnection, error) {
+func (s *Core) scanSCMConnection(row scanner) (store.SCMConnection, error) {
 	var c store.SCMConnection
 	var id, expires, created, updated int64
 	var access, refresh []byte
@@ -338,7 +338,7 @@ func (s *DB) scanSCMConnection(row scanner) (store.SCMConnection, error) {
 	return c, nil
 }
 
-func (s *DB) scmConnection(ctx context.Context, q querier, userID, configID int64) (store.SCMConnection, error) {
+func (s *Core) scmConnection(ctx context.Context, q querier, userID, configID int64) (store.SCMConnection, error) {
 	c, err := s.scanSCMConnection(q.QueryRowContext(ctx, `SELECT `+scmConnCols+` FROM scm_connections WHERE user_id = ? AND config_id = ?`, userID, configID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SCMConnection{}, store.Errorf(store.ErrNotFound, "not connected to SCM configuration %d", configID)
@@ -350,7 +350,7 @@ func (s *DB) scmConnection(ctx context.Context, q querier, userID, configID int6
 }
 
 // writeTokens seals and writes the tokens of connection row id.
-func (s *DB) writeTokens(ctx context.Context, tx *txw, id int64, tok store.SCMToken) error {
+func (s *Core) writeTokens(ctx context.Context, tx Q, id int64, tok store.SCMToken) error {
 	access, err := s.sealIn("scm_connections", "access_token", id, tok.AccessToken)
 	if err != nil {
 		return err
@@ -371,19 +371,19 @@ func (s *DB) writeTokens(ctx context.Context, tx *txw, id int64, tok store.SCMTo
 }
 
 // PutSCMConnection creates or replaces a connection.
-func (s *DB) PutSCMConnection(ctx context.Context, c store.SCMConnection, audit ...store.AuditEntry) (store.SCMConnection, error) {
+func (s *Core) PutSCMConnection(ctx context.Context, c store.SCMConnection, audit ...store.AuditEntry) (store.SCMConnection, error) {
 	if c.AccessToken == "" {
 		return store.SCMConnection{}, store.Errorf(store.ErrInvalid, "a connection needs an access token")
 	}
 	var out store.SCMConnection
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		now := micros(s.now())
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO scm_connections (user_id, config_id, login, access_token, created_at, updated_at)
-			VALUES (?, ?, ?, ''::bytea, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (user_id, config_id) DO UPDATE SET login = excluded.login, version = scm_connections.version + 1, updated_at = excluded.updated_at
-			RETURNING id`, c.UserID, c.ConfigID, truncate(c.Login, 200), now, now).Scan(&id)
-		if isForeignKeyErr(err) {
+			RETURNING id`, c.UserID, c.ConfigID, truncate(c.Login, 200), emptyBlob, now, now).Scan(&id)
+		if s.e.IsForeignKey(err) {
 			return store.Errorf(store.ErrNotFound, "no such user or SCM configuration")
 		}
 		if err != nil {
@@ -404,12 +404,12 @@ func (s *DB) PutSCMConnection(ctx context.Context, c store.SCMConnection, audit 
 }
 
 // SCMConnection returns one connection.
-func (s *DB) SCMConnection(ctx context.Context, userID, configID int64) (store.SCMConnection, error) {
+func (s *Core) SCMConnection(ctx context.Context, userID, configID int64) (store.SCMConnection, error) {
 	return s.scmConnection(ctx, s.r, userID, configID)
 }
 
 // SCMConnections lists a user's connections.
-func (s *DB) SCMConnections(ctx context.Context, userID int64) ([]store.SCMConnection, error) {
+func (s *Core) SCMConnections(ctx context.Context, userID int64) ([]store.SCMConnection, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+scmConnCols+` FROM scm_connections WHERE user_id = ? ORDER BY config_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: scm connections: %w", err)
@@ -427,12 +427,12 @@ func (s *DB) SCMConnections(ctx context.Context, userID int64) ([]store.SCMConne
 }
 
 // UpdateSCMToken replaces a connection's tokens over the version read.
-func (s *DB) UpdateSCMToken(ctx context.Context, userID, configID, version int64, tok store.SCMToken) (store.SCMConnection, error) {
+func (s *Core) UpdateSCMToken(ctx context.Context, userID, configID, version int64, tok store.SCMToken) (store.SCMConnection, error) {
 	if tok.AccessToken == "" {
 		return store.SCMConnection{}, store.Errorf(store.ErrInvalid, "a connection needs an access token")
 	}
 	var out store.SCMConnection
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE scm_connections SET version = version + 1, updated_at = ?
 			WHERE user_id = ? AND config_id = ? AND version = ? RETURNING id`, micros(s.now()), userID, configID, version).Scan(&id)
@@ -458,8 +458,8 @@ func (s *DB) UpdateSCMToken(ctx context.Context, userID, configID, version int64
 }
 
 // DeleteSCMConnection removes a connection.
-func (s *DB) DeleteSCMConnection(ctx context.Context, userID, configID int64, audit ...store.AuditEntry) error {
-	return s.tx(ctx, func(tx *txw) error {
+func (s *Core) DeleteSCMConnection(ctx context.Context, userID, configID int64, audit ...store.AuditEntry) error {
+	return s.tx(ctx, func(tx Q) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM scm_connections WHERE user_id = ? AND config_id = ?`, userID, configID)
 		if err != nil {
 			return fmt.Errorf("store: delete scm connection: %w", err)
@@ -477,21 +477,21 @@ func stateHash(state string) string {
 }
 
 // CreateOAuthState stores a pending authorization.
-func (s *DB) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
+func (s *Core) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
 	if st.State == "" || st.Verifier == "" {
 		return store.Errorf(store.ErrInvalid, "an OAuth state needs a state and a verifier")
 	}
-	return s.tx(ctx, func(tx *txw) error {
+	return s.tx(ctx, func(tx Q) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM scm_oauth_states WHERE expires_at < ?`, micros(s.now())); err != nil {
 			return fmt.Errorf("store: oauth state: %w", err)
 		}
 		var id int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO scm_oauth_states (state_hash, user_id, config_id, verifier, return_to, expires_at)
-			VALUES (?, ?, ?, ''::bytea, ?, ?) RETURNING id`, stateHash(st.State), st.UserID, st.ConfigID, truncate(st.ReturnTo, 2048), micros(st.ExpiresAt)).Scan(&id)
-		if isForeignKeyErr(err) {
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, stateHash(st.State), st.UserID, st.ConfigID, emptyBlob, truncate(st.ReturnTo, 2048), micros(st.ExpiresAt)).Scan(&id)
+		if s.e.IsForeignKey(err) {
 			return store.Errorf(store.ErrNotFound, "no such user or SCM configuration")
 		}
-		if isUniqueErr(err) {
+		if s.e.IsUnique(err) {
 			return store.Errorf(store.ErrExists, "OAuth state exists")
 		}
 		if err != nil {
@@ -509,10 +509,10 @@ func (s *DB) CreateOAuthState(ctx context.Context, st store.OAuthState) error {
 }
 
 // ConsumeOAuthState removes and returns a pending authorization, once.
-func (s *DB) ConsumeOAuthState(ctx context.Context, state string) (store.OAuthState, error) {
+func (s *Core) ConsumeOAuthState(ctx context.Context, state string) (store.OAuthState, error) {
 	var out store.OAuthState
 	var expired bool
-	err := s.tx(ctx, func(tx *txw) error {
+	err := s.tx(ctx, func(tx Q) error {
 		expired = false
 		var id, expires int64
 		var verifier []byte
