@@ -67,9 +67,17 @@ func NewBrowser(t *testing.T) *Browser {
 		}
 		t.Skip("no Chromium found; install chromium-headless-shell to run the browser tests")
 	}
+	// The profile is not a t.TempDir: Chromium's helper processes may
+	// still write into it for a moment after the browser is gone, and
+	// TempDir's cleanup fails the test on "directory not empty" (seen in
+	// CI). It is removed below, after the browser, with retries.
+	profile, err := os.MkdirTemp("", "gitserver-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -94,11 +102,27 @@ func NewBrowser(t *testing.T) *Browser {
 		}
 		cancelTab()
 		cancelAlloc()
+		removeProfile(t, profile)
 	})
 	if err := chromedp.Run(ctx); err != nil { // starts the browser
 		t.Fatalf("start %s: %v", path, err)
 	}
 	return b
+}
+
+// removeProfile removes a browser's profile directory, retrying while
+// processes the browser left behind still write into it; what cannot be
+// removed within 10 s is logged, not failed (it is a temporary directory).
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err = os.RemoveAll(dir); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Logf("browser profile not removed: %v", err)
+	}
 }
 
 // run runs actions with a timeout, failing the test on error.
