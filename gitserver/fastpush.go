@@ -14,8 +14,8 @@ import (
 // The hook-free push (issue 15's small-push target).
 //
 // Every hook is a start of this binary (InstallHooks), about 15 ms of exec
-// and package initialization, twice per push: two thirds of a small push's
-// time. Most pushes are one fast-forward of one existing branch: the build
+// and package initialization, twice per push: more than half of a small
+// push's time (59 ms, against 25 ms without the hooks). Most pushes are one fast-forward of one existing branch: the build
 // system's hot path. For those, nothing in pre-receive needs the hook:
 //
 //   - the push policy's only question is ancestry, which receive-pack asks
@@ -120,8 +120,9 @@ func (pc pushCommands) hookFree() bool {
 		return false
 	}
 	u := pc.Updates[0]
+	// (refs/heads/ is never the reserved namespace, refs/gitserver/.)
 	if u.Created() || u.Deleted() || u.Old == u.New || !strings.HasPrefix(u.Ref, "refs/heads/") ||
-		strings.HasPrefix(u.Ref, hooks.ReservedPrefix) || len(hooks.CheckNames(pc.Updates)) > 0 {
+		len(hooks.CheckNames(pc.Updates)) > 0 {
 		return false
 	}
 	sideband, report := false, false

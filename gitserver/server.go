@@ -403,7 +403,7 @@ func (s *Server) afterHookFreePush(ctx context.Context, req ServiceRequest, u ho
 	if s.BeforeEnqueue != nil {
 		s.BeforeEnqueue()
 	}
-	lines, err := s.Trigger.PostReceive(ctx, req.Repo.ID, req.Principal.Name(), []hooks.RefUpdate{u})
+	lines, err := s.Trigger.Received(ctx, req.Repo, req.Principal.Name(), []hooks.RefUpdate{u})
 	if err != nil {
 		// The backstop after the answer (and else the next start)
 		// queues it.

@@ -67,6 +67,13 @@ func (t *Trigger) PostReceive(ctx context.Context, repoID int64, pusher string, 
 	if err != nil {
 		return nil, err
 	}
+	return t.Received(ctx, repo, pusher, updates)
+}
+
+// Received is PostReceive for a repository the caller has read already
+// (the hook-free push): it queues the build of a moved default branch and
+// returns the lines for the pusher.
+func (t *Trigger) Received(ctx context.Context, repo store.Repo, pusher string, updates []RefUpdate) ([]string, error) {
 	defaultRef := "refs/heads/" + repo.DefaultBranch
 	for _, u := range updates {
 		if u.Ref != defaultRef || u.Deleted() {
