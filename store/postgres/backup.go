@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"gitserver/store"
+	"gitserver/store/sqlcore"
 )
 
 var _ store.Dumper = (*DB)(nil)
@@ -49,7 +49,8 @@ func (s *DB) Dump(ctx context.Context, fn func(table string, row store.Row) erro
 		return 0, fmt.Errorf("store: dump: %w", err)
 	}
 	for _, table := range store.BackupTables {
-		if err := dumpTable(ctx, t, table, fn); err != nil {
+		// The first column is the id (or the key) of every table.
+		if err := sqlcore.DumpTable(ctx, t, table, "1", fn); err != nil {
 			return 0, err
 		}
 	}
@@ -95,48 +96,6 @@ func lastID(ctx context.Context, t *txw, table string) (int64, bool, error) {
 	return last, called, nil
 }
 
-func dumpTable(ctx context.Context, t *txw, table string, fn func(string, store.Row) error) error {
-	// Table names come from store.BackupTables, never from input. The
-	// first column is the id (or the key) of every table.
-	rows, err := t.QueryContext(ctx, `SELECT * FROM `+quoteName(table)+` ORDER BY 1`)
-	if err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("store: dump %s: %w", table, err)
-		}
-		row := make(store.Row, len(cols))
-		for i, c := range cols {
-			switch v := vals[i].(type) {
-			case nil, int64, string:
-				row[c] = v
-			case []byte:
-				row[c] = slices.Clone(v)
-			default:
-				return fmt.Errorf("store: dump %s: column %s holds a %T", table, c, v)
-			}
-		}
-		if err := fn(table, row); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	return nil
-}
-
 // Load implements store.Dumper in one transaction. Rows come in
 // store.BackupTables' order, which satisfies every foreign key as it is
 // inserted; a row referencing one the dump lacks is ErrInvalid.
@@ -152,7 +111,7 @@ func (s *DB) Load(ctx context.Context, schemaVersion int, rows func(insert func(
 	t := &txw{tx}
 	for _, table := range store.BackupTables {
 		var exists bool
-		if err := t.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+quoteName(table)+`)`).Scan(&exists); err != nil {
+		if err := t.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+sqlcore.QuoteName(table)+`)`).Scan(&exists); err != nil {
 			return fmt.Errorf("store: load: %w", err)
 		}
 		if exists {
@@ -211,10 +170,9 @@ func (l *loader) tableColumns(table string) (map[string]bool, error) {
 
 func (l *loader) insert(table string, row store.Row) error {
 	if table == store.SequencesTable {
-		name, ok1 := row["table_name"].(string)
-		last, ok2 := row["last_id"].(int64)
-		if !ok1 || !ok2 || len(row) != 2 || !slices.Contains(store.BackupTables, name) {
-			return store.Errorf(store.ErrInvalid, "the dump holds a bad %s row", store.SequencesTable)
+		name, last, err := sqlcore.SequenceRow(row)
+		if err != nil {
+			return err
 		}
 		if l.seqs == nil {
 			l.seqs = map[string]int64{}
@@ -226,29 +184,10 @@ func (l *loader) insert(table string, row store.Row) error {
 	if err != nil {
 		return err
 	}
-	if len(row) == 0 {
-		return store.Errorf(store.ErrInvalid, "the dump holds an empty row of %s", table)
+	q, args, err := sqlcore.InsertRow(table, cols, row)
+	if err != nil {
+		return err
 	}
-	names := make([]string, 0, len(row))
-	for c, v := range row {
-		if !cols[c] {
-			return store.Errorf(store.ErrInvalid, "the dump holds an unknown column %q of %s", store.Truncate(c, 64), table)
-		}
-		switch v.(type) {
-		case nil, int64, string, []byte:
-		default:
-			return store.Errorf(store.ErrInvalid, "the dump holds a value of type %T in %s.%s", v, table, c)
-		}
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	quoted := make([]string, len(names))
-	args := make([]any, len(names))
-	for i, c := range names {
-		quoted[i] = quoteName(c)
-		args[i] = row[c]
-	}
-	q := `INSERT INTO ` + quoteName(table) + ` (` + strings.Join(quoted, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(names)-1) + `)`
 	if _, err := l.tx.ExecContext(l.ctx, q, args...); err != nil {
 		if c := pgCode(err); strings.HasPrefix(c, "23") || strings.HasPrefix(c, "22") {
 			// Integrity (unique, foreign key, not null, check) and data
@@ -277,7 +216,7 @@ func (l *loader) setSequences() error {
 			continue
 		}
 		var maxID int64
-		if err := l.tx.QueryRowContext(l.ctx, `SELECT COALESCE(MAX(id), 0) FROM `+quoteName(table)).Scan(&maxID); err != nil {
+		if err := l.tx.QueryRowContext(l.ctx, `SELECT COALESCE(MAX(id), 0) FROM `+sqlcore.QuoteName(table)).Scan(&maxID); err != nil {
 			return fmt.Errorf("store: load: sequences: %w", err)
 		}
 		if v := max(maxID, l.seqs[table]); v > 0 {
@@ -294,10 +233,6 @@ func (l *loader) hasID(table string) bool {
 	return err == nil && cols["id"]
 }
 
-func quoteName(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
-}
-
 // Unload empties every table that Load fills (TRUNCATE, identities
 // restarted), to take back a Load whose restore failed later on (a
 // damaged bundle): the database is then empty again and can take the next
@@ -305,7 +240,7 @@ func quoteName(name string) string {
 func (s *DB) Unload(ctx context.Context) error {
 	names := make([]string, len(store.BackupTables))
 	for i, t := range store.BackupTables {
-		names[i] = quoteName(t)
+		names[i] = sqlcore.QuoteName(t)
 	}
 	if _, err := s.w.ExecContext(ctx, `TRUNCATE `+strings.Join(names, ", ")+` RESTART IDENTITY CASCADE`); err != nil {
 		return fmt.Errorf("store: unload: %w", err)

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"gitserver/store"
+	"gitserver/store/sqlcore"
 )
 
 var _ store.Dumper = (*DB)(nil)
@@ -50,7 +50,7 @@ func (s *DB) Dump(ctx context.Context, fn func(table string, row store.Row) erro
 		return 0, fmt.Errorf("store: dump: %w", err)
 	}
 	for _, table := range store.BackupTables {
-		if err := dumpTable(ctx, tx, table, fn); err != nil {
+		if err := sqlcore.DumpTable(ctx, tx, table, "rowid", fn); err != nil {
 			return 0, err
 		}
 	}
@@ -82,47 +82,6 @@ func (s *DB) Dump(ctx context.Context, fn func(table string, row store.Row) erro
 	return version, nil
 }
 
-func dumpTable(ctx context.Context, tx *sql.Tx, table string, fn func(string, store.Row) error) error {
-	// Table names come from store.BackupTables, never from input.
-	rows, err := tx.QueryContext(ctx, `SELECT * FROM `+quoteName(table)+` ORDER BY rowid`)
-	if err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("store: dump %s: %w", table, err)
-		}
-		row := make(store.Row, len(cols))
-		for i, c := range cols {
-			switch v := vals[i].(type) {
-			case nil, int64, string:
-				row[c] = v
-			case []byte:
-				row[c] = slices.Clone(v)
-			default:
-				return fmt.Errorf("store: dump %s: column %s holds a %T", table, c, v)
-			}
-		}
-		if err := fn(table, row); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: dump %s: %w", table, err)
-	}
-	return nil
-}
-
 // Load implements store.Dumper in one write transaction, foreign keys
 // checked at its commit.
 func (s *DB) Load(ctx context.Context, schemaVersion int, rows func(insert func(table string, row store.Row) error) error) error {
@@ -132,7 +91,7 @@ func (s *DB) Load(ctx context.Context, schemaVersion int, rows func(insert func(
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, table := range store.BackupTables {
 			var exists int
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+quoteName(table)+`)`).Scan(&exists); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+sqlcore.QuoteName(table)+`)`).Scan(&exists); err != nil {
 				return fmt.Errorf("store: load: %w", err)
 			}
 			if exists != 0 {
@@ -165,7 +124,7 @@ type loader struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	columns map[string]map[string]bool // table -> its columns
-	stmts   map[string]*sql.Stmt       // table and sorted columns -> INSERT
+	stmts   map[string]*sql.Stmt       // INSERT statement -> prepared
 	seqs    []store.Row
 	rows    int
 }
@@ -207,10 +166,8 @@ func (l *loader) tableColumns(table string) (map[string]bool, error) {
 
 func (l *loader) insert(table string, row store.Row) error {
 	if table == store.SequencesTable {
-		name, ok1 := row["table_name"].(string)
-		_, ok2 := row["last_id"].(int64)
-		if !ok1 || !ok2 || len(row) != 2 || !slices.Contains(store.BackupTables, name) {
-			return store.Errorf(store.ErrInvalid, "the dump holds a bad %s row", store.SequencesTable)
+		if _, _, err := sqlcore.SequenceRow(row); err != nil {
+			return err
 		}
 		l.seqs = append(l.seqs, row)
 		return nil
@@ -219,38 +176,16 @@ func (l *loader) insert(table string, row store.Row) error {
 	if err != nil {
 		return err
 	}
-	if len(row) == 0 {
-		return store.Errorf(store.ErrInvalid, "the dump holds an empty row of %s", table)
+	q, args, err := sqlcore.InsertRow(table, cols, row)
+	if err != nil {
+		return err
 	}
-	names := make([]string, 0, len(row))
-	for c, v := range row {
-		if !cols[c] {
-			return store.Errorf(store.ErrInvalid, "the dump holds an unknown column %q of %s", store.Truncate(c, 64), table)
-		}
-		switch v.(type) {
-		case nil, int64, string, []byte:
-		default:
-			return store.Errorf(store.ErrInvalid, "the dump holds a value of type %T in %s.%s", v, table, c)
-		}
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	key := table + "\x00" + strings.Join(names, "\x00")
-	st, ok := l.stmts[key]
+	st, ok := l.stmts[q]
 	if !ok {
-		quoted := make([]string, len(names))
-		for i, c := range names {
-			quoted[i] = quoteName(c)
-		}
-		q := `INSERT INTO ` + quoteName(table) + ` (` + strings.Join(quoted, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(names)-1) + `)`
 		if st, err = l.tx.PrepareContext(l.ctx, q); err != nil {
 			return fmt.Errorf("store: load %s: %w", table, err)
 		}
-		l.stmts[key] = st
-	}
-	args := make([]any, len(names))
-	for i, c := range names {
-		args[i] = row[c]
+		l.stmts[q] = st
 	}
 	if _, err := st.ExecContext(l.ctx, args...); err != nil {
 		if isUniqueErr(err) || isConstraintErr(err) {
@@ -287,10 +222,6 @@ func (l *loader) setSequences() error {
 		}
 	}
 	return nil
-}
-
-func quoteName(name string) string {
-	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 // isConstraintErr reports whether err is any constraint violation (NOT
