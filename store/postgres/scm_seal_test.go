@@ -8,6 +8,7 @@ import (
 	"gitserver/store"
 	"gitserver/store/postgres"
 	"gitserver/store/postgres/pgtest"
+	"gitserver/store/storetest"
 )
 
 // TestSCMSecretsSealed: the database holds no SCM secret in clear
@@ -16,7 +17,7 @@ import (
 func TestSCMSecretsSealed(t *testing.T) {
 	ctx := context.Background()
 	path := pgtest.Start(t)
-	s, err := postgres.Open(ctx, path, postgres.Options{Sealer: newTestSealer(t)})
+	s, err := postgres.Open(ctx, path, postgres.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestSCMSecretsSealed(t *testing.T) {
 	}
 	noneInClear(t, s, secrets...)
 	s.Close()
-	other, err := postgres.Open(ctx, path, postgres.Options{Sealer: newTestSealer(t)})
+	other, err := postgres.Open(ctx, path, postgres.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

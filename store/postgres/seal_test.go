@@ -3,55 +3,20 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"errors"
 	"testing"
 
 	"gitserver/store"
 	"gitserver/store/postgres"
 	"gitserver/store/postgres/pgtest"
+	"gitserver/store/storetest"
 )
-
-// testSealer is AES-256-GCM under a random key (gitserver/seal is the real
-// one, with a key file).
-type testSealer struct{ aead cipher.AEAD }
-
-func newTestSealer(t *testing.T) testSealer {
-	key := make([]byte, 32)
-	rand.Read(key)
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSealer{g}
-}
-
-func (s testSealer) Seal(p, aad []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, p, aad), nil
-}
-
-func (s testSealer) Open(c, aad []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(c) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, c[:n], c[n:], aad)
-}
 
 // TestMirrorSecretsSealed: the database holds neither the deploy key
 // nor the webhook secret in clear, and another key cannot open them.
 func TestMirrorSecretsSealed(t *testing.T) {
 	ctx := context.Background()
 	path := pgtest.Start(t)
-	s, err := postgres.Open(ctx, path, postgres.Options{Sealer: newTestSealer(t)})
+	s, err := postgres.Open(ctx, path, postgres.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +37,7 @@ func TestMirrorSecretsSealed(t *testing.T) {
 	}
 	noneInClear(t, s, "VERYSECRETKEYMATERIAL", secret)
 	s.Close()
-	other, err := postgres.Open(ctx, path, postgres.Options{Sealer: newTestSealer(t)})
+	other, err := postgres.Open(ctx, path, postgres.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"gitserver/store"
 	"gitserver/store/sqlite"
+	"gitserver/store/storetest"
 )
 
 // TestOIDCSecretsSealed: the database file holds neither an OIDC refresh
@@ -18,7 +19,7 @@ import (
 func TestOIDCSecretsSealed(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestOIDCSecretsSealed(t *testing.T) {
 			}
 		}
 	}
-	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

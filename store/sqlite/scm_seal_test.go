@@ -10,6 +10,7 @@ import (
 
 	"gitserver/store"
 	"gitserver/store/sqlite"
+	"gitserver/store/storetest"
 )
 
 // TestSCMSecretsSealed: the database file holds no SCM secret in clear
@@ -18,7 +19,7 @@ import (
 func TestSCMSecretsSealed(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestSCMSecretsSealed(t *testing.T) {
 			}
 		}
 	}
-	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,56 +3,21 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"gitserver/store"
 	"gitserver/store/sqlite"
+	"gitserver/store/storetest"
 )
-
-// testSealer is AES-256-GCM under a random key (gitserver/seal is the real
-// one, with a key file).
-type testSealer struct{ aead cipher.AEAD }
-
-func newTestSealer(t *testing.T) testSealer {
-	key := make([]byte, 32)
-	rand.Read(key)
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := cipher.NewGCM(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testSealer{g}
-}
-
-func (s testSealer) Seal(p, aad []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, p, aad), nil
-}
-
-func (s testSealer) Open(c, aad []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(c) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, c[:n], c[n:], aad)
-}
 
 // TestMirrorSecretsSealed: the database file holds neither the deploy key
 // nor the webhook secret in clear, and another key cannot open them.
 func TestMirrorSecretsSealed(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	s, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +43,7 @@ func TestMirrorSecretsSealed(t *testing.T) {
 			t.Fatalf("%s holds a secret in clear", filepath.Base(f))
 		}
 	}
-	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: newTestSealer(t)})
+	other, err := sqlite.Open(ctx, path, sqlite.Options{Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
